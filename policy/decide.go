@@ -1,0 +1,73 @@
+package policy
+
+import (
+	"github.com/pullheal/pullheal/internal/imageref"
+)
+
+// reasonDefault is the reason of a decision no rule made.
+const reasonDefault = "no rule matches: pull-through is allowed, mirroring is not allowlisted"
+
+// Decide says what the policy makes of ref for a workload. The checks run
+// in a fixed order and the first that applies decides:
+//
+//  1. deny rules, in file order;
+//  2. typosquat protection (a near-miss of a protected name is denied);
+//  3. images rules, in file order;
+//  4. the default: pull-through allowed, mirroring not.
+//
+// A rule with a scope applies only to the subjects its scope lets through.
+// The policy's top-level scope is not checked here: see InScope. Decide
+// does not allocate for the common cases; its slices and maps are shared
+// with the policy.
+func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
+	for i := range p.Deny {
+		r := &p.Deny[i]
+		if pat, ok := matchRule(r.patterns, &r.Tags, &r.Scope, ref, subj); ok {
+			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}
+		}
+	}
+	if protected, dist, ok := p.Typosquat.check(ref); ok {
+		return Decision{Action: ActionDeny, Rule: "typosquat", Reason: typosquatReason(protected, dist)}
+	}
+	for i := range p.Images {
+		r := &p.Images[i]
+		pat, ok := matchRule(r.patterns, &r.Tags, &r.Scope, ref, subj)
+		if !ok {
+			continue
+		}
+		d := Decision{Action: r.Action, Rule: pat.rule, Reason: pat.reason}
+		if r.Action == ActionMirror || r.Action == ActionPullThrough && r.MirrorFallback {
+			d.MirrorAllowed = true
+			d.Platforms = r.Platforms
+			d.PinDigest = r.PinDigest
+			d.Customize = r.Customize
+			d.Repository = r.Repository
+		}
+		return d
+	}
+	return Decision{Action: ActionDefault, Rule: "default", Reason: reasonDefault}
+}
+
+func matchRule(patterns []namePattern, tags *TagSelector, scope *Scope, ref imageref.Ref, subj Subject) (*namePattern, bool) {
+	pat, ok := matchAny(patterns, ref)
+	if !ok || !tags.matches(ref.Tag) || !scope.admits(subj) {
+		return nil, false
+	}
+	return pat, true
+}
+
+// admits reports whether every filter of the scope lets subj through.
+func (s *Scope) admits(subj Subject) bool {
+	return s.Clusters.refuses(subj.Cluster) == "" &&
+		s.Services.refuses(subj.Service) == "" &&
+		s.Families.refuses(subj.Family) == ""
+}
+
+// InScope reports whether pullheal may touch the workload at all; when not,
+// the reason names the filter that keeps it out, e.g. `cluster "legacy" is
+// excluded by scope.clusters.exclude`. A subject field that is empty (a
+// task no service started has no service) passes a filter only when the
+// filter has no include list, or an include glob that matches "" ("*").
+func (p *Policy) InScope(subj Subject) (bool, string) {
+	return p.Scope.allows(subj, "scope")
+}
