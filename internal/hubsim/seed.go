@@ -177,6 +177,7 @@ type seedBuilder struct {
 	cat   catalog
 	size  int
 	blobs map[string][]byte // "layer/arch" -> gzip tar
+	zw    *gzip.Writer      // reused: each new one allocates its window
 }
 
 func (b *seedBuilder) index(spec imageSpec) (v1.ImageIndex, error) {
@@ -239,7 +240,14 @@ func (b *seedBuilder) layerBlob(name, arch string) ([]byte, error) {
 		return blob, nil
 	}
 	vars, _ := archVars(arch)
-	blob, err := layerTarGz(name, b.cat.Layers[name], vars, b.size, b.cat.Created)
+	if b.zw == nil {
+		zw, err := gzip.NewWriterLevel(io.Discard, gzip.NoCompression)
+		if err != nil {
+			return nil, err
+		}
+		b.zw = zw
+	}
+	blob, err := layerTarGz(b.zw, name, b.cat.Layers[name], vars, b.size, b.cat.Created)
 	if err != nil {
 		return nil, fmt.Errorf("layer %s (%s): %w", name, arch, err)
 	}
@@ -252,7 +260,7 @@ func (b *seedBuilder) layerBlob(name, arch string) ([]byte, error) {
 // without compression. Stored blocks keep the bytes (and so the digests)
 // independent of the compressor's implementation, and make a blob's size
 // follow size.
-func layerTarGz(name string, spec layerSpec, vars map[string]string, size int, mtime time.Time) ([]byte, error) {
+func layerTarGz(zw *gzip.Writer, name string, spec layerSpec, vars map[string]string, size int, mtime time.Time) ([]byte, error) {
 	files := map[string][]byte{}
 	for p, content := range spec.Files {
 		files[expand(p, vars)] = []byte(expand(content, vars))
@@ -275,10 +283,8 @@ func layerTarGz(name string, spec layerSpec, vars map[string]string, size int, m
 	slices.Sort(names)
 
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.NoCompression)
-	if err != nil {
-		return nil, err
-	}
+	buf.Grow(size + 16<<10)
+	zw.Reset(&buf)
 	tw := tar.NewWriter(zw)
 	for _, p := range names {
 		hdr := &tar.Header{Name: p, ModTime: mtime, Uname: "root", Gname: "root", Format: tar.FormatUSTAR}
