@@ -1,0 +1,101 @@
+package sqssim_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/pullheal/pullheal/internal/localaws/sqssim"
+	"github.com/pullheal/pullheal/internal/localaws/wire"
+)
+
+// fakeClock is a wire.Clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 6, 2, 10, 15, 42, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+type env struct {
+	sim    *sqssim.SQS
+	clock  *fakeClock
+	client *sqs.Client
+	url    string
+}
+
+// newEnv serves a fresh SQS on loopback and returns a real SDK client
+// configured only through the SDK's standard settings.
+func newEnv(t testing.TB) *env {
+	t.Helper()
+	clock := newFakeClock()
+	sim, err := sqssim.New(sqssim.Config{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(wire.NewMux(sim.Service()))
+	t.Cleanup(srv.Close)
+	return &env{sim: sim, clock: clock, client: newClient(srv.URL), url: srv.URL}
+}
+
+func newClient(endpoint string) *sqs.Client {
+	return sqs.NewFromConfig(aws.Config{
+		Region:       "us-east-1",
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""),
+		BaseEndpoint: aws.String(endpoint),
+	})
+}
+
+func (e *env) createQueue(t *testing.T, name string, attrs map[string]string) string {
+	t.Helper()
+	out, err := e.client.CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		t.Fatalf("CreateQueue %s: %v", name, err)
+	}
+	return aws.ToString(out.QueueUrl)
+}
+
+func (e *env) queueArn(t *testing.T, url string) string {
+	t.Helper()
+	out, err := e.client.GetQueueAttributes(context.Background(), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{"QueueArn"}})
+	if err != nil {
+		t.Fatalf("GetQueueAttributes: %v", err)
+	}
+	return out.Attributes["QueueArn"]
+}
+
+// errorCode returns the API error code err carries, or fails the test.
+func errorCode(t *testing.T, err error) string {
+	t.Helper()
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("error %v (%T) is not an API error", err, err)
+	}
+	return apiErr.ErrorCode()
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
