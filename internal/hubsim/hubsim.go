@@ -97,22 +97,22 @@ var userName = regexp.MustCompile(`^[a-z0-9]{1,30}$`)
 func (c Config) Validate() error {
 	switch {
 	case c.AnonymousLimit < 0:
-		return fmt.Errorf("hubsim config: AnonymousLimit %d is negative", c.AnonymousLimit)
+		return fmt.Errorf("%w: AnonymousLimit %d is negative", ErrInvalidConfig, c.AnonymousLimit)
 	case c.AuthenticatedLimit < 0:
-		return fmt.Errorf("hubsim config: AuthenticatedLimit %d is negative", c.AuthenticatedLimit)
+		return fmt.Errorf("%w: AuthenticatedLimit %d is negative", ErrInvalidConfig, c.AuthenticatedLimit)
 	case c.Window < 0:
-		return fmt.Errorf("hubsim config: Window %s is negative", c.Window)
+		return fmt.Errorf("%w: Window %s is negative", ErrInvalidConfig, c.Window)
 	case c.Window%time.Second != 0:
-		return fmt.Errorf("hubsim config: Window %s is not a whole number of seconds (ratelimit headers carry seconds)", c.Window)
+		return fmt.Errorf("%w: Window %s is not a whole number of seconds (ratelimit headers carry seconds)", ErrInvalidConfig, c.Window)
 	case c.LayerSize < 0 || c.LayerSize > MaxLayerSize:
-		return fmt.Errorf("hubsim config: LayerSize %d is outside 0..%d", c.LayerSize, MaxLayerSize)
+		return fmt.Errorf("%w: LayerSize %d is outside 0..%d", ErrInvalidConfig, c.LayerSize, MaxLayerSize)
 	}
 	for _, name := range slices.Sorted(maps.Keys(c.Users)) {
 		if !userName.MatchString(name) {
-			return fmt.Errorf("hubsim config: user name %q must be 1 to 30 lowercase letters or digits", name)
+			return fmt.Errorf("%w: user name %q must be 1 to 30 lowercase letters or digits", ErrInvalidConfig, name)
 		}
 		if c.Users[name] == "" {
-			return fmt.Errorf("hubsim config: user %q has an empty password", name)
+			return fmt.Errorf("%w: user %q has an empty password", ErrInvalidConfig, name)
 		}
 	}
 	return nil
@@ -168,14 +168,14 @@ type SeededImage struct {
 	PlatformDigests map[string]string `json:"platformDigests"`
 }
 
-// ErrInvalidConfig is returned by New for a Config that fails Validate.
+// ErrInvalidConfig is wrapped by the errors of Config.Validate (and so of New).
 var ErrInvalidConfig = errors.New("invalid hubsim config")
 
 // New returns a Hub seeded with the images of seed.json (see Images). It
 // needs no network: seeding writes into the in-process store.
 func New(cfg Config) (*Hub, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+		return nil, err
 	}
 	cfg = cfg.withDefaults()
 	h := &Hub{
@@ -193,8 +193,9 @@ func New(cfg Config) (*Hub, error) {
 	return h, nil
 }
 
-// Images lists the images New seeded, sorted by repository and tag. The
-// digests are the same on every start and every machine.
+// Images lists the images New seeded, sorted by repository and tag (images
+// added with WriteImage or WriteIndex are not listed). For a given LayerSize
+// the digests are the same on every start and every machine.
 func (h *Hub) Images() []SeededImage {
 	out := make([]SeededImage, len(h.seeded))
 	for i, s := range h.seeded {

@@ -816,14 +816,14 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{"zero", hubsim.Config{}, ""},
-		{"negative anonymous", hubsim.Config{AnonymousLimit: -1}, "hubsim config: AnonymousLimit -1 is negative"},
-		{"negative authenticated", hubsim.Config{AuthenticatedLimit: -5}, "hubsim config: AuthenticatedLimit -5 is negative"},
-		{"negative window", hubsim.Config{Window: -time.Second}, "hubsim config: Window -1s is negative"},
-		{"fractional window", hubsim.Config{Window: 1500 * time.Millisecond}, "hubsim config: Window 1.5s is not a whole number of seconds (ratelimit headers carry seconds)"},
-		{"huge layers", hubsim.Config{LayerSize: 1 << 30}, "hubsim config: LayerSize 1073741824 is outside 0..268435456"},
-		{"user name", hubsim.Config{Users: map[string]string{"Alice": "x"}}, `hubsim config: user name "Alice" must be 1 to 30 lowercase letters or digits`},
-		{"ip-like user name", hubsim.Config{Users: map[string]string{"10.0.0.1": "x"}}, `hubsim config: user name "10.0.0.1" must be 1 to 30 lowercase letters or digits`},
-		{"empty password", hubsim.Config{Users: map[string]string{"alice": ""}}, `hubsim config: user "alice" has an empty password`},
+		{"negative anonymous", hubsim.Config{AnonymousLimit: -1}, "invalid hubsim config: AnonymousLimit -1 is negative"},
+		{"negative authenticated", hubsim.Config{AuthenticatedLimit: -5}, "invalid hubsim config: AuthenticatedLimit -5 is negative"},
+		{"negative window", hubsim.Config{Window: -time.Second}, "invalid hubsim config: Window -1s is negative"},
+		{"fractional window", hubsim.Config{Window: 1500 * time.Millisecond}, "invalid hubsim config: Window 1.5s is not a whole number of seconds (ratelimit headers carry seconds)"},
+		{"huge layers", hubsim.Config{LayerSize: 1 << 30}, "invalid hubsim config: LayerSize 1073741824 is outside 0..268435456"},
+		{"user name", hubsim.Config{Users: map[string]string{"Alice": "x"}}, `invalid hubsim config: user name "Alice" must be 1 to 30 lowercase letters or digits`},
+		{"ip-like user name", hubsim.Config{Users: map[string]string{"10.0.0.1": "x"}}, `invalid hubsim config: user name "10.0.0.1" must be 1 to 30 lowercase letters or digits`},
+		{"empty password", hubsim.Config{Users: map[string]string{"alice": ""}}, `invalid hubsim config: user "alice" has an empty password`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
