@@ -6,8 +6,19 @@
 //
 // Parsing is tolerant the way ECS needs it to be: unknown fields are ignored,
 // null is the zero value, numbers that ECS sends as strings are accepted, and a
-// missing or malformed envelope time is the zero time. What cannot be read is
-// an error wrapping ErrMalformed that names the field or the line and column.
+// missing or malformed time is the zero time. What cannot be read is an error
+// wrapping ErrMalformed that names the field or the line and column.
+//
+// Classification reads structure, not sample strings: a reason is
+// lower-cased and its whitespace folded, then searched for rate-limit
+// signals (a standalone 429, "too many requests", the registry error code
+// toomanyrequests, Docker Hub's "pull rate limit" and HAP429 wordings), for
+// the markers of an image pull (CannotPull*, containerd's retry and
+// httpRead(er)Seeker wrappers, registry URLs), and for the visible causes of
+// other pull failures. Whether a rate limit counts is decided by the image's
+// registry, never by the text alone: ECR and ECR Public throttling share
+// Docker Hub's error code. ClassifyReason documents the rules; Classify
+// documents how task-level reasons are attributed to containers.
 package ecsevent
 
 import (
@@ -215,7 +226,8 @@ func jsonKind(c byte) string {
 }
 
 // lenientTime reads RFC 3339 strings (events) and epoch seconds (DescribeTasks
-// wire JSON); anything else is the zero time rather than an error.
+// wire JSON; milliseconds too); anything else is the zero time rather than an
+// error. Epoch times are rounded to the millisecond ECS records.
 type lenientTime time.Time
 
 func (t *lenientTime) UnmarshalJSON(b []byte) error {
@@ -235,11 +247,15 @@ func (t *lenientTime) UnmarshalJSON(b []byte) error {
 		}
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
 		f, err := strconv.ParseFloat(string(b), 64)
-		if err != nil || f < 0 || f > 1e11 {
+		if err != nil || f < 0 || f > 1e14 {
 			return nil
 		}
+		if f > 1e11 {
+			// Milliseconds: no ECS timestamp in seconds is that far out.
+			f /= 1000
+		}
 		sec := int64(f)
-		*t = lenientTime(time.Unix(sec, int64((f-float64(sec))*1e9)).UTC())
+		*t = lenientTime(time.Unix(sec, int64((f-float64(sec))*1e9)).Round(time.Millisecond).UTC())
 	}
 	return nil
 }
