@@ -73,7 +73,9 @@ func BenchmarkReceiveBehindInFlight(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				call("SendMessage", `{"QueueUrl":`+url+`,"MessageBody":"fresh"}`)
-				var got struct{ Messages []struct{ ReceiptHandle string } }
+				var got struct {
+					Messages []struct{ ReceiptHandle string }
+				}
 				if err := json.Unmarshal(call("ReceiveMessage", `{"QueueUrl":`+url+`}`), &got); err != nil || len(got.Messages) != 1 {
 					b.Fatalf("receive: %v %+v", err, got)
 				}

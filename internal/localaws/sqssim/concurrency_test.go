@@ -22,7 +22,7 @@ func TestConcurrentReceiversNeverShareAMessage(t *testing.T) {
 	const (
 		receivers = 200
 		senders   = 10
-		perSender = 100
+		perSender = 60
 		total     = senders * perSender
 	)
 	e := newEnv(t)
@@ -63,16 +63,22 @@ func TestConcurrentReceiversNeverShareAMessage(t *testing.T) {
 					errs <- fmt.Errorf("receive: %w", err)
 					return
 				}
-				for _, m := range out.Messages {
-					mu.Lock()
-					received[aws.ToString(m.MessageId)]++
-					mu.Unlock()
-					if _, err := e.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
-						errs <- fmt.Errorf("delete %s: %w", aws.ToString(m.MessageId), err)
-						return
-					}
-					deleted.Add(1)
+				if len(out.Messages) == 0 {
+					continue
 				}
+				entries := make([]types.DeleteMessageBatchRequestEntry, len(out.Messages))
+				mu.Lock()
+				for i, m := range out.Messages {
+					received[aws.ToString(m.MessageId)]++
+					entries[i] = types.DeleteMessageBatchRequestEntry{Id: aws.String(fmt.Sprint(i)), ReceiptHandle: m.ReceiptHandle}
+				}
+				mu.Unlock()
+				del, err := e.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url), Entries: entries})
+				if err != nil || len(del.Failed) > 0 {
+					errs <- fmt.Errorf("delete batch: %v %v", err, del)
+					return
+				}
+				deleted.Add(int64(len(entries)))
 			}
 		}()
 	}
