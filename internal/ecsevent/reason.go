@@ -240,7 +240,18 @@ func statusCut(n string) bool {
 		return false
 	}
 	tail := n[i:]
-	return strings.Contains(tail, "/manifests/") && !strings.Contains(tail, "head request") && !hasAnyStatus(tail)
+	if !strings.Contains(tail, "/manifests/") || strings.Contains(tail, "head request") || hasAnyStatus(tail) {
+		return false
+	}
+	// A status cut to its first digits ("...: 4...", "...: 40...") still
+	// tells 429 from the rest.
+	rest := strings.TrimRight(strings.TrimSuffix(strings.TrimSuffix(tail, "..."), "…"), " ")
+	if j := strings.LastIndex(rest, ": "); j >= 0 {
+		if last := rest[j+2:]; last != "" && len(last) < 3 && strings.Trim(last, "0123456789") == "" {
+			return strings.HasPrefix("429", last)
+		}
+	}
+	return true
 }
 
 func (a analysis) verdict(ref imageref.Ref) verdict {
