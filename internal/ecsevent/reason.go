@@ -47,7 +47,8 @@ const ReasonCap = 1024
 //     RateLimit with inferred set: containerd reports that error when the
 //     free HEAD (resolve) succeeded and the counted manifest GET failed, and
 //     on Docker Hub that GET fails for the pull rate limit. A HEAD failure,
-//     a blob failure or a visible status code is not inferred.
+//     a blob failure, a visible status code or a status cut to digits that
+//     cannot begin 429 ("40...") is not inferred.
 //  5. Any other pull failure is OtherFailure, with truncated set when the
 //     cause may have been cut off: the agent re-reads the full reason with
 //     DescribeTasks before giving up.
