@@ -380,7 +380,7 @@ func checkLifecycle(s string) error {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			line, col := lineCol(s, int(se.Offset))
-			return fmt.Errorf("invalid JSON at line %d, column %d of the policy: %v", line, col, se)
+			return fmt.Errorf("invalid JSON at line %d, column %d: %v", line, col, se)
 		}
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
@@ -394,13 +394,12 @@ func checkLifecycle(s string) error {
 	return nil
 }
 
+// lineCol turns a json.SyntaxError offset (bytes read, the bad one
+// included) into a 1-based line and column.
 func lineCol(s string, offset int) (int, int) {
-	if offset > len(s) {
-		offset = len(s)
-	}
-	before := s[:offset]
-	line := strings.Count(before, "\n") + 1
-	return line, offset - strings.LastIndexByte(before, '\n')
+	at := min(max(offset-1, 0), len(s))
+	before := s[:at]
+	return strings.Count(before, "\n") + 1, at - strings.LastIndexByte(before, '\n')
 }
 
 // readLifecycle reads a lifecycle policy file named relative to the policy
@@ -797,7 +796,9 @@ func (d *decoder) filter(n *yaml.Node, path string) Filter {
 		}
 		var out []string
 		for _, it := range d.stringList(v, field(path, key), true) {
-			if !validGlob(it.s) {
+			// "" is a glob too: it matches the empty name, a task that
+			// no service started.
+			if it.s != "" && !validGlob(it.s) {
 				d.errorf(it.n, "%s: bad glob %q", field(path, key), it.s)
 				continue
 			}

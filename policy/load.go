@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -70,7 +71,25 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.cause }
 
 func fileError(file, msg string, cause error) *Error {
-	return &Error{Problems: []Problem{{File: file, Message: msg}}, cause: cause}
+	return &Error{Problems: []Problem{{File: file, Message: oneLine(msg)}}, cause: cause}
+}
+
+// oneLine escapes control characters, so that a message quoting the file
+// (a path, a library's error text) stays on its line.
+func oneLine(msg string) string {
+	if strings.IndexFunc(msg, unicode.IsControl) < 0 {
+		return msg
+	}
+	var b strings.Builder
+	for _, r := range msg {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // Load reads and parses the policy file at path. A file that cannot be used
@@ -154,7 +173,7 @@ type decoder struct {
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
-	p := Problem{File: d.file, Message: fmt.Sprintf(format, args...)}
+	p := Problem{File: d.file, Message: oneLine(fmt.Sprintf(format, args...))}
 	if n != nil {
 		p.Line, p.Column = n.Line, n.Column
 	}
@@ -181,7 +200,11 @@ var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 func (d *decoder) document(data []byte) (*yaml.Node, bool) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
+	switch err := dec.Decode(&doc); {
+	case err == io.EOF:
+		d.errorf(nil, "file holds no YAML document")
+		return nil, false
+	case err != nil:
 		d.syntaxError(err)
 		return nil, false
 	}
@@ -206,8 +229,8 @@ func (d *decoder) syntaxError(err error) {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
-		d.problems = append(d.problems, Problem{File: d.file, Line: line, Message: "invalid YAML: " + m[2]})
+		d.problems = append(d.problems, Problem{File: d.file, Line: line, Message: oneLine("invalid YAML: " + m[2])})
 		return
 	}
-	d.problems = append(d.problems, Problem{File: d.file, Message: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")})
+	d.problems = append(d.problems, Problem{File: d.file, Message: oneLine("invalid YAML: " + strings.TrimPrefix(msg, "yaml: "))})
 }

@@ -66,6 +66,9 @@ func compilePattern(s string) (namePattern, string) {
 		return namePattern{}, fmt.Sprintf("pattern %q has no repository path after the host", s)
 	}
 	p.segs = strings.Split(rest, "/")
+	if len(p.segs) > maxSegments-1 {
+		return namePattern{}, fmt.Sprintf("pattern %q has more than %d path components", s, maxSegments-1)
+	}
 	// Docker Hub names of one component are official images: nginx is
 	// library/nginx, and so "*" is every official image.
 	if p.host == imageref.DockerHubHost && len(p.segs) == 1 && p.segs[0] != "**" {
@@ -154,33 +157,44 @@ func (p *namePattern) matches(registry, repository string) bool {
 	return matchSegments(p.segs, repository)
 }
 
+// maxSegments bounds a pattern's path components, so that matchSegments
+// can track them in one word.
+const maxSegments = 63
+
 // matchSegments matches a '/'-separated repository path against pattern
-// segments. Repository paths have no empty components, so "" means the path
-// is used up.
+// segments. It runs the pattern as an automaton over the path's components,
+// each state a bit of a word, so that "**" costs no backtracking: time is
+// components times segments whatever the pattern.
 func matchSegments(segs []string, name string) bool {
-	for i, s := range segs {
-		if s == "**" {
-			rest := segs[i+1:]
-			for {
-				if matchSegments(rest, name) {
-					return true
-				}
-				if name == "" {
-					return false
-				}
-				_, name = cutSegment(name)
-			}
-		}
-		if name == "" {
-			return false
-		}
+	cur := starClosure(segs, 1)
+	for name != "" && cur != 0 {
 		var seg string
 		seg, name = cutSegment(name)
-		if ok, _ := path.Match(s, seg); !ok {
-			return false
+		var next uint64
+		for i, s := range segs {
+			switch {
+			case cur&(1<<i) == 0:
+			case s == "**":
+				next |= 1 << i
+			default:
+				if ok, _ := path.Match(s, seg); ok {
+					next |= 1 << (i + 1)
+				}
+			}
+		}
+		cur = starClosure(segs, next)
+	}
+	return cur&(1<<len(segs)) != 0
+}
+
+// starClosure adds the states reachable by letting each "**" match nothing.
+func starClosure(segs []string, states uint64) uint64 {
+	for i, s := range segs {
+		if s == "**" && states&(1<<i) != 0 {
+			states |= 1 << (i + 1)
 		}
 	}
-	return name == ""
+	return states
 }
 
 func cutSegment(name string) (seg, rest string) {

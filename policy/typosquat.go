@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"math/bits"
 	"strconv"
 	"strings"
 
@@ -75,11 +76,39 @@ type protectedName struct {
 	host, path string
 	text       string // host/path, for the reason
 	bound      int    // the largest distance reported for it
+	chars      uint64 // charSet(path)
 }
 
 func newProtected(name string, max int) protectedName {
 	host, p, _ := strings.Cut(name, "/")
-	return protectedName{host: host, path: p, text: name, bound: boundFor(p, max)}
+	return protectedName{host: host, path: p, text: name, bound: boundFor(p, max), chars: charSet(p)}
+}
+
+// charSet is the set of characters in s, one bit each for a-z, 0-9 and
+// the separators. One edit changes at most two bits of the set, so two
+// names whose sets differ in more than 2*bound bits are further apart than
+// bound: most protected names are ruled out without computing a distance.
+func charSet(s string) uint64 {
+	var set uint64
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 'a' && c <= 'z':
+			set |= 1 << (c - 'a')
+		case c >= '0' && c <= '9':
+			set |= 1 << (26 + c - '0')
+		case c == '.':
+			set |= 1 << 36
+		case c == '_':
+			set |= 1 << 37
+		case c == '-':
+			set |= 1 << 38
+		case c == '/':
+			set |= 1 << 39
+		default:
+			set |= 1 << 40
+		}
+	}
+	return set
 }
 
 // boundFor lowers the distance for short names, whose last component is
@@ -114,22 +143,25 @@ func (t *Typosquat) check(ref imageref.Ref) (protected string, dist int, found b
 	}
 	// The closest protected name is reported; on a tie, the first listed.
 	dist = 1 << 30
-	consider := func(p *protectedName, s string, bound int) {
+	consider := func(p *protectedName, s string, chars uint64, bound int) {
+		if bits.OnesCount64(chars^p.chars) > 2*bound {
+			return
+		}
 		if d := distance(s, p.path, bound); d >= 1 && d <= bound && d < dist {
 			protected, dist = p.text, d
 		}
 	}
-	repoBound := boundFor(ref.Repository, t.MaxDistance)
+	repoBound, repoChars := boundFor(ref.Repository, t.MaxDistance), charSet(ref.Repository)
 	for i := range t.protected {
 		if p := &t.protected[i]; p.host == ref.Registry {
-			consider(p, ref.Repository, min(p.bound, repoBound))
+			consider(p, ref.Repository, repoChars, min(p.bound, repoBound))
 		}
 	}
 	if nested {
-		nsBound := boundFor(ns, t.MaxDistance)
+		nsBound, nsChars := boundFor(ns, t.MaxDistance), charSet(ns)
 		for i := range t.namespaces {
 			if n := &t.namespaces[i]; n.host == ref.Registry {
-				consider(n, ns, min(n.bound, nsBound))
+				consider(n, ns, nsChars, min(n.bound, nsBound))
 			}
 		}
 	}
@@ -166,7 +198,7 @@ func distance(a, b string, bound int) int {
 	if len(b) == 0 {
 		return len(a)
 	}
-	var buf [64]int
+	var buf [32]int
 	var row []int
 	if len(b)+1 <= len(buf) {
 		row = buf[:len(b)+1]
