@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // Diff describes how after differs from before, one change per line, for a
@@ -127,16 +128,17 @@ func commonOrder(b, a containerSet) string {
 }
 
 func diffObject(out *[]string, path string, b, a *value, skip func(string) bool) {
+	findA, findB := a.finder(), b.finder()
 	for i := range b.kids {
 		k := b.kids[i].key
 		if skip(k) {
 			continue
 		}
-		diffValue(out, join(path, k), &b.kids[i].val, a.get(k))
+		diffValue(out, join(path, k), &b.kids[i].val, findA(k))
 	}
 	for i := range a.kids {
 		k := a.kids[i].key
-		if skip(k) || b.get(k) != nil {
+		if skip(k) || findB(k) != nil {
 			continue
 		}
 		diffValue(out, join(path, k), nil, &a.kids[i].val)
@@ -162,11 +164,24 @@ func diffValue(out *[]string, path string, b, a *value) {
 	}
 }
 
+// join extends a path with a member name, quoting names that are not plain
+// words (docker labels and log options often hold dots).
 func join(path, key string) string {
-	if path == "" {
-		return key
+	plain := key != ""
+	for _, r := range key {
+		if !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '-') {
+			plain = false
+			break
+		}
 	}
-	return path + "." + key
+	switch {
+	case !plain:
+		return path + "[" + strconv.Quote(key) + "]"
+	case path == "":
+		return key
+	default:
+		return path + "." + key
+	}
 }
 
 func compact(v *value) string { return string(appendCompact(nil, v)) }

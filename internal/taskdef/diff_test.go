@@ -1,6 +1,8 @@
 package taskdef_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -69,5 +71,56 @@ field changed: containerDefinitions["a"].command = ["1"] -> ["1","2"]
 				t.Error("Diff is not deterministic")
 			}
 		})
+	}
+}
+
+// TestDiffLargeObjects covers objects large enough to be compared through
+// an index rather than by scanning.
+func TestDiffLargeObjects(t *testing.T) {
+	labels := func(changed string) string {
+		var b strings.Builder
+		for i := range 5000 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			v := "v"
+			if i == 4321 {
+				v = changed
+			}
+			fmt.Fprintf(&b, `"label-%d":%q`, i, v)
+		}
+		return `{"family":"f","containerDefinitions":[{"name":"a","image":"x","dockerLabels":{` + b.String() + `}}]}`
+	}
+	before, err := taskdef.Decode([]byte(labels("v")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := taskdef.Decode([]byte(labels("w")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "field changed: containerDefinitions[\"a\"].dockerLabels.label-4321 = \"v\" -> \"w\"\n"
+	if diff := cmp.Diff(want, taskdef.Diff(before, after)); diff != "" {
+		t.Errorf("Diff (-want +got):\n%s", diff)
+	}
+	if d := taskdef.Diff(before, before); d != "" {
+		t.Errorf("Diff of a document with itself = %q", d)
+	}
+}
+
+func TestDiffQuotesOddNames(t *testing.T) {
+	before, err := taskdef.Decode([]byte(`{"family":"f","containerDefinitions":[{"name":"a","image":"x","dockerLabels":{"com.example.team":"a"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	after, err := taskdef.Decode([]byte(`{"family":"f","containerDefinitions":[{"name":"a","image":"x","dockerLabels":{"com.example.team":"b"}}],"a b":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `field added: ["a b"] = 1
+field changed: containerDefinitions["a"].dockerLabels["com.example.team"] = "a" -> "b"
+`
+	if diff := cmp.Diff(want, taskdef.Diff(before, after)); diff != "" {
+		t.Errorf("Diff (-want +got):\n%s", diff)
 	}
 }

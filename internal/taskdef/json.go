@@ -92,6 +92,23 @@ func (v *value) get(key string) *value {
 	return nil
 }
 
+// finder returns a lookup for the members of the object v: a scan for a
+// small object, a map for a large one, so that comparing two large objects
+// stays linear.
+func (v *value) finder() func(string) *value {
+	const linear = 32
+	if len(v.kids) <= linear {
+		return v.get
+	}
+	m := make(map[string]*value, len(v.kids))
+	for i := range v.kids {
+		if _, dup := m[v.kids[i].key]; !dup {
+			m[v.kids[i].key] = &v.kids[i].val
+		}
+	}
+	return func(key string) *value { return m[key] }
+}
+
 // with returns a copy of the object v in which the member key has the value
 // nv, appended when v had no such member.
 func (v value) with(key string, nv value) value {
@@ -129,8 +146,9 @@ func (v *value) equal(w *value) bool {
 		if len(v.kids) != len(w.kids) {
 			return false
 		}
+		find := w.finder()
 		for i := range v.kids {
-			o := w.get(v.kids[i].key)
+			o := find(v.kids[i].key)
 			if o == nil || !v.kids[i].val.equal(o) {
 				return false
 			}
