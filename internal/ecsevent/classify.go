@@ -60,10 +60,15 @@ func Classify(t *Task) []Failure {
 
 	var task analysis
 	var owners []bool
+	var ownersBuf [16]bool // ECS allows 10 containers; larger tasks allocate
 	if strings.TrimSpace(t.StoppedReason) != "" {
 		task = analyze(t.StoppedReason)
-		if task.sig&(sigPull|sigPullRateLimit|sigHAP429) != 0 {
-			owners = attribute(task.norm, t.Containers, out, pullable)
+		if task.sig&(sigPull|sigPullRateLimit|sigHAP429) != 0 && !allSame(t.Containers, t.StoppedReason) {
+			owners = ownersBuf[:0]
+			if len(t.Containers) > len(ownersBuf) {
+				owners = make([]bool, 0, len(t.Containers))
+			}
+			owners = attribute(task.norm, t.Containers, out, pullable, owners)
 		}
 	}
 
@@ -90,21 +95,37 @@ func Classify(t *Task) []Failure {
 	return out
 }
 
-// attribute decides which containers a task-level reason speaks of.
-func attribute(text string, cs []Container, fs []Failure, pullable int) []bool {
-	owners := make([]bool, len(cs))
-	scores := make([]int, len(cs))
+// allSame reports whether every container already carries the task's
+// reason as its own, as Fargate reports a single container's pull failure:
+// then there is nothing to attribute.
+func allSame(cs []Container, reason string) bool {
+	for _, c := range cs {
+		if c.Reason != reason {
+			return false
+		}
+	}
+	return true
+}
+
+// attribute decides which containers a task-level reason speaks of; it
+// appends one flag per container to owners.
+func attribute(text string, cs []Container, fs []Failure, pullable int, owners []bool) []bool {
+	var buf [16]int
+	scores := buf[:0]
 	top := 0
 	for i := range cs {
-		scores[i] = mentionScore(text, fs[i].Ref, cs[i].ImageDigest)
-		top = max(top, scores[i])
+		s := mentionScore(text, fs[i].Ref, cs[i].ImageDigest)
+		scores = append(scores, s)
+		top = max(top, s)
 	}
 	for i := range cs {
 		switch {
 		case top > 0:
-			owners[i] = scores[i] == top
+			owners = append(owners, scores[i] == top)
 		case pullable == 1:
-			owners[i] = !fs[i].Ref.IsZero()
+			owners = append(owners, !fs[i].Ref.IsZero())
+		default:
+			owners = append(owners, false)
 		}
 	}
 	return owners
