@@ -171,10 +171,7 @@ func (d *decoder) mirror(n *yaml.Node) (Mirror, *yaml.Node) {
 	if v := f["prefix"]; v != nil {
 		if s, ok := d.str(v, "mirror.prefix"); ok {
 			s = strings.TrimSuffix(s, "/")
-			if err := checkRepoPath("prefix", s); err != nil || len(s) > 200 {
-				if err == nil {
-					err = errors.New("prefix longer than 200 characters")
-				}
+			if err := CheckMirrorPrefix(s); err != nil {
 				d.errorf(v, "mirror.prefix: %v", err)
 			} else {
 				m.Prefix, prefixNode = s, v
@@ -192,7 +189,7 @@ func (d *decoder) mirror(n *yaml.Node) (Mirror, *yaml.Node) {
 // its repositories.
 func (d *decoder) prefixClash(n *yaml.Node, mirror string, rules []PullThroughRule) {
 	for _, r := range rules {
-		if mirror == r.Prefix || strings.HasPrefix(mirror, r.Prefix+"/") || strings.HasPrefix(r.Prefix, mirror+"/") {
+		if PrefixesOverlap(mirror, r.Prefix) {
 			d.errorf(n, "mirror.prefix: %q overlaps the pull-through prefix %q of %s; mirrored images need their own prefix", mirror, r.Prefix, r.Upstream)
 		}
 	}

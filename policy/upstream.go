@@ -100,6 +100,24 @@ func CheckPrefix(prefix string) error {
 	return checkRepoPath("prefix", prefix)
 }
 
+// CheckMirrorPrefix checks the repository prefix mirrored images go
+// under: 1 to 200 characters of lower-case repository name components,
+// '/'-separated.
+func CheckMirrorPrefix(prefix string) error {
+	if len(prefix) > 200 {
+		return fmt.Errorf("prefix %q is longer than 200 characters", prefix)
+	}
+	return checkRepoPath("prefix", prefix)
+}
+
+// PrefixesOverlap reports whether two repository prefixes share
+// repositories: equal, or one a '/'-component prefix of the other. A
+// mirror prefix must not overlap a pull-through prefix, or mirrored images
+// would land where the cache creates its repositories.
+func PrefixesOverlap(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+"/") || strings.HasPrefix(b, a+"/")
+}
+
 // checkRepoPath checks an ECR repository name (or prefix): components of
 // lower-case letters and digits joined by '.', '_' or '-', separated by '/'.
 func checkRepoPath(what, p string) error {
