@@ -1,0 +1,261 @@
+// Package agent is pullheal's long-running handler: it long-polls the SQS
+// queue that EventBridge fills with ECS task-state changes, heals tasks that
+// stopped because an image pull hit a registry's rate limit, and decides in
+// one place what happens to each message.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// SQSAPI lists the SQS calls the agent makes, with the SDK's signatures.
+type SQSAPI interface {
+	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
+	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
+	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+}
+
+// Intake is the queue side of the agent's configuration.
+type Intake struct {
+	QueueURL string
+	// Workers bounds how many messages are handled at once.
+	Workers int
+	// WaitTime is the long-poll wait (SQS allows up to 20 s).
+	WaitTime time.Duration
+	// Visibility is how long a received message stays hidden; the agent
+	// extends it while the message is being handled.
+	Visibility time.Duration
+	// ShutdownGrace is how long in-flight messages may finish after a stop
+	// signal before they are released (visibility 0) for another replica.
+	// Keep it under the ECS task's stopTimeout.
+	ShutdownGrace time.Duration
+}
+
+func (in *Intake) defaults() {
+	if in.Workers == 0 {
+		in.Workers = 10
+	}
+	if in.WaitTime == 0 {
+		in.WaitTime = 20 * time.Second
+	}
+	if in.Visibility == 0 {
+		in.Visibility = 60 * time.Second
+	}
+	if in.ShutdownGrace == 0 {
+		in.ShutdownGrace = 25 * time.Second
+	}
+}
+
+// Validate checks the intake settings.
+func (in Intake) Validate() error {
+	switch {
+	case in.QueueURL == "":
+		return errors.New("queue URL is required")
+	case in.Workers < 1:
+		return fmt.Errorf("workers must be at least 1, got %d", in.Workers)
+	case in.WaitTime < 0 || in.WaitTime > 20*time.Second:
+		return fmt.Errorf("wait time must be between 0 and 20s, got %s", in.WaitTime)
+	case in.Visibility < 2*time.Second || in.Visibility > 12*time.Hour:
+		return fmt.Errorf("visibility timeout must be between 2s and 12h, got %s", in.Visibility)
+	case in.ShutdownGrace < 0:
+		return fmt.Errorf("shutdown grace must not be negative, got %s", in.ShutdownGrace)
+	}
+	return nil
+}
+
+// Agent receives events and heals.
+type Agent struct {
+	intake Intake
+	sqs    SQSAPI
+	healer *Healer
+	log    *slog.Logger
+	m      *Metrics
+}
+
+// New returns an agent that reads from the intake queue and heals with h.
+func New(intake Intake, sqsClient SQSAPI, h *Healer, log *slog.Logger) (*Agent, error) {
+	intake.defaults()
+	if err := intake.Validate(); err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	if sqsClient == nil || h == nil {
+		return nil, errors.New("agent config: an SQS client and a healer are required")
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Agent{intake: intake, sqs: sqsClient, healer: h, log: log, m: h.metrics}, nil
+}
+
+// Run polls until ctx is cancelled, then lets in-flight messages finish for
+// the shutdown grace and releases those that did not.
+func (a *Agent) Run(ctx context.Context) error {
+	// Handlers run on their own context: a stop signal ends polling at
+	// once, but a heal in progress gets the grace period to finish.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	sem := make(chan struct{}, a.intake.Workers)
+	var wg sync.WaitGroup
+	var pollErr error
+	for ctx.Err() == nil {
+		free := a.intake.Workers - len(sem)
+		if free == 0 {
+			// Wait for a worker before receiving more than can be handled.
+			select {
+			case sem <- struct{}{}:
+				<-sem
+			case <-ctx.Done():
+			}
+			continue
+		}
+		msgs, err := a.receive(ctx, min(free, 10))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			a.log.Warn("receive failed; retrying", "error", err)
+			if !sleep(ctx, time.Second) {
+				break
+			}
+			continue
+		}
+		for _, msg := range msgs {
+			sem <- struct{}{}
+			wg.Add(1)
+			go func(msg sqstypes.Message) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				a.process(work, msg)
+			}(msg)
+		}
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(a.intake.ShutdownGrace):
+		a.log.Info("shutdown grace over; releasing in-flight messages")
+		cancelWork()
+		<-done
+	}
+	return pollErr
+}
+
+func (a *Agent) receive(ctx context.Context, n int) ([]sqstypes.Message, error) {
+	out, err := a.sqs.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(a.intake.QueueURL),
+		MaxNumberOfMessages:         int32(n),
+		WaitTimeSeconds:             int32(a.intake.WaitTime / time.Second),
+		VisibilityTimeout:           int32(a.intake.Visibility / time.Second),
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("receive from %s: %w", a.intake.QueueURL, err)
+	}
+	return out.Messages, nil
+}
+
+// process handles one message while keeping it invisible, then settles it.
+func (a *Agent) process(ctx context.Context, msg sqstypes.Message) {
+	a.m.MessagesInFlight.Inc()
+	defer a.m.MessagesInFlight.Dec()
+	id := aws.ToString(msg.MessageId)
+	log := a.log.With("message_id", id)
+	if n, err := strconv.Atoi(msg.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil && n > 1 {
+		log = log.With("receive_count", n)
+	}
+	hctx, stopExtending := context.WithCancel(ctx)
+	extended := make(chan struct{})
+	go func() {
+		defer close(extended)
+		a.keepInvisible(hctx, msg, log)
+	}()
+	err := a.healer.HandleMessage(hctx, []byte(aws.ToString(msg.Body)), log)
+	stopExtending()
+	<-extended
+	a.settle(ctx, msg, err, log)
+}
+
+// keepInvisible extends the message's visibility at half its timeout for as
+// long as it is being handled, so that a slow heal (a mirror copy) is not
+// handed to another replica half-way.
+func (a *Agent) keepInvisible(ctx context.Context, msg sqstypes.Message, log *slog.Logger) {
+	period := a.intake.Visibility / 2
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_, err := a.sqs.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
+				QueueUrl:          aws.String(a.intake.QueueURL),
+				ReceiptHandle:     msg.ReceiptHandle,
+				VisibilityTimeout: int32(a.intake.Visibility / time.Second),
+			})
+			if err != nil && ctx.Err() == nil {
+				log.Warn("extend visibility failed", "error", err)
+			}
+		}
+	}
+}
+
+// settle is the one place that decides what happens to a message.
+func (a *Agent) settle(ctx context.Context, msg sqstypes.Message, err error, log *slog.Logger) {
+	// Settling must happen even when the work context ended.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	switch {
+	case err == nil:
+		// Handled: delete.
+		a.delete(sctx, msg, log)
+	case errors.Is(err, ErrPermanent):
+		// Malformed or not ours: delete, log once.
+		log.Warn("dropping message that can never be handled", "error", err)
+		a.m.MessageErrors.WithLabelValues("deleted").Inc()
+		a.delete(sctx, msg, log)
+	case ctx.Err() != nil:
+		// Shutting down: release it now for another replica.
+		a.m.MessageErrors.WithLabelValues("released").Inc()
+		log.Info("releasing message at shutdown", "error", err)
+		_, cerr := a.sqs.ChangeMessageVisibility(sctx, &sqs.ChangeMessageVisibilityInput{
+			QueueUrl: aws.String(a.intake.QueueURL), ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: 0,
+		})
+		if cerr != nil {
+			log.Warn("release message failed; it reappears after its visibility timeout", "error", cerr)
+		}
+	default:
+		// May pass: leave it; SQS redelivers and the redrive policy moves a
+		// message that never succeeds to the dead-letter queue.
+		a.m.MessageErrors.WithLabelValues("left").Inc()
+		log.Warn("leaving message for redelivery", "error", err, "retryable", IsRetryable(err))
+	}
+}
+
+func (a *Agent) delete(ctx context.Context, msg sqstypes.Message, log *slog.Logger) {
+	_, err := a.sqs.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(a.intake.QueueURL), ReceiptHandle: msg.ReceiptHandle})
+	if err != nil {
+		log.Warn("delete message failed; it will be delivered again and found already healed", "error", err)
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

@@ -1,0 +1,238 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Leaser coordinates agent replicas so that one failure yields one
+// corrected revision and one service update, however many replicas see it.
+type Leaser interface {
+	Acquire(ctx context.Context, rewriteID string) (*Lease, error)
+}
+
+// Lease is the right to heal one failure. Exactly one of Done and the
+// methods applies: Done set means the failure was healed already.
+type Lease struct {
+	// Done is the finished heal's record when someone healed it already.
+	Done *Done
+	// Fresh is true when nobody held the lease before: no revision can
+	// exist yet, so none is searched for.
+	Fresh bool
+	// Revision is the corrected revision a previous holder registered
+	// before it stopped, if it recorded one.
+	Revision string
+
+	registered func(ctx context.Context, arn string) error
+	finish     func(ctx context.Context, d *Done) error
+	release    func(ctx context.Context)
+	finished   bool
+}
+
+// Registered records the corrected revision, so that a holder that takes
+// over after a crash reuses it.
+func (l *Lease) Registered(ctx context.Context, arn string) error { return l.registered(ctx, arn) }
+
+// Finish marks the failure healed.
+func (l *Lease) Finish(ctx context.Context, d *Done) error {
+	if err := l.finish(ctx, d); err != nil {
+		return err
+	}
+	l.finished = true
+	return nil
+}
+
+// Release gives up an unfinished lease at once instead of letting it
+// expire, so that a redelivery does not wait.
+func (l *Lease) Release(ctx context.Context) {
+	if !l.finished {
+		l.release(ctx)
+	}
+}
+
+// DynamoDBAPI lists the DynamoDB calls the lease table needs.
+type DynamoDBAPI interface {
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+}
+
+// TableLeases keeps leases in a DynamoDB table with a string hash key "id".
+// A conditional write elects one holder; a holder that dies loses the lease
+// when it expires; a finished lease is kept for Retention so duplicates are
+// recognised (set the table's TTL attribute to "purge_at" to clean up).
+type TableLeases struct {
+	db        DynamoDBAPI
+	table     string
+	holder    string
+	ttl       time.Duration
+	retention time.Duration
+	now       func() time.Time
+}
+
+// NewTableLeases returns leases in table, held by holder (unique per
+// replica) for ttl at a time.
+func NewTableLeases(db DynamoDBAPI, table, holder string, ttl time.Duration, now func() time.Time) (*TableLeases, error) {
+	switch {
+	case db == nil || table == "":
+		return nil, errors.New("lease table: a DynamoDB client and a table name are required")
+	case holder == "":
+		return nil, errors.New("lease table: a holder identity is required")
+	case ttl < time.Second:
+		return nil, fmt.Errorf("lease table: lease duration must be at least 1s, got %s", ttl)
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &TableLeases{db: db, table: table, holder: holder, ttl: ttl, retention: 7 * 24 * time.Hour, now: now}, nil
+}
+
+// Attribute names are all substituted: DynamoDB reserves hundreds of words.
+var leaseNames = map[string]string{"#id": "id", "#h": "holder", "#e": "expires_at", "#p": "phase", "#r": "revision", "#d": "done", "#t": "purge_at"}
+
+func names(keys ...string) map[string]string {
+	m := make(map[string]string, len(keys))
+	for _, k := range keys {
+		m[k] = leaseNames[k]
+	}
+	return m
+}
+
+func str(s string) ddbtypes.AttributeValue { return &ddbtypes.AttributeValueMemberS{Value: s} }
+func num(n int64) ddbtypes.AttributeValue {
+	return &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func (t *TableLeases) key(id string) map[string]ddbtypes.AttributeValue {
+	return map[string]ddbtypes.AttributeValue{"id": str(id)}
+}
+
+// Acquire takes the lease for rewriteID, or reports it done, or returns
+// ErrBusy while another replica holds it.
+func (t *TableLeases) Acquire(ctx context.Context, rewriteID string) (*Lease, error) {
+	now := t.now()
+	out, err := t.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:                aws.String(t.table),
+		Key:                      t.key(rewriteID),
+		UpdateExpression:         aws.String("SET #h = :me, #e = :exp, #p = :pending, #t = :purge"),
+		ConditionExpression:      aws.String("attribute_not_exists(#id) OR (#e < :now AND #p <> :done)"),
+		ExpressionAttributeNames: names("#id", "#h", "#e", "#p", "#t"),
+		ExpressionAttributeValues: map[string]ddbtypes.AttributeValue{
+			":me": str(t.holder), ":exp": num(now.Add(t.ttl).UnixMilli()), ":pending": str("pending"),
+			":purge": num(now.Add(t.retention).Unix()), ":now": num(now.UnixMilli()), ":done": str("done"),
+		},
+		ReturnValues: ddbtypes.ReturnValueAllOld,
+	})
+	if IsConditionFailed(err) {
+		return t.held(ctx, rewriteID)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("acquire lease %s: %w", rewriteID, err)
+	}
+	l := &Lease{Fresh: len(out.Attributes) == 0}
+	if r, ok := out.Attributes["revision"].(*ddbtypes.AttributeValueMemberS); ok {
+		l.Revision = r.Value
+	}
+	mine := ":me"
+	l.registered = func(ctx context.Context, arn string) error {
+		return t.update(ctx, rewriteID, "SET #r = :rev", "#h = "+mine, names("#r", "#h"),
+			map[string]ddbtypes.AttributeValue{":rev": str(arn), mine: str(t.holder)})
+	}
+	l.finish = func(ctx context.Context, d *Done) error {
+		b, err := json.Marshal(d)
+		if err != nil {
+			return err
+		}
+		return t.update(ctx, rewriteID, "SET #p = :done, #d = :rec", "#h = "+mine, names("#p", "#d", "#h"),
+			map[string]ddbtypes.AttributeValue{":done": str("done"), ":rec": str(string(b)), mine: str(t.holder)})
+	}
+	l.release = func(ctx context.Context) {
+		// Best effort: if it fails the lease simply expires.
+		_ = t.update(ctx, rewriteID, "SET #e = :zero", "#h = "+mine+" AND #p <> :done", names("#e", "#h", "#p"),
+			map[string]ddbtypes.AttributeValue{":zero": num(0), mine: str(t.holder), ":done": str("done")})
+	}
+	return l, nil
+}
+
+func (t *TableLeases) update(ctx context.Context, id, update, cond string, n map[string]string, v map[string]ddbtypes.AttributeValue) error {
+	_, err := t.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName: aws.String(t.table), Key: t.key(id), UpdateExpression: aws.String(update),
+		ConditionExpression: aws.String(cond), ExpressionAttributeNames: n, ExpressionAttributeValues: v,
+	})
+	if IsConditionFailed(err) {
+		return fmt.Errorf("lease %s: %w (lost to another replica)", id, ErrBusy)
+	}
+	if err != nil {
+		return fmt.Errorf("lease %s: %w", id, err)
+	}
+	return nil
+}
+
+// held reads a lease someone else has: done, or busy.
+func (t *TableLeases) held(ctx context.Context, id string) (*Lease, error) {
+	out, err := t.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.table), Key: t.key(id), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("read lease %s: %w", id, err)
+	}
+	if p, ok := out.Item["phase"].(*ddbtypes.AttributeValueMemberS); ok && p.Value == "done" {
+		d := &Done{}
+		if rec, ok := out.Item["done"].(*ddbtypes.AttributeValueMemberS); ok {
+			if err := json.Unmarshal([]byte(rec.Value), d); err != nil {
+				return nil, fmt.Errorf("read lease %s: %w", id, err)
+			}
+		}
+		return &Lease{Done: d}, nil
+	}
+	return nil, fmt.Errorf("lease %s: %w", id, ErrBusy)
+}
+
+// LocalLeases coordinates the heals of one agent process. It is for a
+// single replica: several replicas need TableLeases. It cannot know what
+// happened before a restart, so its leases are never Fresh and the healer
+// looks for an existing corrected revision before registering.
+type LocalLeases struct {
+	mu   sync.Mutex
+	held map[string]bool
+	done map[string]*Done
+}
+
+// NewLocalLeases returns in-process leases.
+func NewLocalLeases() *LocalLeases {
+	return &LocalLeases{held: map[string]bool{}, done: map[string]*Done{}}
+}
+
+// Acquire takes the lease for rewriteID in this process.
+func (l *LocalLeases) Acquire(_ context.Context, id string) (*Lease, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d, ok := l.done[id]; ok {
+		return &Lease{Done: d}, nil
+	}
+	if l.held[id] {
+		return nil, fmt.Errorf("lease %s: %w", id, ErrBusy)
+	}
+	l.held[id] = true
+	return &Lease{
+		registered: func(context.Context, string) error { return nil },
+		finish: func(_ context.Context, d *Done) error {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			l.done[id] = d
+			delete(l.held, id)
+			return nil
+		},
+		release: func(context.Context) {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			delete(l.held, id)
+		},
+	}, nil
+}

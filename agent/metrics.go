@@ -1,0 +1,54 @@
+package agent
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the agent's Prometheus metrics. They are registered on the
+// registry passed to NewMetrics, never on the global one.
+type Metrics struct {
+	Events              *prometheus.CounterVec
+	HealingSeconds      prometheus.Histogram
+	PullsAvoided        prometheus.Counter
+	RevisionsRegistered prometheus.Counter
+	ServicesUpdated     prometheus.Counter
+	MessagesInFlight    prometheus.Gauge
+	MessageErrors       *prometheus.CounterVec
+}
+
+// NewMetrics creates the metrics and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pullheal_events_total",
+			Help: "ECS events handled, by the failure cause found and the outcome.",
+		}, []string{"cause", "outcome"}),
+		HealingSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pullheal_healing_duration_seconds",
+			Help:    "Time from receiving a rate-limit failure to the corrected revision being registered and rolled out.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120},
+		}),
+		PullsAvoided: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pullheal_upstream_pulls_avoided_total",
+			Help: "Upstream image pulls moved to ECR: rewritten images times the service's desired count at the time of healing.",
+		}),
+		RevisionsRegistered: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pullheal_revisions_registered_total",
+			Help: "Corrected task-definition revisions registered.",
+		}),
+		ServicesUpdated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pullheal_services_updated_total",
+			Help: "Services rolled onto a corrected revision.",
+		}),
+		MessagesInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pullheal_messages_in_flight",
+			Help: "SQS messages being handled now.",
+		}),
+		MessageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pullheal_message_errors_total",
+			Help: "Messages that could not be handled, by disposition (deleted as permanent, or left for redelivery).",
+		}, []string{"disposition"}),
+	}
+	reg.MustRegister(m.Events, m.HealingSeconds, m.PullsAvoided, m.RevisionsRegistered, m.ServicesUpdated, m.MessagesInFlight, m.MessageErrors)
+	return m
+}

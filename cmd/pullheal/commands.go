@@ -1,0 +1,11 @@
+package main
+
+import "github.com/urfave/cli/v2"
+
+func commands() []*cli.Command {
+	return []*cli.Command{
+		explainCommand(),
+		rewriteCommand(),
+		policyCommand(),
+	}
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+)
+
+// maxInput bounds what a command reads from one file: an event, a task
+// definition or a policy is kilobytes; anything near this is not one.
+const maxInput = 8 << 20
+
+// readInput reads a file named on the command line ("-" is stdin), with the
+// checks that turn every unreadable input into one line that names it.
+func readInput(path string, stdin io.Reader) ([]byte, string, error) {
+	name := path
+	var r io.Reader
+	switch path {
+	case "":
+		return nil, "", inputErrorf("no input file given")
+	case "-":
+		name = "<stdin>"
+		r = stdin
+	default:
+		st, err := os.Stat(path)
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil, name, inputErrorf("%s: no such file", path)
+			}
+			return nil, name, inputErrorf("%s: %v", path, unwrapPathError(err))
+		}
+		if st.IsDir() {
+			return nil, name, inputErrorf("%s: is a directory, not a file", path)
+		}
+		if st.Size() > maxInput {
+			return nil, name, inputErrorf("%s: file is %d bytes, larger than the %d-byte limit", path, st.Size(), maxInput)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, name, inputErrorf("%s: %v", path, unwrapPathError(err))
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxInput+1))
+	if err != nil {
+		return nil, name, inputErrorf("%s: read: %v", name, err)
+	}
+	if len(data) > maxInput {
+		return nil, name, inputErrorf("%s: input is larger than the %d-byte limit", name, maxInput)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, name, inputErrorf("%s: file is empty", name)
+	}
+	if bytes.IndexByte(data, 0) >= 0 {
+		return nil, name, inputErrorf("%s: binary data (NUL byte at offset %d), not text", name, bytes.IndexByte(data, 0))
+	}
+	return data, name, nil
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// inputFileError reports an error about a named input: one line, exit code 2.
+func inputFileError(name string, err error) error {
+	return inputErrorf("%s: %v", name, err)
+}

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/pullheal/pullheal/internal/imageref"
+	"github.com/pullheal/pullheal/policy"
+)
+
+func policyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "policy",
+		Usage: "check a policy file and what it decides",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "validate",
+				Usage:     "report every problem of a policy file, each as FILE:LINE:COLUMN: message",
+				ArgsUsage: "FILE",
+				Action:    policyValidate,
+			},
+			{
+				Name:      "test",
+				Usage:     "print the policy's decision, and the rule that made it, for each image",
+				ArgsUsage: "IMAGE...",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "policy", Usage: "policy `FILE` (required)"},
+					&cli.StringFlag{Name: "cluster", Usage: "decide for a workload in cluster `NAME` (scope rules)"},
+					&cli.StringFlag{Name: "service", Usage: "decide for service `NAME` (scope rules)"},
+					&cli.StringFlag{Name: "family", Usage: "decide for task-definition family `NAME` (scope rules)"},
+					&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
+				},
+				Action: policyTest,
+			},
+		},
+	}
+}
+
+// policyValidate prints every problem, one a line, and exits 2 if there
+// is any: the one place where more than one line of error is the point.
+func policyValidate(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return inputErrorf("policy validate takes one policy file, got %d arguments", c.NArg())
+	}
+	path := c.Args().First()
+	p, err := policy.Load(path)
+	var perr *policy.Error
+	if errors.As(err, &perr) && len(perr.Problems) > 1 {
+		for _, pr := range perr.Problems {
+			fmt.Fprintln(c.App.ErrWriter, pr.String())
+		}
+		return inputErrorf("%s: %d problems", path, len(perr.Problems))
+	}
+	if err != nil {
+		return asInputError(err)
+	}
+	fmt.Fprintf(c.App.Writer, "%s: valid (%d image rules, %d deny rules, typosquat protection %s)\n",
+		path, len(p.Images), len(p.Deny), onOff(p.Typosquat.Enabled))
+	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// Verdict is one line of `policy test --output json`.
+type Verdict struct {
+	Image     string `json:"image"`
+	Reference string `json:"reference,omitempty"`
+	Action    string `json:"action"`
+	Rule      string `json:"rule"`
+	Reason    string `json:"reason"`
+	Mirror    bool   `json:"mirrorAllowed"`
+	Error     string `json:"error,omitempty"`
+}
+
+func policyTest(c *cli.Context) error {
+	format := c.String("output")
+	if format != "json" && format != "text" {
+		return inputErrorf("--output %q: want json or text", format)
+	}
+	if c.String("policy") == "" {
+		return inputErrorf("policy test needs --policy FILE")
+	}
+	if c.NArg() == 0 {
+		return inputErrorf("policy test needs at least one image")
+	}
+	p, err := policy.Load(c.String("policy"))
+	if err != nil {
+		return asInputError(err)
+	}
+	subj := policy.Subject{Cluster: c.String("cluster"), Service: c.String("service"), Family: c.String("family")}
+	var verdicts []Verdict
+	bad := 0
+	for _, img := range c.Args().Slice() {
+		verdicts = append(verdicts, decide(p, img, subj))
+		if verdicts[len(verdicts)-1].Error != "" {
+			bad++
+		}
+	}
+	if format == "json" {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(verdicts); err != nil {
+			return err
+		}
+	} else {
+		writeVerdicts(c.App.Writer, verdicts)
+	}
+	if bad > 0 {
+		return inputErrorf("%d of %d images are not valid references", bad, len(verdicts))
+	}
+	return nil
+}
+
+func decide(p *policy.Policy, image string, subj policy.Subject) Verdict {
+	v := Verdict{Image: image}
+	ref, err := imageref.Parse(image)
+	if err != nil {
+		v.Action, v.Error = "invalid", err.Error()
+		return v
+	}
+	v.Reference = ref.String()
+	if ok, why := p.InScope(subj); !ok {
+		v.Action, v.Rule, v.Reason = "none", "scope", "out of scope: "+why
+		return v
+	}
+	d := p.Decide(ref, subj)
+	v.Action = string(d.Action)
+	if d.Action == policy.ActionDefault {
+		v.Action = "default"
+	}
+	v.Rule, v.Reason, v.Mirror = d.Rule, d.Reason, d.MirrorAllowed
+	return v
+}
+
+func writeVerdicts(w io.Writer, vs []Verdict) {
+	for _, v := range vs {
+		if v.Error != "" {
+			fmt.Fprintf(w, "%s: invalid: %s\n", v.Image, v.Error)
+			continue
+		}
+		fmt.Fprintf(w, "%s: %s by %s: %s\n", v.Image, v.Action, v.Rule, v.Reason)
+	}
+}
