@@ -630,4 +630,3 @@ func (r *recent) put(k string, v result) {
 		r.order = r.order[1:]
 	}
 }
-

@@ -55,7 +55,6 @@ type Registry struct {
 
 	mu        sync.Mutex
 	host      string
-	scheme    string
 	auth      authn.Basic
 	authUntil time.Time
 	rules     []plan.PullThroughRule
