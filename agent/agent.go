@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -80,6 +81,8 @@ type Agent struct {
 	healer *Healer
 	log    *slog.Logger
 	m      *Metrics
+	// lastPoll is when the queue last answered (UnixNano), 0 before that.
+	lastPoll atomic.Int64
 }
 
 // New returns an agent that reads from the intake queue and heals with h.
@@ -106,31 +109,36 @@ func (a *Agent) Run(ctx context.Context) error {
 	defer cancelWork()
 	sem := make(chan struct{}, a.intake.Workers)
 	var wg sync.WaitGroup
-	var pollErr error
-	for ctx.Err() == nil {
-		free := a.intake.Workers - len(sem)
-		if free == 0 {
-			// Wait for a worker before receiving more than can be handled.
-			select {
-			case sem <- struct{}{}:
-				<-sem
-			case <-ctx.Done():
-			}
-			continue
+	for {
+		// Hold one worker before polling, so that no message is received
+		// that no worker can take.
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
 		}
+		if ctx.Err() != nil {
+			break
+		}
+		free := 1 + cap(sem) - len(sem)
 		msgs, err := a.receive(ctx, min(free, 10))
 		if err != nil {
+			<-sem
 			if ctx.Err() != nil {
 				break
 			}
 			a.log.Warn("receive failed; retrying", "error", err)
-			if !sleep(ctx, time.Second) {
-				break
-			}
+			sleep(ctx, time.Second)
 			continue
 		}
-		for _, msg := range msgs {
-			sem <- struct{}{}
+		a.lastPoll.Store(time.Now().UnixNano())
+		if len(msgs) == 0 {
+			<-sem
+			continue
+		}
+		for i, msg := range msgs {
+			if i > 0 {
+				sem <- struct{}{}
+			}
 			wg.Add(1)
 			go func(msg sqstypes.Message) {
 				defer wg.Done()
@@ -141,14 +149,16 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	grace := time.NewTimer(a.intake.ShutdownGrace)
+	defer grace.Stop()
 	select {
 	case <-done:
-	case <-time.After(a.intake.ShutdownGrace):
+	case <-grace.C:
 		a.log.Info("shutdown grace over; releasing in-flight messages")
 		cancelWork()
 		<-done
 	}
-	return pollErr
+	return nil
 }
 
 func (a *Agent) receive(ctx context.Context, n int) ([]sqstypes.Message, error) {

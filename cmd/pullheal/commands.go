@@ -7,5 +7,6 @@ func commands() []*cli.Command {
 		explainCommand(),
 		rewriteCommand(),
 		policyCommand(),
+		agentCommand(),
 	}
 }

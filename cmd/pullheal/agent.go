@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/urfave/cli/v2"
+
+	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/policy"
+)
+
+func agentCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "agent",
+		Usage: "run the healing agent: read ECS task-state changes from SQS and heal rate-limited pulls",
+		Description: "AWS endpoints, region and credentials come from the SDK's standard configuration\n" +
+			"(AWS_REGION, AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_<SERVICE>, the default credential chain).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "queue-url", Usage: "`URL` of the SQS queue the EventBridge rule fills (required)"},
+			&cli.IntFlag{Name: "workers", Value: 10, Usage: "messages handled at once"},
+			&cli.DurationFlag{Name: "wait-time", Value: 20 * time.Second, Usage: "SQS long-poll wait (at most 20s)"},
+			&cli.DurationFlag{Name: "visibility", Value: 60 * time.Second, Usage: "visibility timeout of a received message; extended while it is handled"},
+			&cli.DurationFlag{Name: "shutdown-grace", Value: 25 * time.Second, Usage: "after SIGTERM, how long in-flight messages may finish before they are released (keep under the task's stopTimeout)"},
+			&cli.StringFlag{Name: "policy", Usage: "platform team's policy `FILE`"},
+			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST`; default: discovered from the ECR authorization token"},
+			&cli.StringSliceFlag{Name: "pull-through", Usage: "declared pull-through cache rule `UPSTREAM=PREFIX`; repeatable"},
+			&cli.BoolFlag{Name: "discover-rules", Value: true, Usage: "add the account's pull-through cache rules (DescribePullThroughCacheRules)"},
+			&cli.StringFlag{Name: "review-bus", Usage: "EventBridge bus `NAME` for review events (default bus when empty)"},
+			&cli.StringFlag{Name: "lock-table", Usage: "DynamoDB table `NAME` that coordinates replicas (required when running more than one)"},
+			&cli.DurationFlag{Name: "lease", Value: 5 * time.Minute, Usage: "how long a replica holds a failure before another may take over"},
+			&cli.StringFlag{Name: "holder", Usage: "this replica's identity in the lock table (default: hostname and process id)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "decide and log; register, update and publish nothing"},
+			&cli.StringFlag{Name: "listen", Value: ":9090", Usage: "`ADDRESS` for /metrics, /healthz and /readyz (empty: none)"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+		},
+		Action: agentAction,
+	}
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, inputErrorf("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	return slog.New(slog.NewJSONHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})), nil
+}
+
+func agentAction(c *cli.Context) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	if c.String("queue-url") == "" {
+		return inputErrorf("--queue-url is required")
+	}
+	var pol *policy.Policy
+	if path := c.String("policy"); path != "" {
+		if pol, err = policy.Load(path); err != nil {
+			return asInputError(err)
+		}
+	}
+	var rules []plan.PullThroughRule
+	for _, s := range c.StringSlice("pull-through") {
+		r, err := plan.ParsePullThrough(s)
+		if err != nil {
+			return inputErrorf("--pull-through %q: %v", s, err)
+		}
+		rules = append(rules, r)
+	}
+	registry := c.String("registry")
+	if registry == "" && pol != nil {
+		registry = pol.Registry
+	}
+	if registry != "" {
+		if err := policy.CheckRegistry(registry); err != nil {
+			return inputErrorf("--registry %q: %v", registry, err)
+		}
+	}
+	if pol != nil && pol.PullThrough.Source == policy.PullThroughDeclared {
+		rules = append(rules, pol.PullThrough.Rules...)
+	}
+	discover := c.Bool("discover-rules") && (pol == nil || pol.PullThrough.Source != policy.PullThroughDeclared)
+
+	ctx := c.Context
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		return inputErrorf("no AWS region: set AWS_REGION")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := agent.NewMetrics(reg)
+
+	registryClient, err := agent.NewRegistry(agent.RegistryConfig{
+		Host: registry, PullThrough: rules, DiscoverRules: discover, MirrorPrefix: mirrorPrefix(pol),
+	}, ecr.NewFromConfig(awsCfg))
+	if err != nil {
+		return err
+	}
+	var leases agent.Leaser = agent.NewLocalLeases()
+	if table := c.String("lock-table"); table != "" {
+		holder := c.String("holder")
+		if holder == "" {
+			host, _ := os.Hostname()
+			holder = fmt.Sprintf("%s/%d", host, os.Getpid())
+		}
+		leases, err = agent.NewTableLeases(dynamodb.NewFromConfig(awsCfg), table, holder, c.Duration("lease"), nil)
+		if err != nil {
+			return inputErrorf("%v", err)
+		}
+	}
+	healer, err := agent.NewHealer(agent.HealerConfig{Policy: pol, DryRun: c.Bool("dry-run")}, agent.HealerDeps{
+		ECS:      ecs.NewFromConfig(awsCfg),
+		Registry: registryClient,
+		Review:   agent.NewReviewer(eventbridge.NewFromConfig(awsCfg), c.String("review-bus")),
+		Leases:   leases,
+		Metrics:  metrics,
+	})
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(agent.Intake{
+		QueueURL: c.String("queue-url"), Workers: c.Int("workers"), WaitTime: c.Duration("wait-time"),
+		Visibility: c.Duration("visibility"), ShutdownGrace: c.Duration("shutdown-grace"),
+	}, sqs.NewFromConfig(awsCfg), healer, log)
+	if err != nil {
+		return inputErrorf("%v", err)
+	}
+	if addr := c.String("listen"); addr != "" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", addr, err)
+		}
+		srv := &http.Server{Handler: a.Handler(reg), ReadHeaderTimeout: 5 * time.Second}
+		go func() {
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error("metrics server stopped", "error", err)
+			}
+		}()
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		log.Info("serving metrics and health", "address", ln.Addr().String())
+	}
+	log.Info("agent started", "queue_url", c.String("queue-url"), "region", awsCfg.Region,
+		"registry", nonEmpty(registry, "discover"), "pull_through", strings.Join(ruleStrings(rules), ","),
+		"lock_table", c.String("lock-table"), "dry_run", c.Bool("dry-run"))
+	err = a.Run(ctx)
+	log.Info("agent stopped")
+	return err
+}
+
+func mirrorPrefix(p *policy.Policy) string {
+	if p == nil {
+		return ""
+	}
+	return p.Mirror.Prefix
+}
+
+func ruleStrings(rules []plan.PullThroughRule) []string {
+	out := make([]string, len(rules))
+	for i, r := range rules {
+		out[i] = r.Upstream + "=" + r.Prefix
+	}
+	return out
+}
