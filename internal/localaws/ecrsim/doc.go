@@ -41,10 +41,13 @@
 // go-containerregistry's remote client, using the rule's Secrets Manager
 // credentials ({"username":..,"accessToken":..}) when it has a
 // credentialArn. Nothing beyond loopback is reachable, so Config.Upstreams
-// maps upstream hosts (registry-1.docker.io, and a token realm host such as
-// auth.docker.io when the stand-in uses one) to loopback base URLs; the
-// request keeps the real host name in the reference and is redirected at
-// the transport.
+// maps upstream hosts (registry-1.docker.io, and the token realm's host,
+// auth.docker.io, for a stand-in with Docker Hub's token flow) to loopback
+// base URLs; requests keep the real host name in the reference and the
+// Host header and are redirected at the transport. A stand-in's token
+// realm must name such a host over https (https://auth.docker.io/token):
+// go-containerregistry refuses realms on IP literals and plain-http realms
+// of https registries. Schema 1 manifests are not imported.
 //
 //   - The first request for a tag (GET or HEAD: containerd resolves with
 //     HEAD) imports it: the repository is created if needed (applying a

@@ -36,8 +36,11 @@ type Config struct {
 	// https://ACCOUNT.dkr.ecr.REGION.amazonaws.com.
 	RegistryURL string
 	// Upstreams maps upstream registry hosts (registry-1.docker.io, quay.io,
-	// a token realm host, ...) to the loopback base URLs standing in for
-	// them. Hosts not listed are unreachable.
+	// ...) to the loopback base URLs standing in for them; requests keep
+	// the upstream's name in their Host header. Hosts not listed are
+	// unreachable. A token realm needs an entry of its own (auth.docker.io
+	// for https://auth.docker.io/token): go-containerregistry refuses
+	// realms on IP literals and plain-http realms of https registries.
 	Upstreams map[string]string
 	// UpstreamTransport carries requests to the upstreams (default
 	// http.DefaultTransport).

@@ -180,7 +180,8 @@ func readFixture(t testing.TB, name string) string {
 
 // upstream is an in-process upstream registry (go-containerregistry's
 // registry) that may require Basic credentials and may answer manifest
-// GETs with Docker Hub's 429.
+// GETs with Docker Hub's 429. Tests push through a second server on the
+// same storage (host), which neither asks for credentials nor counts.
 type upstream struct {
 	srv  *httptest.Server
 	host string
@@ -228,7 +229,9 @@ func newUpstream(t testing.TB, user, pass string) *upstream {
 		engine.ServeHTTP(w, r)
 	}))
 	t.Cleanup(u.srv.Close)
-	u.host = strings.TrimPrefix(u.srv.URL, "http://")
+	admin := httptest.NewServer(engine)
+	t.Cleanup(admin.Close)
+	u.host = strings.TrimPrefix(admin.URL, "http://")
 	return u
 }
 
@@ -252,7 +255,7 @@ func (u *upstream) opts() []remote.Option {
 	return o
 }
 
-// push writes img to the upstream directly; it does not count as a pull.
+// push writes img to the upstream's storage; it is not counted.
 func (u *upstream) push(t testing.TB, ref string, img v1.Image) v1.Hash {
 	t.Helper()
 	r, err := name.ParseReference(u.host + "/" + ref)
@@ -292,4 +295,48 @@ func randomImage(t testing.TB) v1.Image {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// newTokenUpstream is an upstream with Docker Hub's token flow: the
+// registry wants a Bearer token, issued at the realm
+// https://auth.docker.io/token against Basic credentials. The realm names
+// a host, as go-containerregistry refuses token realms on IP literals; the
+// test bed maps that host to the same loopback server. Tests push through
+// a second server on the same storage (host), which asks for nothing.
+func newTokenUpstream(t testing.TB, user, pass string) *upstream {
+	t.Helper()
+	u := &upstream{user: user, pass: pass, body: readFixture(t, "dockerhub-429.json")}
+	engine := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	const token = "hub-token-for-tests"
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Each name reaches the server as itself, as DNS would send it.
+		if want := map[bool]string{true: "auth.docker.io", false: "registry-1.docker.io"}[r.URL.Path == "/token"]; r.Host != want {
+			w.WriteHeader(http.StatusMisdirectedRequest)
+			_, _ = io.WriteString(w, `{"errors":[{"code":"UNKNOWN","message":"this server is `+want+`, not `+r.Host+`"}]}`)
+			return
+		}
+		if r.URL.Path == "/token" {
+			user, pass, ok := r.BasicAuth()
+			if !ok || user != u.user || pass != u.pass {
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"details":"incorrect username or password"}`)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"token":"`+token+`","access_token":"`+token+`","expires_in":300}`)
+			return
+		}
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="https://auth.docker.io/token",service="registry.docker.io"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(w, `{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}`)
+			return
+		}
+		engine.ServeHTTP(w, r)
+	}))
+	t.Cleanup(u.srv.Close)
+	admin := httptest.NewServer(engine)
+	t.Cleanup(admin.Close)
+	u.host = strings.TrimPrefix(admin.URL, "http://")
+	return u
 }

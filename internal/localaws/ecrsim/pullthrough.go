@@ -333,9 +333,8 @@ func (e *ECR) checkUpstream(ctx context.Context, rule cacheRule) error {
 }
 
 // upstreamTransport sends requests for mapped upstream hosts to their
-// loopback stand-ins, passes other loopback requests through (a token
-// realm on loopback), refuses everything else, and remembers the
-// Retry-After of the last 429.
+// loopback stand-ins, passes other loopback requests through, refuses
+// everything else, and remembers the Retry-After of the last 429.
 type upstreamTransport struct {
 	base  http.RoundTripper
 	hosts map[string]*url.URL
@@ -358,8 +357,11 @@ func (t *upstreamTransport) RoundTrip(req *http.Request) (*http.Response, error)
 		target, ok = t.hosts[req.URL.Hostname()]
 	}
 	if ok {
+		// The Host header keeps the upstream's name, as if DNS pointed it
+		// at the stand-in, so that one stand-in may serve several names.
+		host := req.URL.Host
 		req = req.Clone(req.Context())
-		req.URL.Scheme, req.URL.Host, req.Host = target.Scheme, target.Host, ""
+		req.URL.Scheme, req.URL.Host, req.Host = target.Scheme, target.Host, host
 	} else if !isLoopback(req.URL.Hostname()) {
 		return nil, fmt.Errorf("upstream host %s is not reachable from the test bed (not in Config.Upstreams)", req.URL.Host)
 	}

@@ -2,9 +2,11 @@ package ecrsim_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/authn"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -477,5 +480,41 @@ func TestArtifactMediaTypeOfOCIImage(t *testing.T) {
 	got := []string{aws.ToString(d.ImageDigest), aws.ToString(d.ImageManifestMediaType), aws.ToString(d.ArtifactMediaType)}
 	if diff := cmp.Diff([]string{digest.String(), string(types.OCIManifestSchema1), string(types.OCIConfigJSON)}, got); diff != "" {
 		t.Errorf("OCI image detail (-want +got):\n%s", diff)
+	}
+}
+
+func TestConcurrentPushesAndReads(t *testing.T) {
+	b := newBed(t)
+	ctx := context.Background()
+	b.createRepo(t, &ecr.CreateRepositoryInput{RepositoryName: aws.String("busy")})
+	opts := b.opts(t)
+	imgs := make([]v1.Image, 6)
+	for i := range imgs {
+		imgs[i] = randomImage(t)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*len(imgs))
+	for i, img := range imgs {
+		wg.Go(func() {
+			errs <- remote.Write(b.ref(t, fmt.Sprintf("busy:%d", i)), img, opts...)
+		})
+		wg.Go(func() {
+			_, err := b.api.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("busy")})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	out, err := b.api.DescribeImages(ctx, &ecr.DescribeImagesInput{RepositoryName: aws.String("busy"), Filter: &ecrtypes.DescribeImagesFilter{TagStatus: ecrtypes.TagStatusTagged}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.ImageDetails) != len(imgs) {
+		t.Errorf("%d tagged images after %d concurrent pushes", len(out.ImageDetails), len(imgs))
 	}
 }
