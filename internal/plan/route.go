@@ -119,7 +119,7 @@ func pullThrough(st Step, registry string, rule PullThroughRule) Step {
 		return st
 	}
 	st.Route = PullThrough
-	st.Target = target(registry, rule.Prefix, "", st.Ref)
+	st.Target = retarget(st.Ref, registry, repo)
 	st.Reason = reasonPullThroughBy + rule.Upstream + "=" + rule.Prefix
 	switch {
 	case st.Ref.Tag == "":
@@ -138,39 +138,21 @@ func pullThrough(st Step, registry string, rule PullThroughRule) Step {
 func mirror(st Step, registry, prefix, reason string) Step {
 	host := ""
 	if st.Ref.Kind != imageref.DockerHub {
-		host = strings.ReplaceAll(st.Ref.Registry, ":", "-")
+		host = strings.ReplaceAll(st.Ref.Registry, ":", "-") + "/"
 	}
-	if n := len(prefix) + 1 + len(host) + 1 + len(st.Ref.Repository); n > maxRepositoryName {
-		st.Reason = reasonTooLong + prefix + "/" + host + "/" + st.Ref.Repository
+	repo := prefix + "/" + host + st.Ref.Repository
+	if len(repo) > maxRepositoryName {
+		st.Reason = reasonTooLong + repo
 		return st
 	}
 	st.Route = Mirror
-	st.Target = target(registry, prefix, host, st.Ref)
+	st.Target = retarget(st.Ref, registry, repo)
 	st.Reason = reason
 	return st
 }
 
-// target builds REGISTRY/PREFIX/[HOST/]REPOSITORY[:TAG][@DIGEST] in one
-// allocation.
-func target(registry, prefix, host string, ref imageref.Ref) string {
-	var b strings.Builder
-	b.Grow(len(registry) + len(prefix) + len(host) + len(ref.Repository) + len(ref.Tag) + len(ref.Digest) + 5)
-	b.WriteString(registry)
-	b.WriteByte('/')
-	b.WriteString(prefix)
-	b.WriteByte('/')
-	if host != "" {
-		b.WriteString(host)
-		b.WriteByte('/')
-	}
-	b.WriteString(ref.Repository)
-	if ref.Tag != "" {
-		b.WriteByte(':')
-		b.WriteString(ref.Tag)
-	}
-	if ref.Digest != "" {
-		b.WriteByte('@')
-		b.WriteString(ref.Digest)
-	}
-	return b.String()
+// retarget returns ref moved to registry/repository, tag and digest kept.
+func retarget(ref imageref.Ref, registry, repository string) string {
+	ref.Registry, ref.Repository = registry, repository
+	return ref.String()
 }
