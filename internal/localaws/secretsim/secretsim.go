@@ -102,8 +102,8 @@ type Secrets struct {
 	secrets map[string]*secret // by name
 }
 
-// Tag is a secret's tag.
-type Tag struct {
+// tag is a secret's tag.
+type tag struct {
 	Key   string `json:"Key"`
 	Value string `json:"Value"`
 }
@@ -113,7 +113,7 @@ type secret struct {
 	Name        string              `json:"name"`
 	Description string              `json:"description,omitempty"`
 	KmsKeyID    string              `json:"kmsKeyId,omitempty"`
-	Tags        []Tag               `json:"tags,omitempty"`
+	Tags        []tag               `json:"tags,omitempty"`
 	CreatedAt   time.Time           `json:"createdAt"`
 	ChangedAt   time.Time           `json:"changedAt"`
 	DeletionAt  *time.Time          `json:"deletionAt,omitempty"` // scheduled deletion
@@ -229,7 +229,7 @@ type createSecretInput struct {
 	KmsKeyId           string
 	SecretString       *string
 	SecretBinary       []byte
-	Tags               []Tag
+	Tags               []tag
 }
 
 type secretOutput struct {
@@ -416,7 +416,7 @@ type describeSecretOutput struct {
 	Name               string              `json:"Name"`
 	Description        string              `json:"Description,omitempty"`
 	KmsKeyId           string              `json:"KmsKeyId,omitempty"`
-	Tags               []Tag               `json:"Tags,omitempty"`
+	Tags               []tag               `json:"Tags,omitempty"`
 	CreatedDate        float64             `json:"CreatedDate"`
 	LastChangedDate    float64             `json:"LastChangedDate"`
 	DeletedDate        *float64            `json:"DeletedDate,omitempty"`
@@ -530,7 +530,7 @@ func sameValue(v *version, str *string, bin []byte) bool {
 	return string(v.Binary) == string(bin)
 }
 
-func validateTags(tags []Tag) error {
+func validateTags(tags []tag) error {
 	if len(tags) > 50 {
 		return wire.Errorf(http.StatusBadRequest, "InvalidParameterException", "a secret takes at most 50 tags, got %d", len(tags))
 	}
