@@ -630,3 +630,60 @@ func TestReceiveMessageInvalid(t *testing.T) {
 		})
 	}
 }
+
+// TestManyMessagesRemovedInOnePass removes hundreds of messages within one
+// operation (purge, retention, redrive), which reclaims storage mid-way.
+func TestManyMessagesRemovedInOnePass(t *testing.T) {
+	const n = 300
+	e := newEnv(t)
+	ctx := context.Background()
+	fill := func(url string) {
+		t.Helper()
+		for i := 0; i < n; i += 10 {
+			entries := make([]types.SendMessageBatchRequestEntry, 10)
+			for j := range entries {
+				entries[j] = types.SendMessageBatchRequestEntry{Id: aws.String(itoa(int64(j))), MessageBody: aws.String("m" + itoa(int64(i+j)))}
+			}
+			if _, err := e.client.SendMessageBatch(ctx, &sqs.SendMessageBatchInput{QueueUrl: aws.String(url), Entries: entries}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	purged := e.createQueue(t, "purged", nil)
+	fill(purged)
+	if _, err := e.client.PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(purged)}); err != nil {
+		t.Fatal(err)
+	}
+	if c := e.counts(t, purged); c != [3]int{} {
+		t.Errorf("after purging %d: counts %v", n, c)
+	}
+
+	expiring := e.createQueue(t, "expiring", map[string]string{"MessageRetentionPeriod": "60"})
+	fill(expiring)
+	e.clock.Advance(time.Minute)
+	e.send(t, expiring, "fresh")
+	got := e.receive(t, expiring, &sqs.ReceiveMessageInput{MaxNumberOfMessages: 10})
+	if len(got) != 1 || aws.ToString(got[0].Body) != "fresh" {
+		t.Errorf("after %d expired: received %v, want only the fresh message", n, got)
+	}
+
+	dlq := e.createQueue(t, "many-dlq", nil)
+	source := e.createQueue(t, "many", map[string]string{
+		"VisibilityTimeout": "1",
+		"RedrivePolicy":     `{"deadLetterTargetArn":"` + e.queueArn(t, dlq) + `","maxReceiveCount":1}`,
+	})
+	fill(source)
+	for i := 0; i < n; i += 10 {
+		if got := e.receive(t, source, &sqs.ReceiveMessageInput{MaxNumberOfMessages: 10}); len(got) != 10 {
+			t.Fatalf("receive %d: got %d", i, len(got))
+		}
+	}
+	e.clock.Advance(time.Second)
+	if got := e.receive(t, source, &sqs.ReceiveMessageInput{MaxNumberOfMessages: 10}); len(got) != 0 {
+		t.Fatalf("source delivered %d messages past maxReceiveCount", len(got))
+	}
+	if c := e.counts(t, dlq); c != [3]int{n, 0, 0} {
+		t.Errorf("dead-letter queue counts %v, want %d visible", c, n)
+	}
+}

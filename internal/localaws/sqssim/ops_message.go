@@ -352,6 +352,7 @@ func (s *SQS) take(q *queue, now time.Time, limit int, in receiveRequest) []rece
 		m.VisibleAt = now.Add(time.Duration(vt) * time.Second)
 		out = append(out, render(m, in))
 	}
+	q.compact()
 	return out
 }
 
@@ -450,6 +451,7 @@ func (s *SQS) delete(q *queue, handle string) error {
 		return newError(errInvalidParameterValue, "Value %s for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.", handle)
 	}
 	q.remove(m)
+	q.compact()
 	return nil
 }
 

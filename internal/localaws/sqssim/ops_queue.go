@@ -269,6 +269,7 @@ func (s *SQS) purgeQueue(_ context.Context, body []byte) (any, error) {
 	for _, m := range q.msgs {
 		q.remove(m)
 	}
+	q.compact()
 	return nil, nil
 }
 

@@ -366,6 +366,8 @@ func (q *queue) insert(m *message) {
 	q.signal()
 }
 
+// remove marks m deleted. It leaves q.msgs alone, so callers may remove
+// while ranging over it; compact reclaims the slots afterwards.
 func (q *queue) remove(m *message) {
 	if m.deleted {
 		return
@@ -373,17 +375,23 @@ func (q *queue) remove(m *message) {
 	m.deleted = true
 	delete(q.byID, m.ID)
 	q.deleted++
-	if q.deleted > 64 && q.deleted > len(q.msgs)/2 {
-		live := q.msgs[:0]
-		for _, x := range q.msgs {
-			if !x.deleted {
-				live = append(live, x)
-			}
-		}
-		clear(q.msgs[len(live):])
-		q.msgs = live
-		q.deleted = 0
+}
+
+// compact drops deleted messages from q.msgs once they are the majority.
+// It must not run while a caller ranges over q.msgs.
+func (q *queue) compact() {
+	if q.deleted <= 64 || q.deleted <= len(q.msgs)/2 {
+		return
 	}
+	live := q.msgs[:0]
+	for _, x := range q.msgs {
+		if !x.deleted {
+			live = append(live, x)
+		}
+	}
+	clear(q.msgs[len(live):])
+	q.msgs = live
+	q.deleted = 0
 }
 
 func (q *queue) expired(m *message, now time.Time) bool {
@@ -397,6 +405,7 @@ func (q *queue) dropExpired(now time.Time) {
 			q.remove(m)
 		}
 	}
+	q.compact()
 }
 
 // counts returns the visible, in-flight and delayed message counts.
