@@ -17,11 +17,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/policy"
 )
@@ -46,6 +48,7 @@ func agentCommand() *cli.Command {
 			&cli.StringFlag{Name: "lock-table", Usage: "DynamoDB table `NAME` that coordinates replicas (required when running more than one)"},
 			&cli.DurationFlag{Name: "lease", Value: 5 * time.Minute, Usage: "how long a replica holds a failure before another may take over"},
 			&cli.StringFlag{Name: "holder", Usage: "this replica's identity in the lock table (default: hostname and process id)"},
+			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "decide and log; register, update and publish nothing"},
 			&cli.StringFlag{Name: "listen", Value: ":9090", Usage: "`ADDRESS` for /metrics, /healthz and /readyz (empty: none)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
@@ -98,6 +101,11 @@ func agentAction(c *cli.Context) error {
 	}
 	discover := c.Bool("discover-rules") && (pol == nil || pol.PullThrough.Source != policy.PullThroughDeclared)
 
+	endpoints, err := hostmap.Parse(c.String("registry-endpoints"))
+	if err != nil {
+		return inputErrorf("--registry-endpoints: %v", err)
+	}
+
 	ctx := c.Context
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -113,6 +121,7 @@ func agentAction(c *cli.Context) error {
 
 	registryClient, err := agent.NewRegistry(agent.RegistryConfig{
 		Host: registry, PullThrough: rules, DiscoverRules: discover, MirrorPrefix: mirrorPrefix(pol),
+		Transport: endpoints.Transport(remote.DefaultTransport),
 	}, ecr.NewFromConfig(awsCfg))
 	if err != nil {
 		return err
