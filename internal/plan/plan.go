@@ -102,12 +102,17 @@ type Config struct {
 	MirrorPrefix string
 }
 
-// registry returns the registry For uses.
+// registry returns the registry For uses, lower-case as image references
+// have it.
 func (c *Config) registry() string {
-	if c.Registry == "" && c.Policy != nil {
-		return c.Policy.Registry
+	r := c.Registry
+	if r == "" && c.Policy != nil {
+		r = c.Policy.Registry
 	}
-	return c.Registry
+	if r == "" {
+		return ""
+	}
+	return imageref.CanonicalHost(r)
 }
 
 // mirrorPrefix returns the mirror prefix For uses.

@@ -123,6 +123,7 @@ func checkStep(t *testing.T, cfg plan.Config, st plan.Step) {
 	if registry == "" {
 		registry = cfg.Policy.Registry
 	}
+	registry = strings.ToLower(registry)
 	if tgt.Registry != registry || tgt.Tag != st.Ref.Tag || tgt.Digest != st.Ref.Digest {
 		t.Fatalf("target %q: want registry %s, tag %q, digest %q", st.Target, registry, st.Ref.Tag, st.Ref.Digest)
 	}
