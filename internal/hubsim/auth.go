@@ -229,12 +229,16 @@ func bearerToken(r *http.Request) string {
 // Docker Hub challenges without a scope. reason is "" for a request without
 // a token, "invalid_token" for an unknown or expired one and
 // "insufficient_scope" for a token that lacks the action.
-func challenge(w http.ResponseWriter, r *http.Request, repo string, actions []string, reason string) {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
+func (h *Hub) challenge(w http.ResponseWriter, r *http.Request, repo string, actions []string, reason string) {
+	realm := h.cfg.Realm
+	if realm == "" {
+		scheme := "http"
+		if r.TLS != nil {
+			scheme = "https"
+		}
+		realm = scheme + "://" + r.Host + "/token"
 	}
-	c := fmt.Sprintf(`Bearer realm="%s://%s/token",service="%s"`, scheme, r.Host, Service)
+	c := fmt.Sprintf(`Bearer realm="%s",service="%s"`, realm, Service)
 	if repo != "" {
 		c += fmt.Sprintf(`,scope="repository:%s:%s"`, repo, strings.Join(actions, ","))
 	}

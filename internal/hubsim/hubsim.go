@@ -89,6 +89,13 @@ type Config struct {
 	// the X-Forwarded-For header when it holds one, so that one client can
 	// pose as several hosts (a simulated fleet).
 	TrustForwardedFor bool
+	// Realm is the token endpoint the 401 challenge names, e.g.
+	// https://auth.docker.io/token as on Docker Hub. Empty: this server's
+	// own /token, built from the request's Host. A client that reaches the
+	// hub under Docker Hub's host names (through a host mapping) needs the
+	// real form, since go-containerregistry refuses a plain-http realm for
+	// an https registry.
+	Realm string
 }
 
 var userName = regexp.MustCompile(`^[a-z0-9]{1,30}$`)

@@ -44,13 +44,13 @@ func (h *Hub) serveRegistry(w http.ResponseWriter, r *http.Request) {
 	g, ok := h.tokens.lookup(tok)
 	switch {
 	case !ok && tok == "":
-		challenge(w, r, rt.repo, actions, "")
+		h.challenge(w, r, rt.repo, actions, "")
 		return
 	case !ok:
-		challenge(w, r, rt.repo, actions, "invalid_token")
+		h.challenge(w, r, rt.repo, actions, "invalid_token")
 		return
 	case rt.repo != "" && !g.allows(rt.repo, action):
-		challenge(w, r, rt.repo, actions, "insufficient_scope")
+		h.challenge(w, r, rt.repo, actions, "insufficient_scope")
 		return
 	}
 
