@@ -69,5 +69,5 @@ func (s *Scope) admits(subj Subject) bool {
 // task no service started has no service) passes a filter only when the
 // filter has no include list, or an include glob that matches "" ("*").
 func (p *Policy) InScope(subj Subject) (bool, string) {
-	return p.Scope.allows(subj, "scope")
+	return p.Scope.allows(subj)
 }

@@ -245,9 +245,9 @@ func (t *TagSelector) matches(tag string) bool {
 	return false
 }
 
-// allows reports whether the scope lets subj through; when not, it says why
-// naming the filter at path ("scope", "images[1].scope").
-func (s *Scope) allows(subj Subject, path string) (bool, string) {
+// allows reports whether the policy's scope lets subj through; when not, it
+// says why, naming the filter.
+func (s *Scope) allows(subj Subject) (bool, string) {
 	for _, f := range [...]struct {
 		what, key, value string
 		filter           *Filter
@@ -258,9 +258,9 @@ func (s *Scope) allows(subj Subject, path string) (bool, string) {
 	} {
 		switch f.filter.refuses(f.value) {
 		case "include":
-			return false, fmt.Sprintf("%s %q matches no glob of %s.%s.include", f.what, f.value, path, f.key)
+			return false, fmt.Sprintf("%s %q matches no glob of scope.%s.include", f.what, f.value, f.key)
 		case "exclude":
-			return false, fmt.Sprintf("%s %q is excluded by %s.%s.exclude", f.what, f.value, path, f.key)
+			return false, fmt.Sprintf("%s %q is excluded by scope.%s.exclude", f.what, f.value, f.key)
 		}
 	}
 	return true, ""
