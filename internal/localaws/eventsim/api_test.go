@@ -325,7 +325,9 @@ func TestTargets(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(tt.rule), Targets: tt.targets})
+			// The SDK retries LimitExceededException as throttling; one
+			// attempt shows the error at once.
+			_, err := e.eb.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(tt.rule), Targets: tt.targets}, func(o *eventbridge.Options) { o.RetryMaxAttempts = 1 })
 			if err == nil {
 				t.Fatal("PutTargets succeeded, want an error")
 			}

@@ -51,15 +51,19 @@ type delivery struct {
 // route matches an encoded event against the rules of a bus and prepares
 // the deliveries. Callers hold e.mu (for reading).
 func (e *EventBridge) route(b *bus, event []byte) []delivery {
-	flat, err := decodeEvent(event)
+	names := make([]string, 0, len(b.rules))
+	paths := pathSet{}
+	for name, r := range b.rules {
+		names = append(names, name)
+		if r.pattern != nil {
+			r.pattern.addPaths(paths)
+		}
+	}
+	sort.Strings(names)
+	flat, err := decodeEvent(event, paths)
 	if err != nil {
 		return nil
 	}
-	names := make([]string, 0, len(b.rules))
-	for name := range b.rules {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	var out []delivery
 	for _, name := range names {
 		r := b.rules[name]

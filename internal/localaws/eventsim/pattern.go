@@ -456,14 +456,33 @@ func compileWildcard(p string) (wildcardCond, error) {
 // Match reports whether an event (JSON text) matches the pattern. It fails
 // only if the event is not a JSON object.
 func (p *Pattern) Match(event []byte) (bool, error) {
-	ev, err := decodeEvent(event)
+	paths := pathSet{}
+	p.addPaths(paths)
+	ev, err := decodeEvent(event, paths)
 	if err != nil {
 		return false, err
 	}
 	return p.matchEvent(ev), nil
 }
 
-func decodeEvent(event []byte) (flatEvent, error) {
+// pathSet holds the paths patterns test and every prefix of them, so that
+// flattening an event skips what no pattern looks at.
+type pathSet map[string]bool
+
+func (p *Pattern) addPaths(set pathSet) {
+	for _, a := range p.alts {
+		for _, fc := range a {
+			for i := 0; i < len(fc.path); i++ {
+				if fc.path[i] == '.' {
+					set[fc.path[:i]] = true
+				}
+			}
+			set[fc.path] = true
+		}
+	}
+}
+
+func decodeEvent(event []byte, paths pathSet) (flatEvent, error) {
 	dec := json.NewDecoder(bytes.NewReader(event))
 	dec.UseNumber()
 	var v any
@@ -474,7 +493,7 @@ func decodeEvent(event []byte) (flatEvent, error) {
 	if !ok {
 		return nil, errors.New("decode event: not a JSON object")
 	}
-	return flatten(obj), nil
+	return flatten(obj, paths), nil
 }
 
 func (p *Pattern) matchEvent(ev flatEvent) bool {
@@ -574,7 +593,8 @@ type leaf struct {
 // flatEvent maps dotted paths to the leaf values found there.
 type flatEvent map[string][]*leaf
 
-func flatten(obj map[string]any) flatEvent {
+// flatten collects the leaves of obj at the paths in want.
+func flatten(obj map[string]any, want pathSet) flatEvent {
 	ev := flatEvent{}
 	arrays := 0
 	var walk func(v any, path string, trail []arrayPos)
@@ -586,7 +606,9 @@ func flatten(obj map[string]any) flatEvent {
 				if path != "" {
 					p = path + "." + k
 				}
-				walk(child, p, trail)
+				if want[p] {
+					walk(child, p, trail)
+				}
 			}
 		case []any:
 			id := arrays
