@@ -87,6 +87,8 @@ func agentAction(c *cli.Context) error {
 		}
 		rules = append(rules, r)
 	}
+	// The policy's registry and declared rules reach plan through the
+	// policy itself; a registry named here also stops its discovery.
 	registry := c.String("registry")
 	if registry == "" && pol != nil {
 		registry = pol.Registry
@@ -95,9 +97,6 @@ func agentAction(c *cli.Context) error {
 		if err := policy.CheckRegistry(registry); err != nil {
 			return inputErrorf("--registry %q: %v", registry, err)
 		}
-	}
-	if pol != nil && pol.PullThrough.Source == policy.PullThroughDeclared {
-		rules = append(rules, pol.PullThrough.Rules...)
 	}
 	discover := c.Bool("discover-rules") && (pol == nil || pol.PullThrough.Source != policy.PullThroughDeclared)
 
