@@ -12,12 +12,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
@@ -87,18 +81,12 @@ func agentAction(c *cli.Context) error {
 		}
 		rules = append(rules, r)
 	}
-	// The policy's registry and declared rules reach plan through the
-	// policy itself; a registry named here also stops its discovery.
 	registry := c.String("registry")
-	if registry == "" && pol != nil {
-		registry = pol.Registry
-	}
 	if registry != "" {
 		if err := policy.CheckRegistry(registry); err != nil {
 			return inputErrorf("--registry %q: %v", registry, err)
 		}
 	}
-	discover := c.Bool("discover-rules") && (pol == nil || pol.PullThrough.Source != policy.PullThroughDeclared)
 
 	endpoints, err := hostmap.Parse(c.String("registry-endpoints"))
 	if err != nil {
@@ -116,41 +104,20 @@ func agentAction(c *cli.Context) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	metrics := agent.NewMetrics(reg)
-
-	registryClient, err := agent.NewRegistry(agent.RegistryConfig{
-		Host: registry, PullThrough: rules, DiscoverRules: discover, MirrorPrefix: mirrorPrefix(pol),
-		Transport: endpoints.Transport(remote.DefaultTransport),
-	}, ecr.NewFromConfig(awsCfg))
-	if err != nil {
-		return err
+	holder := c.String("holder")
+	if holder == "" {
+		host, _ := os.Hostname()
+		holder = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
-	var leases agent.Leaser = agent.NewLocalLeases()
-	if table := c.String("lock-table"); table != "" {
-		holder := c.String("holder")
-		if holder == "" {
-			host, _ := os.Hostname()
-			holder = fmt.Sprintf("%s/%d", host, os.Getpid())
-		}
-		leases, err = agent.NewTableLeases(dynamodb.NewFromConfig(awsCfg), table, holder, c.Duration("lease"), nil)
-		if err != nil {
-			return inputErrorf("%v", err)
-		}
-	}
-	healer, err := agent.NewHealer(agent.HealerConfig{Policy: pol, DryRun: c.Bool("dry-run")}, agent.HealerDeps{
-		ECS:      ecs.NewFromConfig(awsCfg),
-		Registry: registryClient,
-		Review:   agent.NewReviewer(eventbridge.NewFromConfig(awsCfg), c.String("review-bus")),
-		Leases:   leases,
-		Metrics:  metrics,
-	})
-	if err != nil {
-		return err
-	}
-	a, err := agent.New(agent.Intake{
-		QueueURL: c.String("queue-url"), Workers: c.Int("workers"), WaitTime: c.Duration("wait-time"),
-		Visibility: c.Duration("visibility"), ShutdownGrace: c.Duration("shutdown-grace"),
-	}, sqs.NewFromConfig(awsCfg), healer, log)
+	a, err := agent.FromConfig(awsCfg, agent.Options{
+		Intake: agent.Intake{
+			QueueURL: c.String("queue-url"), Workers: c.Int("workers"), WaitTime: c.Duration("wait-time"),
+			Visibility: c.Duration("visibility"), ShutdownGrace: c.Duration("shutdown-grace"),
+		},
+		Policy: pol, Registry: registry, PullThrough: rules, DiscoverRules: c.Bool("discover-rules"),
+		ReviewBus: c.String("review-bus"), LockTable: c.String("lock-table"), Lease: c.Duration("lease"), Holder: holder,
+		DryRun: c.Bool("dry-run"), Endpoints: endpoints, Registerer: reg,
+	}, log)
 	if err != nil {
 		return inputErrorf("%v", err)
 	}

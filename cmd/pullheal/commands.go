@@ -8,5 +8,6 @@ func commands() []*cli.Command {
 		rewriteCommand(),
 		policyCommand(),
 		agentCommand(),
+		localCommand(),
 	}
 }

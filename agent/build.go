@@ -1,0 +1,90 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pullheal/pullheal/internal/hostmap"
+	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/policy"
+)
+
+// Options is the agent's whole configuration, as the command line gives it.
+type Options struct {
+	Intake Intake
+	// Policy is the platform team's policy; nil: pull-through only.
+	Policy *policy.Policy
+	// Registry is the ECR host; "" takes the policy's, else discovers it.
+	Registry string
+	// PullThrough are rules given on the command line; the policy's
+	// declared rules reach the plan through the policy.
+	PullThrough   []plan.PullThroughRule
+	DiscoverRules bool
+	ReviewBus     string
+	// LockTable coordinates replicas; "" coordinates within this process
+	// only (a single replica).
+	LockTable string
+	Lease     time.Duration
+	Holder    string
+	DryRun    bool
+	// Endpoints reaches registry hosts at other base URLs (test beds).
+	Endpoints hostmap.Map
+	// Registerer receives the metrics (a fresh registry when nil).
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// FromConfig builds an agent with SDK clients made from cfg.
+func FromConfig(cfg aws.Config, o Options, log *slog.Logger) (*Agent, error) {
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	registry := o.Registry
+	if registry == "" && o.Policy != nil {
+		registry = o.Policy.Registry
+	}
+	discover := o.DiscoverRules && (o.Policy == nil || o.Policy.PullThrough.Source != policy.PullThroughDeclared)
+	metrics := NewMetrics(o.Registerer)
+	mirrorPrefix := ""
+	if o.Policy != nil {
+		mirrorPrefix = o.Policy.Mirror.Prefix
+	}
+	reg, err := NewRegistry(RegistryConfig{
+		Host: registry, PullThrough: o.PullThrough, DiscoverRules: discover, MirrorPrefix: mirrorPrefix,
+		Transport: o.Endpoints.Transport(remote.DefaultTransport), Now: o.Now,
+	}, ecr.NewFromConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	var leases Leaser = NewLocalLeases()
+	if o.LockTable != "" {
+		if o.Holder == "" {
+			return nil, errors.New("agent config: a lock table needs a holder identity")
+		}
+		if leases, err = NewTableLeases(dynamodb.NewFromConfig(cfg), o.LockTable, o.Holder, o.Lease, o.Now); err != nil {
+			return nil, fmt.Errorf("agent config: %w", err)
+		}
+	}
+	healer, err := NewHealer(HealerConfig{Policy: o.Policy, DryRun: o.DryRun, Now: o.Now}, HealerDeps{
+		ECS:      ecs.NewFromConfig(cfg),
+		Registry: reg,
+		Review:   NewReviewer(eventbridge.NewFromConfig(cfg), o.ReviewBus),
+		Leases:   leases,
+		Metrics:  metrics,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return New(o.Intake, sqs.NewFromConfig(cfg), healer, log)
+}
