@@ -1,0 +1,354 @@
+// Package scenario sets up the workload pullheal heals, through the AWS
+// APIs, on any endpoint: a Docker-Hub-backed Fargate service, the
+// EventBridge rule and queue that carry its stop events, a pull-through
+// cache rule for Docker Hub, a lease table, and a queue that collects
+// pullheal's review events. The demo, the agent's tests and the
+// end-to-end tests all start from it, in-process or against
+// `pullheal local`.
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// StoppedPullPattern is the EventBridge pattern the deployment uses: ECS
+// tasks that stopped because a container could not be pulled.
+const StoppedPullPattern = `{"source":["aws.ecs"],"detail-type":["ECS Task State Change"],"detail":{"lastStatus":["STOPPED"],"$or":[{"stoppedReason":[{"prefix":"CannotPull"}]},{"containers":{"reason":[{"prefix":"CannotPull"}]}}]}}`
+
+// ReviewPattern matches pullheal's review events.
+const ReviewPattern = `{"source":["pullheal"]}`
+
+// Options shape the scenario; zero values take the defaults.
+type Options struct {
+	Prefix string // name prefix of every resource ("pullheal")
+	// Cluster and Service name the workload ("prod", "web").
+	Cluster, Service string
+	// Image is the service's image ("nginx:1.27"); Desired its task count (3).
+	Image   string
+	Desired int32
+	// MaxReceiveCount moves a message to the DLQ after that many receives (5).
+	MaxReceiveCount int
+	// Visibility is the queue's visibility timeout (30 s).
+	Visibility time.Duration
+	// HubUser and HubToken are the Docker Hub credentials of the
+	// pull-through rule; without them the rule is anonymous.
+	HubUser, HubToken string
+	// NoPullThrough leaves the pull-through rule out.
+	NoPullThrough bool
+	// NoService registers the task definition but starts no service.
+	NoService bool
+}
+
+func (o *Options) defaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&o.Prefix, "pullheal")
+	def(&o.Cluster, "prod")
+	def(&o.Service, "web")
+	def(&o.Image, "nginx:1.27")
+	if o.Desired == 0 {
+		o.Desired = 3
+	}
+	if o.MaxReceiveCount == 0 {
+		o.MaxReceiveCount = 5
+	}
+	if o.Visibility == 0 {
+		o.Visibility = 30 * time.Second
+	}
+}
+
+// Scenario is what Setup created.
+type Scenario struct {
+	Options
+	QueueURL, QueueArn, DLQURL, ReviewQueueURL string
+	LockTable                                  string
+	TaskDefinitionArn                          string
+	ServiceArn                                 string
+	RuleArn                                    string
+}
+
+// Clients are the SDK clients a scenario uses.
+type Clients struct {
+	ECS     *ecs.Client
+	ECR     *ecr.Client
+	SQS     *sqs.Client
+	Events  *eventbridge.Client
+	Dynamo  *dynamodb.Client
+	Secrets *secretsmanager.Client
+}
+
+// NewClients makes the clients from one SDK configuration.
+func NewClients(cfg aws.Config) Clients {
+	return Clients{ECS: ecs.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg),
+		Events: eventbridge.NewFromConfig(cfg), Dynamo: dynamodb.NewFromConfig(cfg), Secrets: secretsmanager.NewFromConfig(cfg)}
+}
+
+// Setup creates the scenario.
+func Setup(ctx context.Context, c Clients, o Options) (*Scenario, error) {
+	o.defaults()
+	s := &Scenario{Options: o}
+	steps := []struct {
+		what string
+		do   func(context.Context, Clients) error
+	}{
+		{"pull-through cache rule", s.pullThrough},
+		{"queues", s.queues},
+		{"event rules", s.rules},
+		{"lease table", s.leaseTable},
+		{"cluster and service", s.workload},
+	}
+	for _, st := range steps {
+		if err := st.do(ctx, c); err != nil {
+			return nil, fmt.Errorf("set up %s: %w", st.what, err)
+		}
+	}
+	return s, nil
+}
+
+func (s *Scenario) pullThrough(ctx context.Context, c Clients) error {
+	if s.NoPullThrough {
+		return nil
+	}
+	in := &ecr.CreatePullThroughCacheRuleInput{
+		EcrRepositoryPrefix: aws.String("docker-hub"),
+		UpstreamRegistryUrl: aws.String("registry-1.docker.io"),
+		UpstreamRegistry:    ecrtypes.UpstreamRegistryDockerHub,
+	}
+	if s.HubUser != "" {
+		secret, _ := json.Marshal(map[string]string{"username": s.HubUser, "accessToken": s.HubToken})
+		out, err := c.Secrets.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+			Name: aws.String("ecr-pullthroughcache/docker-hub"), SecretString: aws.String(string(secret)),
+		})
+		if err != nil {
+			return err
+		}
+		in.CredentialArn = out.ARN
+	}
+	_, err := c.ECR.CreatePullThroughCacheRule(ctx, in)
+	return err
+}
+
+func (s *Scenario) queues(ctx context.Context, c Clients) error {
+	dlq, err := c.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(s.Prefix + "-dlq")})
+	if err != nil {
+		return err
+	}
+	s.DLQURL = aws.ToString(dlq.QueueUrl)
+	dlqArn, err := queueArn(ctx, c, s.DLQURL)
+	if err != nil {
+		return err
+	}
+	redrive, _ := json.Marshal(map[string]string{"deadLetterTargetArn": dlqArn, "maxReceiveCount": strconv.Itoa(s.MaxReceiveCount)})
+	q, err := c.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(s.Prefix + "-events"), Attributes: map[string]string{
+		"RedrivePolicy":     string(redrive),
+		"VisibilityTimeout": strconv.Itoa(int(s.Visibility / time.Second)),
+	}})
+	if err != nil {
+		return err
+	}
+	s.QueueURL = aws.ToString(q.QueueUrl)
+	if s.QueueArn, err = queueArn(ctx, c, s.QueueURL); err != nil {
+		return err
+	}
+	r, err := c.SQS.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(s.Prefix + "-reviews")})
+	if err != nil {
+		return err
+	}
+	s.ReviewQueueURL = aws.ToString(r.QueueUrl)
+	return nil
+}
+
+func queueArn(ctx context.Context, c Clients, url string) (string, error) {
+	out, err := c.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+	if err != nil {
+		return "", err
+	}
+	return out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)], nil
+}
+
+func (s *Scenario) rules(ctx context.Context, c Clients) error {
+	rule, err := c.Events.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(s.Prefix + "-stopped-pulls"), EventPattern: aws.String(StoppedPullPattern)})
+	if err != nil {
+		return err
+	}
+	s.RuleArn = aws.ToString(rule.RuleArn)
+	if err := target(ctx, c, s.Prefix+"-stopped-pulls", s.QueueArn); err != nil {
+		return err
+	}
+	if _, err := c.Events.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(s.Prefix + "-reviews"), EventPattern: aws.String(ReviewPattern)}); err != nil {
+		return err
+	}
+	reviewArn, err := queueArn(ctx, c, s.ReviewQueueURL)
+	if err != nil {
+		return err
+	}
+	return target(ctx, c, s.Prefix+"-reviews", reviewArn)
+}
+
+func target(ctx context.Context, c Clients, rule, arn string) error {
+	out, err := c.Events.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(rule), Targets: []ebtypes.Target{{Id: aws.String("queue"), Arn: aws.String(arn)}}})
+	if err != nil {
+		return err
+	}
+	if out.FailedEntryCount > 0 {
+		return fmt.Errorf("put target on %s: %s", rule, aws.ToString(out.FailedEntries[0].ErrorMessage))
+	}
+	return nil
+}
+
+func (s *Scenario) leaseTable(ctx context.Context, c Clients) error {
+	s.LockTable = s.Prefix + "-leases"
+	_, err := c.Dynamo.CreateTable(ctx, &dynamodb.CreateTableInput{
+		TableName:            aws.String(s.LockTable),
+		KeySchema:            []ddbtypes.KeySchemaElement{{AttributeName: aws.String("id"), KeyType: ddbtypes.KeyTypeHash}},
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{{AttributeName: aws.String("id"), AttributeType: ddbtypes.ScalarAttributeTypeS}},
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+	})
+	return err
+}
+
+// TaskDefinition is the service's task definition: Fargate, one
+// container, an execution role so it can pull from private ECR.
+func (s *Scenario) TaskDefinition() *ecs.RegisterTaskDefinitionInput {
+	return &ecs.RegisterTaskDefinitionInput{
+		Family:                  aws.String(s.Service),
+		NetworkMode:             ecstypes.NetworkModeAwsvpc,
+		RequiresCompatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityFargate},
+		Cpu:                     aws.String("256"),
+		Memory:                  aws.String("512"),
+		ExecutionRoleArn:        aws.String("arn:aws:iam::123456789012:role/ecsTaskExecutionRole"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{
+			Name: aws.String(s.Service), Image: aws.String(s.Image), Essential: aws.Bool(true),
+			PortMappings: []ecstypes.PortMapping{{ContainerPort: aws.Int32(80), Protocol: ecstypes.TransportProtocolTcp}},
+			Environment:  []ecstypes.KeyValuePair{{Name: aws.String("GREETING"), Value: aws.String("hello")}},
+		}},
+		Tags: []ecstypes.Tag{{Key: aws.String("team"), Value: aws.String("storefront")}},
+	}
+}
+
+func (s *Scenario) workload(ctx context.Context, c Clients) error {
+	if _, err := c.ECS.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(s.Cluster)}); err != nil {
+		return err
+	}
+	td, err := c.ECS.RegisterTaskDefinition(ctx, s.TaskDefinition())
+	if err != nil {
+		return err
+	}
+	s.TaskDefinitionArn = aws.ToString(td.TaskDefinition.TaskDefinitionArn)
+	if s.NoService {
+		return nil
+	}
+	svc, err := c.ECS.CreateService(ctx, &ecs.CreateServiceInput{
+		Cluster: aws.String(s.Cluster), ServiceName: aws.String(s.Service), DesiredCount: aws.Int32(s.Desired),
+		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, LaunchType: ecstypes.LaunchTypeFargate,
+		NetworkConfiguration: &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{
+			Subnets: []string{"subnet-0123456789abcdef0"}, AssignPublicIp: ecstypes.AssignPublicIpDisabled}},
+	})
+	if err != nil {
+		return err
+	}
+	s.ServiceArn = aws.ToString(svc.Service.ServiceArn)
+	return nil
+}
+
+// ServiceState is a service as DescribeServices reports it.
+type ServiceState struct {
+	TaskDefinition string
+	Running        int32
+	Desired        int32
+	Deployments    int
+	Steady         bool // one deployment, all desired tasks running, rollout completed
+}
+
+// Service reads the scenario's service.
+func (s *Scenario) ServiceState(ctx context.Context, c Clients) (ServiceState, error) {
+	out, err := c.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(s.Cluster), Services: []string{s.Service}})
+	if err != nil {
+		return ServiceState{}, err
+	}
+	if len(out.Services) == 0 {
+		return ServiceState{}, errors.New("service not found")
+	}
+	svc := out.Services[0]
+	st := ServiceState{TaskDefinition: aws.ToString(svc.TaskDefinition), Running: svc.RunningCount, Desired: svc.DesiredCount, Deployments: len(svc.Deployments)}
+	st.Steady = st.Deployments == 1 && st.Running == st.Desired && svc.Deployments[0].RolloutState == ecstypes.DeploymentRolloutStateCompleted
+	return st, nil
+}
+
+// Revisions lists the family's ACTIVE revisions, oldest first.
+func (s *Scenario) Revisions(ctx context.Context, c Clients) ([]string, error) {
+	var arns []string
+	p := ecs.NewListTaskDefinitionsPaginator(c.ECS, &ecs.ListTaskDefinitionsInput{FamilyPrefix: aws.String(s.Service), Status: ecstypes.TaskDefinitionStatusActive})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		arns = append(arns, page.TaskDefinitionArns...)
+	}
+	return arns, nil
+}
+
+// Review is one review event as the review queue received it.
+type Review struct {
+	DetailType string          `json:"detail-type"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// Reviews drains the review queue.
+func (s *Scenario) Reviews(ctx context.Context, c Clients) ([]Review, error) {
+	var out []Review
+	for {
+		msgs, err := c.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.ReviewQueueURL), MaxNumberOfMessages: 10})
+		if err != nil {
+			return nil, err
+		}
+		if len(msgs.Messages) == 0 {
+			return out, nil
+		}
+		for _, m := range msgs.Messages {
+			var r Review
+			if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &r); err != nil {
+				return nil, fmt.Errorf("review event: %w", err)
+			}
+			out = append(out, r)
+			if _, err := c.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(s.ReviewQueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// QueueDepth returns the visible and in-flight message counts of a queue.
+func QueueDepth(ctx context.Context, c Clients, url string) (visible, inFlight int, err error) {
+	out, err := c.SQS.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []sqstypes.QueueAttributeName{
+		sqstypes.QueueAttributeNameApproximateNumberOfMessages, sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible}})
+	if err != nil {
+		return 0, 0, err
+	}
+	visible, _ = strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessages)])
+	inFlight, _ = strconv.Atoi(out.Attributes[string(sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible)])
+	return visible, inFlight, nil
+}
