@@ -227,9 +227,13 @@ type testRegistry struct {
 	inner http.Handler
 	basic string // required "user:password", or ""
 
-	mu           sync.Mutex
+	mu sync.Mutex
+	// bearer makes the registry challenge like Docker Hub, with a token
+	// realm at https://auth.docker.io/token served by this same handler.
+	bearer       bool
 	faults       map[string]fault // by repository
 	manifestGets int
+	hosts        map[string]int // Host headers seen
 }
 
 func newTestRegistry(t testing.TB, basic string) *testRegistry {
@@ -252,9 +256,46 @@ func (r *testRegistry) gets() int {
 	return r.manifestGets
 }
 
+func (r *testRegistry) setBearer(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bearer = on
+}
+
+func (r *testRegistry) hostHeaders() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range r.hosts {
+		out[k] = v
+	}
+	return out
+}
+
 func (r *testRegistry) host() string { return strings.TrimPrefix(r.srv.URL, "http://") }
 
+const testToken = "hub-token"
+
 func (r *testRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	r.mu.Lock()
+	if r.hosts == nil {
+		r.hosts = map[string]int{}
+	}
+	r.hosts[req.Host]++
+	bearer := r.bearer
+	r.mu.Unlock()
+	if bearer {
+		if req.URL.Path == "/token" {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"token":%q,"expires_in":300}`, testToken)
+			return
+		}
+		if req.Header.Get("Authorization") != "Bearer "+testToken {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="https://auth.docker.io/token",service="registry.docker.io"`)
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+	}
 	if r.basic != "" {
 		user, pass, ok := req.BasicAuth()
 		if !ok || user+":"+pass != r.basic {

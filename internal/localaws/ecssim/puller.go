@@ -449,7 +449,10 @@ func (p *RegistryPuller) credentials(ctx context.Context, host string, req PullR
 // redirect sends requests for mapped registry hosts to their local base
 // URLs and refuses every other non-loopback host, so that a pull never
 // leaves the machine. Responses keep the original request, so errors name
-// the real registry URL.
+// the real registry URL. A token realm is redirected like any other host:
+// a Docker Hub stand-in challenging with realm https://auth.docker.io/token
+// needs "auth.docker.io" in the mapping too (go-containerregistry refuses a
+// plain-http or loopback realm for an https registry).
 type redirect struct {
 	hosts map[string]*url.URL
 	base  http.RoundTripper
@@ -484,7 +487,10 @@ func (r *redirect) RoundTrip(req *http.Request) (*http.Response, error) {
 	out := req.Clone(req.Context())
 	out.URL.Scheme = target.Scheme
 	out.URL.Host = target.Host
-	out.Host = target.Host
+	// The Host header stays the registry's own (registry-1.docker.io for
+	// Docker Hub), as a real client sends it, so that a stand-in serving
+	// several registries can tell which one was meant.
+	out.Host = displayHost(req.URL.Host)
 	if p := strings.TrimSuffix(target.Path, "/"); p != "" {
 		out.URL.Path = p + req.URL.Path
 		out.URL.RawPath = ""

@@ -444,6 +444,21 @@ func TestUpdateServiceRollsToNewRevisionAndDrainsOld(t *testing.T) {
 		!strings.HasSuffix(tail[2], "deployment completed.") || tail[3] != "(service web) has reached a steady state." {
 		t.Errorf("rollout events:\n%s", strings.Join(tail, "\n"))
 	}
+
+	// forceNewDeployment replaces the tasks with the same revision.
+	prevID := aws.ToString(svc.Deployments[0].Id)
+	if _, err := pb.client.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String("prod"), Service: aws.String("web"), ForceNewDeployment: true}); err != nil {
+		t.Fatal(err)
+	}
+	pb.tick(t)
+	svc = pb.service(t, "web")
+	if len(svc.Deployments) != 1 || aws.ToString(svc.Deployments[0].Id) == prevID || aws.ToString(svc.Deployments[0].TaskDefinition) != rev2 {
+		t.Errorf("after forceNewDeployment: %+v", svc.Deployments)
+	}
+	replaced := pb.listTasks(t, &ecs.ListTasksInput{ServiceName: aws.String("web")})
+	if len(replaced) != 1 || replaced[0] == now[0] || aws.ToString(pb.describeTask(t, replaced[0]).StartedBy) != aws.ToString(svc.Deployments[0].Id) {
+		t.Errorf("tasks after forceNewDeployment %v (before %v)", replaced, now)
+	}
 }
 
 func TestHealingRolloutReplacesFailingDeployment(t *testing.T) {
@@ -549,5 +564,45 @@ func TestReasonIsCutAt1024Bytes(t *testing.T) {
 		if len(r) != 1024 || !strings.HasSuffix(r, "xxx...") || !strings.HasPrefix(r, "CannotPullContainerError: ref pull has been retried") {
 			t.Errorf("reason of %d bytes: %.80s...%s", len(r), r, r[len(r)-10:])
 		}
+	}
+}
+
+func TestPullThroughDockerHubTokenFlow(t *testing.T) {
+	hub := newTestRegistry(t, "")
+	img, err := random.Image(256, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.push(t, "library/nginx:1.27", img)
+	hub.setBearer(true)
+	puller, err := ecssim.NewRegistryPuller(ecssim.RegistryPullerConfig{Hosts: map[string]string{
+		"registry-1.docker.io": hub.srv.URL,
+		"auth.docker.io":       hub.srv.URL,
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := puller.Pull(context.Background(), ecssim.PullRequest{Image: "nginx:1.27", Platform: "linux/amd64"}); err != nil {
+		t.Fatalf("pull through the token flow: %v", err)
+	}
+	hosts := hub.hostHeaders()
+	if hosts["registry-1.docker.io"] == 0 || hosts["auth.docker.io"] == 0 {
+		t.Errorf("Host headers seen by the registry: %v", hosts)
+	}
+	for h := range hosts {
+		if h != "registry-1.docker.io" && h != "auth.docker.io" && h != hub.host() {
+			t.Errorf("unexpected Host header %q", h)
+		}
+	}
+	// Without the realm's host mapped, the token request cannot leave the
+	// machine and the pull fails at the resolve step.
+	noAuth, err := ecssim.NewRegistryPuller(ecssim.RegistryPullerConfig{Hosts: map[string]string{"docker.io": hub.srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = noAuth.Pull(context.Background(), ecssim.PullRequest{Image: "nginx:1.27"})
+	var pe *ecssim.PullError
+	if !errors.As(err, &pe) || pe.Stage != ecssim.StageResolve || !strings.Contains(err.Error(), "lookup auth.docker.io: no such host") {
+		t.Errorf("pull without the realm mapped: %v", err)
 	}
 }
