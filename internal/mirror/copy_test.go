@@ -1,0 +1,410 @@
+package mirror_test
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+
+	"github.com/pullheal/pullheal/internal/mirror"
+)
+
+// ignoreVolatile leaves out of a Result comparison what depends on timing
+// or random content.
+var ignoreVolatile = cmpopts.IgnoreFields(mirror.Result{}, "Duration", "BytesCopied")
+
+func TestCopyKeepsDigests(t *testing.T) {
+	single, err := random.Image(2048, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		push   func(*testRegistry) v1.Hash
+		want   func(digest string) mirror.Result
+		childs int
+	}{
+		{
+			name: "single-platform image",
+			push: func(r *testRegistry) v1.Hash {
+				r.pushImage("library/app:1", single)
+				h, _ := single.Digest()
+				return h
+			},
+			want: func(d string) mirror.Result {
+				// A config and three layers; one manifest, fetched once.
+				return mirror.Result{SourceDigest: d, TargetDigest: d, BlobsCopied: 4, ManifestsPushed: 1, ManifestGETs: 1}
+			},
+		},
+		{
+			name: "index of three platforms",
+			push: func(r *testRegistry) v1.Hash {
+				idx := multiArch(t, 1024, 2, "linux/amd64", "linux/arm64/v8", "linux/arm/v7")
+				r.pushIndex("library/app:1", idx)
+				h, _ := idx.Digest()
+				return h
+			},
+			want: func(d string) mirror.Result {
+				// Three images of a config and two layers; three children and
+				// the index, each fetched once.
+				return mirror.Result{
+					SourceDigest: d, TargetDigest: d,
+					Platforms:   []string{"linux/amd64", "linux/arm64/v8", "linux/arm/v7"},
+					BlobsCopied: 9, ManifestsPushed: 4, ManifestGETs: 4,
+				}
+			},
+			childs: 3,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newTestRegistry(t)
+			dst := newTestRegistry(t)
+			digest := tc.push(src).String()
+
+			res, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/library/app:1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			want := tc.want(digest)
+			want.Source = src.ref("library/app:1")
+			want.Target = dst.ref("mirror/library/app@" + digest)
+			if diff := cmp.Diff(want, res, ignoreVolatile); diff != "" {
+				t.Errorf("result (-want +got):\n%s", diff)
+			}
+			if got := dst.digestOf("mirror/library/app:1"); got != digest {
+				t.Errorf("destination tag names %q, want the source digest %s", got, digest)
+			}
+			if !dst.checkAbsentOrComplete("mirror/library/app:1") {
+				t.Fatal("destination tag absent after copy")
+			}
+			if bytes, _ := dst.counts(); bytes != res.BytesCopied || bytes == 0 {
+				t.Errorf("destination received %d blob bytes, result says %d", bytes, res.BytesCopied)
+			}
+			if _, gets := src.counts(); gets != 1+tc.childs {
+				t.Errorf("source served %d manifest GETs, want %d", gets, 1+tc.childs)
+			}
+		})
+	}
+}
+
+func TestCopyDestinationWithoutTagTakesSources(t *testing.T) {
+	src := newTestRegistry(t)
+	dst := newTestRegistry(t)
+	idx := multiArch(t, 512, 1, "linux/amd64", "linux/arm64")
+	src.pushIndex("library/app:1.27", idx)
+	digest := mustDigest(t, idx)
+
+	if _, err := mirror.Copy(t.Context(), src.ref("library/app:1.27"), dst.ref("mirror/app")); err != nil {
+		t.Fatal(err)
+	}
+	if got := dst.digestOf("mirror/app:1.27"); got != digest {
+		t.Errorf("mirror/app:1.27 names %q, want %s", got, digest)
+	}
+
+	// By digest, the destination gets the digest and no tag.
+	if _, err := mirror.Copy(t.Context(), src.ref("library/app@"+digest), dst.ref("mirror/bydigest")); err != nil {
+		t.Fatal(err)
+	}
+	if got := dst.digestOf("mirror/bydigest@" + digest); got != digest {
+		t.Errorf("mirror/bydigest@%s missing", digest)
+	}
+	if got := dst.digestOf("mirror/bydigest:latest"); got != "" {
+		t.Errorf("a copy by digest tagged latest (%s)", got)
+	}
+}
+
+func TestRecopyTransfersNothing(t *testing.T) {
+	src := newTestRegistry(t)
+	dst := newTestRegistry(t)
+	idx := multiArch(t, 4096, 2, "linux/amd64", "linux/arm64")
+	src.pushIndex("library/app:1", idx)
+	digest := mustDigest(t, idx)
+	m, err := mirror.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1")); err != nil {
+		t.Fatal(err)
+	}
+	src.counts()
+	dst.counts()
+
+	tests := []struct {
+		name   string
+		mirror func() *mirror.Mirror
+		dst    string
+		pushed int // manifests written: the tag only, when it is new
+	}{
+		{"same mirror, same tag", func() *mirror.Mirror { return m }, "mirror/app:1", 0},
+		{"new mirror, same tag", func() *mirror.Mirror { n, _ := mirror.New(); return n }, "mirror/app:1", 0},
+		{"new tag of the same image", func() *mirror.Mirror { return m }, "mirror/app:stable", 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := tc.mirror().Copy(t.Context(), src.ref("library/app:1"), dst.ref(tc.dst))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := mirror.Result{
+				Source: src.ref("library/app:1"), Target: dst.ref("mirror/app@" + digest),
+				SourceDigest: digest, TargetDigest: digest, AlreadyMirrored: true, ManifestsPushed: tc.pushed,
+			}
+			if diff := cmp.Diff(want, res, cmpopts.IgnoreFields(mirror.Result{}, "Duration")); diff != "" {
+				t.Errorf("result (-want +got):\n%s", diff)
+			}
+			if _, gets := src.counts(); gets != 0 {
+				t.Errorf("source served %d manifest GETs, want 0", gets)
+			}
+			if bytes, _ := dst.counts(); bytes != 0 {
+				t.Errorf("destination received %d blob bytes, want 0", bytes)
+			}
+			if got := dst.digestOf(tc.dst); got != digest {
+				t.Errorf("%s names %q, want %s", tc.dst, got, digest)
+			}
+		})
+	}
+}
+
+func TestCopyFaults(t *testing.T) {
+	tests := []struct {
+		name string
+		// fault installs faults on the source and destination.
+		fault       func(src, dst *testRegistry)
+		wantErr     error  // nil: the copy recovers
+		wantErrText string // part of the error message
+		wantSleeps  []time.Duration
+	}{
+		{
+			name: "500 on one blob upload",
+			fault: func(_, dst *testRegistry) {
+				dst.setFault(failTimes(1, isBlobUpload, serverError))
+			},
+		},
+		{
+			name: "500 on every blob upload",
+			fault: func(_, dst *testRegistry) {
+				dst.setFault(failTimes(1000, isBlobUpload, serverError))
+			},
+			wantErrText: "storage failure",
+		},
+		{
+			name: "connection reset in the middle of a blob",
+			fault: func(src, _ *testRegistry) {
+				src.setFault(failTimes(1, isBlobGET, src.resetMidBody))
+			},
+		},
+		{
+			name: "connection reset in the middle of every blob",
+			fault: func(src, _ *testRegistry) {
+				src.setFault(failTimes(1000, isBlobGET, src.resetMidBody))
+			},
+			wantErrText: "unexpected EOF",
+		},
+		{
+			name: "429 with Retry-After on a manifest GET",
+			fault: func(src, _ *testRegistry) {
+				src.setFault(failTimes(1, isManifestGET, tooManyRequests("7")))
+			},
+			wantSleeps: []time.Duration{7 * time.Second},
+		},
+		{
+			name: "429 with a Retry-After longer than allowed",
+			fault: func(src, _ *testRegistry) {
+				src.setFault(failTimes(1, isManifestGET, tooManyRequests("3600")))
+			},
+			wantErr:    mirror.ErrRateLimited,
+			wantSleeps: []time.Duration{},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newTestRegistry(t)
+			dst := newTestRegistry(t)
+			idx := multiArch(t, 64<<10, 2, "linux/amd64", "linux/arm64")
+			src.pushIndex("library/app:1", idx)
+			tc.fault(src, dst)
+			clock := newFakeClock()
+
+			res, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"),
+				clock.option(), mirror.WithRetry(3, time.Second))
+
+			failing := tc.wantErr != nil || tc.wantErrText != ""
+			switch {
+			case !failing && err != nil:
+				t.Fatalf("copy did not recover: %v", err)
+			case failing && err == nil:
+				t.Fatal("copy succeeded, want an error")
+			case tc.wantErr != nil && !errors.Is(err, tc.wantErr):
+				t.Errorf("error %v, want %v", err, tc.wantErr)
+			case tc.wantErrText != "" && !strings.Contains(err.Error(), tc.wantErrText):
+				t.Errorf("error %q does not say %q", err, tc.wantErrText)
+			}
+			dst.setFault(nil)
+			present := dst.checkAbsentOrComplete("mirror/app:1")
+			if present == failing {
+				t.Errorf("after the copy the tag is present=%v, want %v", present, !failing)
+			}
+			if !failing && res.TargetDigest != mustDigest(t, idx) {
+				t.Errorf("target digest %s, want %s", res.TargetDigest, mustDigest(t, idx))
+			}
+			if tc.wantSleeps != nil {
+				if diff := cmp.Diff(tc.wantSleeps, clock.sleeps(), cmpopts.EquateEmpty()); diff != "" {
+					t.Errorf("waits (-want +got):\n%s", diff)
+				}
+			}
+		})
+	}
+}
+
+func TestCopyRejectsCorruptBlob(t *testing.T) {
+	img := randomLayerImage(t, 7, 3, 256<<10, "linux/amd64")
+	layers, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := layers[1].Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		corrupt func([]byte) []byte
+		want    string
+	}{
+		{"one byte flipped", func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }, "hashes to"},
+		{"first byte flipped", func(b []byte) []byte { b[0] ^= 0xff; return b }, "hashes to"},
+		{"longer than promised", func(b []byte) []byte { return append(b, 'x') }, "sends"},
+		{"shorter than promised", func(b []byte) []byte { return b[:len(b)-1] }, "sends"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newTestRegistry(t)
+			dst := newTestRegistry(t)
+			src.pushImage("library/app:1", img)
+			src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
+				if !isBlobGET(r) || !strings.HasSuffix(r.URL.Path, bad.String()) {
+					return false
+				}
+				rec := newRecorder()
+				src.handler.ServeHTTP(rec, r)
+				body := tc.corrupt(rec.Body.Bytes())
+				w.Header().Set("Docker-Content-Digest", bad.String())
+				w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+				w.WriteHeader(http.StatusOK)
+				_, _ = w.Write(body)
+				return true
+			})
+
+			_, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), newFakeClock().option())
+			if !errors.Is(err, mirror.ErrDigestMismatch) {
+				t.Fatalf("error %v, want ErrDigestMismatch", err)
+			}
+			if !strings.Contains(err.Error(), bad.String()) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q should name blob %s and say %q", err, bad, tc.want)
+			}
+			if dst.checkAbsentOrComplete("mirror/app:1") {
+				t.Error("destination tag exists after a rejected copy")
+			}
+			if dst.digestOf("mirror/app@"+mustDigest(t, img)) != "" {
+				t.Error("destination holds the manifest after a rejected copy")
+			}
+			for _, req := range dst.committed() {
+				if strings.Contains(req, bad.String()) {
+					t.Errorf("destination committed the corrupt blob: %s", req)
+				}
+			}
+			// The upload that names the digest never delivers a whole blob:
+			// the bytes that would complete it are withheld.
+			if got, size := dst.received(bad.String()), layerSize(t, layers[1]); got >= size {
+				t.Errorf("destination received %d bytes for %s, want fewer than its %d", got, bad, size)
+			}
+		})
+	}
+}
+
+func TestCopyMountsFromSiblingRepository(t *testing.T) {
+	tests := []struct {
+		name        string
+		mount       bool // the destination honours mount requests
+		hintOnly    bool // a fresh Mirror that knows the sibling from a hint
+		wantMounted int
+		wantCopied  int
+	}{
+		{name: "registry mounts", mount: true, wantMounted: 4},
+		{name: "registry ignores mounts", mount: false, wantCopied: 4},
+		{name: "mount from a hint", mount: true, hintOnly: true, wantMounted: 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			img := randomLayerImage(t, 3, 3, 128<<10, "linux/amd64")
+			src := newTestRegistry(t)
+			dst := newTestRegistry(t, scoped(tc.mount))
+			src.pushImage("library/app:1", img)
+			m, err := mirror.New()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Copy(t.Context(), src.ref("library/app:1"), dst.ref("team-a/app:1")); err != nil {
+				t.Fatal(err)
+			}
+			dst.counts()
+			dst.seen()
+
+			var opts []mirror.Option
+			if tc.hintOnly {
+				if m, err = mirror.New(); err != nil {
+					t.Fatal(err)
+				}
+				blobs := imageBlobs(t, img)
+				for _, b := range blobs {
+					opts = append(opts, mirror.WithMountHint(b, "team-a/app"))
+				}
+			}
+			res, err := m.Copy(t.Context(), src.ref("library/app:1"), dst.ref("team-b/app:1"), opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := [2]int{res.BlobsMounted, res.BlobsCopied}
+			if want := [2]int{tc.wantMounted, tc.wantCopied}; got != want {
+				t.Errorf("mounted, copied = %v, want %v", got, want)
+			}
+			bytes, _ := dst.counts()
+			if tc.wantCopied == 0 && bytes != 0 {
+				t.Errorf("destination received %d blob bytes, want 0 (all mounted)", bytes)
+			}
+			if tc.wantCopied > 0 && bytes != res.BytesCopied {
+				t.Errorf("destination received %d blob bytes, result says %d", bytes, res.BytesCopied)
+			}
+			mounts := 0
+			for _, req := range dst.seen() {
+				if strings.Contains(req, "mount=") && strings.Contains(req, "from=team-a%2Fapp") {
+					mounts++
+				}
+			}
+			if mounts != 4 {
+				t.Errorf("destination saw %d mount requests from team-a/app, want 4", mounts)
+			}
+			if !dst.checkAbsentOrComplete("team-b/app:1") {
+				t.Error("team-b/app:1 absent")
+			}
+		})
+	}
+}
+
+func layerSize(t *testing.T, l v1.Layer) int64 {
+	t.Helper()
+	n, err := l.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

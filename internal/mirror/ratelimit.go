@@ -1,0 +1,123 @@
+package mirror
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// RateLimit is a source registry's pull budget as it last advertised it
+// (Docker Hub: "ratelimit-limit: 100;w=21600", "ratelimit-remaining: 76;w=21600"),
+// less the manifest GETs this Mirror has started since.
+type RateLimit struct {
+	Limit      int           // budget per window; 0 when not advertised
+	Remaining  int           // manifest GETs left in the window
+	Window     time.Duration // 0 when not advertised
+	ObservedAt time.Time     // when the registry last sent the headers
+}
+
+// budgets tracks RateLimits per registry host (the name requests are sent
+// to, e.g. index.docker.io).
+type budgets struct {
+	mu    sync.Mutex
+	m     map[string]RateLimit
+	gauge prometheus.Gauge
+}
+
+func newBudgets() *budgets { return &budgets{m: map[string]RateLimit{}} }
+
+// observe records the headers of a response from host, if it carries them.
+func (b *budgets) observe(host string, h http.Header, now time.Time) {
+	remaining, _, ok := parseRateLimitHeader(h.Get("RateLimit-Remaining"))
+	if !ok {
+		return
+	}
+	limit, window, _ := parseRateLimitHeader(h.Get("RateLimit-Limit"))
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.m[host] = RateLimit{Limit: limit, Remaining: remaining, Window: window, ObservedAt: now}
+	if b.gauge != nil {
+		b.gauge.Set(float64(remaining))
+	}
+}
+
+// get returns the budget of host, if the registry ever advertised one.
+func (b *budgets) get(host string) (RateLimit, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rl, ok := b.m[host]
+	return rl, ok
+}
+
+// take reserves need manifest GETs on host, failing if that would leave fewer
+// than keep. With spend false it only checks. It decrements the local view
+// at once so that concurrent copies on one Mirror do not all pass the check
+// on the same stale number; the registry's next response corrects it.
+func (b *budgets) take(host string, need, keep int, spend bool) error {
+	if need <= 0 {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rl, ok := b.m[host]
+	if !ok {
+		return nil
+	}
+	if rl.Remaining-need < keep {
+		return fmt.Errorf("%w: %s advertises %d manifest GETs left, this copy needs %d more and %d are kept in reserve",
+			ErrRateLimitReserve, host, rl.Remaining, need, keep)
+	}
+	if spend {
+		rl.Remaining -= need
+		b.m[host] = rl
+		if b.gauge != nil {
+			b.gauge.Set(float64(rl.Remaining))
+		}
+	}
+	return nil
+}
+
+// parseRateLimitHeader reads "76;w=21600" (the count, then parameters).
+func parseRateLimitHeader(v string) (n int, window time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, 0, false
+	}
+	parts := strings.Split(v, ";")
+	n, err := strconv.Atoi(strings.TrimSpace(parts[0]))
+	if err != nil || n < 0 {
+		return 0, 0, false
+	}
+	for _, p := range parts[1:] {
+		k, val, found := strings.Cut(strings.TrimSpace(p), "=")
+		if found && k == "w" {
+			if secs, err := strconv.Atoi(val); err == nil && secs > 0 {
+				window = time.Duration(secs) * time.Second
+			}
+		}
+	}
+	return n, window, true
+}
+
+// budgetSpent reports a 429 whose headers say nothing is left in the window.
+func budgetSpent(h http.Header) bool {
+	n, _, ok := parseRateLimitHeader(h.Get("RateLimit-Remaining"))
+	return ok && n == 0
+}
+
+// RateLimit returns the pull budget last seen from registry ("docker.io",
+// "quay.io"), less the manifest GETs started since; false if the registry never
+// advertised one to this Mirror.
+func (m *Mirror) RateLimit(registry string) (RateLimit, bool) {
+	reg, err := name.NewRegistry(registry)
+	if err != nil {
+		return RateLimit{}, false
+	}
+	return m.budgets.get(reg.RegistryStr())
+}
