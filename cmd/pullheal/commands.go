@@ -9,5 +9,6 @@ func commands() []*cli.Command {
 		policyCommand(),
 		agentCommand(),
 		localCommand(),
+		demoCommand(),
 	}
 }

@@ -306,3 +306,15 @@ func sortStrings(s []string) []string {
 	}
 	return out
 }
+
+func TestDemoHeals(t *testing.T) {
+	code, stdout, stderr := runCLI(t, "", "demo", "--tasks", "4")
+	if code != 0 {
+		t.Fatalf("demo exit %d: %s\n%s", code, stderr, stdout)
+	}
+	for _, want := range []string{"STOPPED (TaskFailedToStart)", "429 Too Many Requests", "Task Definition Corrected", "task-definition/web:2", "steady on the corrected revision", "avoided: 4 task pulls"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, stdout)
+		}
+	}
+}
