@@ -3,9 +3,11 @@ package ecssim_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/pullheal/pullheal/internal/localaws/ecssim"
+	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
 // FuzzRegisterTaskDefinition feeds arbitrary request bodies to
@@ -19,6 +21,8 @@ func FuzzRegisterTaskDefinition(f *testing.F) {
 	f.Add([]byte(`{"family":"a","containerDefinitions":[{"name":"x","image":"y","memory":5,"portMappings":null}]}`))
 	f.Add([]byte(`{"family":"a","cpu":3,"memory":"0.5gb","networkMode":"awsvpc","containerDefinitions":[{"name":"x","image":"y"}]}`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"family":"a","memory":"512","containerDefinitions":[null]}`))
+	f.Add([]byte(`{"family":"a","memory":"512","containerDefinitions":[{"name":"x","image":"y","portMappings":[null]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e, err := ecssim.New(ecssim.Config{})
 		if err != nil {
@@ -64,6 +68,67 @@ func FuzzRegisterTaskDefinition(f *testing.F) {
 			if _, ok := got.TaskDefinition[k]; !ok {
 				t.Errorf("member %s was dropped", k)
 			}
+		}
+	})
+}
+
+// FuzzOperations sends arbitrary bodies to every operation of a stand-in
+// that already holds a cluster, a service and tasks: no input may panic,
+// and every error must be a typed AWS error.
+func FuzzOperations(f *testing.F) {
+	seeds := map[string]string{
+		"DescribeTaskDefinition":   `{"taskDefinition":"web","include":["TAGS"]}`,
+		"DeregisterTaskDefinition": `{"taskDefinition":"arn:aws:ecs:us-east-1:123456789012:task-definition/web:1"}`,
+		"ListTaskDefinitions":      `{"familyPrefix":"web","sort":"DESC","maxResults":1,"nextToken":"eyJvIjoxfQ"}`,
+		"TagResource":              `{"resourceArn":"arn:aws:ecs:us-east-1:123456789012:service/prod/web","tags":[{"key":"a","value":"b"}]}`,
+		"UntagResource":            `{"resourceArn":"arn:aws:ecs:us-east-1:123456789012:task/prod/x","tagKeys":["a"]}`,
+		"ListTagsForResource":      `{"resourceArn":"arn:aws:ecs:us-east-1:123456789012:cluster/prod"}`,
+		"CreateCluster":            `{"clusterName":"c","settings":[{"name":"containerInsights","value":"enabled"}]}`,
+		"DescribeClusters":         `{"clusters":["prod","nope"],"include":["TAGS"]}`,
+		"CreateService":            `{"cluster":"prod","serviceName":"s","taskDefinition":"web","desiredCount":1,"networkConfiguration":{"awsvpcConfiguration":{"subnets":["s"]}}}`,
+		"UpdateService":            `{"cluster":"prod","service":"web","desiredCount":3,"forceNewDeployment":true}`,
+		"DeleteService":            `{"cluster":"prod","service":"web","force":true}`,
+		"DescribeServices":         `{"cluster":"prod","services":["web","x"]}`,
+		"ListServices":             `{"cluster":"prod","maxResults":1}`,
+		"RunTask":                  `{"cluster":"prod","taskDefinition":"web","count":2,"networkConfiguration":{"awsvpcConfiguration":{"subnets":["s"]}},"overrides":{"containerOverrides":[{"name":"web"}]}}`,
+		"StopTask":                 `{"cluster":"prod","task":"x","reason":"r"}`,
+		"DescribeTasks":            `{"cluster":"prod","tasks":["x"],"include":["TAGS"]}`,
+		"ListTasks":                `{"cluster":"prod","serviceName":"web","desiredStatus":"STOPPED"}`,
+	}
+	for op, body := range seeds {
+		f.Add(op, []byte(body))
+	}
+	f.Fuzz(func(t *testing.T, op string, body []byte) {
+		e, err := ecssim.New(ecssim.Config{Puller: nopPuller{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops := e.Service().Ops
+		ctx := context.Background()
+		for _, setup := range []struct{ op, body string }{
+			{"CreateCluster", `{"clusterName":"prod"}`},
+			{"RegisterTaskDefinition", `{"family":"web","networkMode":"awsvpc","requiresCompatibilities":["FARGATE"],"cpu":"256","memory":"512","containerDefinitions":[{"name":"web","image":"nginx:1.27"}]}`},
+			{"CreateService", seeds["CreateService"]},
+		} {
+			if _, err := ops[setup.op](ctx, []byte(setup.body)); err != nil {
+				t.Fatalf("setup %s: %v", setup.op, err)
+			}
+		}
+		if err := e.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		fn, ok := ops[op]
+		if !ok {
+			return
+		}
+		if _, err := fn(ctx, body); err != nil {
+			var we *wire.Error
+			if !errors.As(err, &we) {
+				t.Fatalf("%s answered an untyped error: %v", op, err)
+			}
+		}
+		if err := e.Tick(ctx); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

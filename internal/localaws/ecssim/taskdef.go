@@ -176,7 +176,10 @@ func normalizeTaskDef(doc map[string]json.RawMessage, f *tdFields) error {
 		}
 	}
 	hostPortFromContainer := f.NetworkMode == "awsvpc" || f.NetworkMode == "host"
-	for _, cd := range cds {
+	for ci, cd := range cds {
+		if cd == nil {
+			return clientErr("Container.name should not be null or empty.")
+		}
 		setDefault(cd, "cpu", "0")
 		setDefault(cd, "essential", "true")
 		for _, list := range []string{"portMappings", "environment", "mountPoints", "volumesFrom", "systemControls"} {
@@ -186,7 +189,10 @@ func normalizeTaskDef(doc map[string]json.RawMessage, f *tdFields) error {
 		if err := json.Unmarshal(cd["portMappings"], &pms); err != nil {
 			return wire.Errorf(400, "SerializationException", "portMappings: %v", err)
 		}
-		for _, pm := range pms {
+		for i, pm := range pms {
+			if pm == nil {
+				return clientErr("Invalid setting for container '%s': portMappings[%d] is null.", f.ContainerDefinitions[ci].Name, i)
+			}
 			setDefault(pm, "protocol", `"tcp"`)
 			if cp, ok := pm["containerPort"]; ok && hostPortFromContainer {
 				setDefault(pm, "hostPort", string(cp))
