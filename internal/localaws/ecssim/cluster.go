@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
 var clusterNameRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
@@ -42,7 +44,7 @@ func (e *ECS) createCluster(_ context.Context, body []byte) (any, error) {
 		Tags        []tag       `json:"tags"`
 		Settings    []nameValue `json:"settings"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	name := in.ClusterName
@@ -112,7 +114,7 @@ func (e *ECS) describeClusters(_ context.Context, body []byte) (any, error) {
 		Clusters []string `json:"clusters"`
 		Include  []string `json:"include"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if len(in.Clusters) == 0 {
@@ -138,7 +140,7 @@ func (e *ECS) listClusters(_ context.Context, body []byte) (any, error) {
 		MaxResults *int   `json:"maxResults"`
 		NextToken  string `json:"nextToken"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	limit, err := pageSize(in.MaxResults, 100, 100)

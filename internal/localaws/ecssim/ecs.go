@@ -172,7 +172,6 @@ const (
 	codeClusterNotFound = "ClusterNotFoundException"
 	codeServiceNotFound = "ServiceNotFoundException"
 	codeServiceInactive = "ServiceNotActiveException"
-	codeResourceMissing = "ResourceNotFoundException"
 )
 
 func clientErr(format string, args ...any) *wire.Error {
@@ -264,12 +263,8 @@ func (e *ECS) publishQuietly(ctx context.Context, events []wire.Event) {
 	}
 }
 
-// decode decodes an operation's input.
-func decode(body []byte, v any) error {
-	return wire.Decode(body, v)
-}
-
-// rawJSON is a helper for building JSON responses from stored raw members.
+// rawJSON encodes a value known to encode (strings, numbers, stored raw
+// members) as a raw JSON member.
 func rawJSON(v any) json.RawMessage {
 	b, _ := json.Marshal(v)
 	return b

@@ -87,7 +87,7 @@ func (e *ECS) createService(_ context.Context, body []byte) (any, error) {
 		EnableExecuteCommand bool   `json:"enableExecuteCommand"`
 		Tags                 []tag  `json:"tags"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if !serviceNameRe.MatchString(in.ServiceName) {
@@ -178,7 +178,7 @@ func (e *ECS) updateService(_ context.Context, body []byte) (any, error) {
 		NetworkConfiguration json.RawMessage `json:"networkConfiguration"`
 		PlatformVersion      string          `json:"platformVersion"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if in.DesiredCount != nil && *in.DesiredCount < 0 {
@@ -260,7 +260,7 @@ func (e *ECS) deleteService(_ context.Context, body []byte) (any, error) {
 		Service string `json:"service"`
 		Force   bool   `json:"force"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -392,7 +392,7 @@ func (e *ECS) describeServices(_ context.Context, body []byte) (any, error) {
 		Services []string `json:"services"`
 		Include  []string `json:"include"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if len(in.Services) == 0 {
@@ -431,7 +431,7 @@ func (e *ECS) listServices(_ context.Context, body []byte) (any, error) {
 		MaxResults         *int   `json:"maxResults"`
 		NextToken          string `json:"nextToken"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	limit, err := pageSize(in.MaxResults, 10, 100)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
 // ECS's tag limits: 50 tags per resource, keys of 1 to 128 characters and
@@ -122,7 +124,7 @@ func (e *ECS) listTagsForResource(_ context.Context, body []byte) (any, error) {
 	var in struct {
 		ResourceArn string `json:"resourceArn"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -139,7 +141,7 @@ func (e *ECS) tagResource(_ context.Context, body []byte) (any, error) {
 		ResourceArn string `json:"resourceArn"`
 		Tags        []tag  `json:"tags"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if err := validateTags(in.Tags); err != nil {
@@ -164,7 +166,7 @@ func (e *ECS) untagResource(_ context.Context, body []byte) (any, error) {
 		ResourceArn string   `json:"resourceArn"`
 		TagKeys     []string `json:"tagKeys"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()

@@ -372,7 +372,7 @@ func (e *ECS) runTask(ctx context.Context, body []byte) (any, error) {
 		PropagateTags        string          `json:"propagateTags"`
 		EnableExecuteCommand bool            `json:"enableExecuteCommand"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	count := 1
@@ -447,7 +447,7 @@ func (e *ECS) stopTask(ctx context.Context, body []byte) (any, error) {
 		Task    string `json:"task"`
 		Reason  string `json:"reason"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -499,7 +499,7 @@ func (e *ECS) describeTasks(_ context.Context, body []byte) (any, error) {
 		Tasks   []string `json:"tasks"`
 		Include []string `json:"include"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	if len(in.Tasks) == 0 {
@@ -543,7 +543,7 @@ func (e *ECS) listTasks(_ context.Context, body []byte) (any, error) {
 		MaxResults    *int   `json:"maxResults"`
 		NextToken     string `json:"nextToken"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	desired := in.DesiredStatus

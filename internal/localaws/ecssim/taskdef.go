@@ -97,14 +97,14 @@ func (e *ECS) taskDefArn(family string, revision int) string {
 
 func (e *ECS) registerTaskDefinition(ctx context.Context, body []byte) (any, error) {
 	var doc map[string]json.RawMessage
-	if err := decode(body, &doc); err != nil {
+	if err := wire.Decode(body, &doc); err != nil {
 		return nil, err
 	}
 	var in struct {
 		tdFields
 		Tags []tag `json:"tags"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	delete(doc, "tags")
@@ -542,7 +542,7 @@ func (e *ECS) describeTaskDefinition(_ context.Context, body []byte) (any, error
 		TaskDefinition string   `json:"taskDefinition"`
 		Include        []string `json:"include"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -567,7 +567,7 @@ func (e *ECS) deregisterTaskDefinition(_ context.Context, body []byte) (any, err
 	var in struct {
 		TaskDefinition string `json:"taskDefinition"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -604,7 +604,7 @@ func (e *ECS) listTaskDefinitions(_ context.Context, body []byte) (any, error) {
 		MaxResults   *int   `json:"maxResults"`
 		NextToken    string `json:"nextToken"`
 	}
-	if err := decode(body, &in); err != nil {
+	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
 	status := in.Status
