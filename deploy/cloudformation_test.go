@@ -1,0 +1,501 @@
+package deploy_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+)
+
+// cfnIntrinsics are the short-form tags CloudFormation's YAML accepts, with
+// their long forms.
+var cfnIntrinsics = map[string]string{
+	"!Ref": "Ref", "!Condition": "Condition",
+	"!Base64": "Fn::Base64", "!Cidr": "Fn::Cidr", "!FindInMap": "Fn::FindInMap",
+	"!GetAtt": "Fn::GetAtt", "!GetAZs": "Fn::GetAZs", "!ImportValue": "Fn::ImportValue",
+	"!Join": "Fn::Join", "!Select": "Fn::Select", "!Split": "Fn::Split", "!Sub": "Fn::Sub",
+	"!Transform": "Fn::Transform", "!If": "Fn::If", "!Not": "Fn::Not", "!Equals": "Fn::Equals",
+	"!And": "Fn::And", "!Or": "Fn::Or", "!Length": "Fn::Length", "!ToJsonString": "Fn::ToJsonString",
+}
+
+var cfnPseudo = []string{
+	"AWS::AccountId", "AWS::NotificationARNs", "AWS::NoValue", "AWS::Partition",
+	"AWS::Region", "AWS::StackId", "AWS::StackName", "AWS::URLSuffix",
+}
+
+// cfnValue turns a YAML node into the template's JSON form: maps, lists and
+// scalars, with every short-form intrinsic (!Ref X) in its long form
+// ({"Ref": "X"}).
+func cfnValue(n *yaml.Node) (any, error) {
+	switch n.Kind {
+	case yaml.DocumentNode:
+		if len(n.Content) != 1 {
+			return nil, fmt.Errorf("line %d: want one YAML document", n.Line)
+		}
+		return cfnValue(n.Content[0])
+	case yaml.AliasNode:
+		return nil, fmt.Errorf("line %d: YAML aliases are not CloudFormation", n.Line)
+	}
+	if strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!") {
+		long, ok := cfnIntrinsics[n.Tag]
+		if !ok {
+			return nil, fmt.Errorf("line %d: unknown tag %s", n.Line, n.Tag)
+		}
+		var arg any
+		switch {
+		case n.Kind == yaml.ScalarNode && long == "Fn::GetAtt":
+			res, attr, ok := strings.Cut(n.Value, ".")
+			if !ok {
+				return nil, fmt.Errorf("line %d: !GetAtt %s: want RESOURCE.ATTRIBUTE", n.Line, n.Value)
+			}
+			arg = []any{res, attr}
+		case n.Kind == yaml.ScalarNode:
+			arg = n.Value
+		default:
+			plain := *n
+			plain.Tag = ""
+			v, err := cfnValue(&plain)
+			if err != nil {
+				return nil, err
+			}
+			arg = v
+		}
+		return map[string]any{long: arg}, nil
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("line %d: mapping key is not a scalar", k.Line)
+			}
+			if _, dup := m[k.Value]; dup {
+				return nil, fmt.Errorf("line %d: key %q repeated", k.Line, k.Value)
+			}
+			v, err := cfnValue(n.Content[i+1])
+			if err != nil {
+				return nil, err
+			}
+			m[k.Value] = v
+		}
+		return m, nil
+	case yaml.SequenceNode:
+		l := make([]any, 0, len(n.Content))
+		for _, c := range n.Content {
+			v, err := cfnValue(c)
+			if err != nil {
+				return nil, err
+			}
+			l = append(l, v)
+		}
+		return l, nil
+	default:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return nil, fmt.Errorf("line %d: %v", n.Line, err)
+		}
+		return v, nil
+	}
+}
+
+type cfnTemplate map[string]any
+
+func loadCFN(t *testing.T) cfnTemplate {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(readFile(t, cfnPath), &doc); err != nil {
+		t.Fatalf("%s: %v", cfnPath, err)
+	}
+	v, err := cfnValue(&doc)
+	if err != nil {
+		t.Fatalf("%s: %v", cfnPath, err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		t.Fatalf("%s: top level is not a mapping", cfnPath)
+	}
+	return m
+}
+
+func (c cfnTemplate) section(name string) map[string]any {
+	m, _ := c[name].(map[string]any)
+	return m
+}
+
+// lookup follows a path of keys and list indices separated by '/'.
+func lookup(v any, path string) (any, bool) {
+	for _, seg := range strings.Split(path, "/") {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[seg]; !ok {
+				return nil, false
+			}
+		case []any:
+			i, err := strconv.Atoi(seg)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// asJSON makes YAML's ints and JSON's float64s compare equal.
+func asJSON(t *testing.T, v any) any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var subVar = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)
+
+// checkRefs reports every Ref, GetAtt, Sub variable and condition that names
+// nothing the template declares, and every use of a conditional resource
+// outside that condition.
+func (c cfnTemplate) checkRefs() []string {
+	params, resources, conditions := c.section("Parameters"), c.section("Resources"), c.section("Conditions")
+	condOf := func(res string) string {
+		r, _ := resources[res].(map[string]any)
+		s, _ := r["Condition"].(string)
+		return s
+	}
+	var problems []string
+	report := func(where, format string, args ...any) {
+		problems = append(problems, where+": "+fmt.Sprintf(format, args...))
+	}
+	useResource := func(where, res, cond string) {
+		if _, ok := resources[res]; !ok {
+			report(where, "no resource %s", res)
+			return
+		}
+		if rc := condOf(res); rc != "" && rc != cond {
+			report(where, "uses %s outside its condition %s", res, rc)
+		}
+	}
+	useName := func(where, name, cond string, local map[string]any) {
+		if _, ok := local[name]; ok {
+			return
+		}
+		if _, ok := params[name]; ok || slices.Contains(cfnPseudo, name) {
+			return
+		}
+		useResource(where, name, cond)
+	}
+	var walk func(v any, where, cond string)
+	walk = func(v any, where, cond string) {
+		switch x := v.(type) {
+		case []any:
+			for i, e := range x {
+				walk(e, fmt.Sprintf("%s/%d", where, i), cond)
+			}
+		case map[string]any:
+			if len(x) == 1 {
+				for k, arg := range x {
+					switch k {
+					case "Ref":
+						name, _ := arg.(string)
+						useName(where, name, cond, nil)
+						return
+					case "Fn::GetAtt":
+						l, _ := arg.([]any)
+						if len(l) != 2 {
+							report(where, "Fn::GetAtt wants [RESOURCE, ATTRIBUTE]")
+							return
+						}
+						res, _ := l[0].(string)
+						useResource(where, res, cond)
+						return
+					case "Fn::Sub":
+						text, local := "", map[string]any{}
+						switch a := arg.(type) {
+						case string:
+							text = a
+						case []any:
+							if len(a) == 2 {
+								text, _ = a[0].(string)
+								local, _ = a[1].(map[string]any)
+								walk(a[1], where, cond)
+							}
+						}
+						for _, m := range subVar.FindAllStringSubmatch(text, -1) {
+							name := m[1]
+							if res, _, ok := strings.Cut(name, "."); ok && !strings.HasPrefix(name, "AWS::") {
+								useResource(where, res, cond)
+								continue
+							}
+							useName(where, name, cond, local)
+						}
+						return
+					case "Fn::If":
+						l, _ := arg.([]any)
+						if len(l) != 3 {
+							report(where, "Fn::If wants [CONDITION, THEN, ELSE]")
+							return
+						}
+						name, _ := l[0].(string)
+						if _, ok := conditions[name]; !ok {
+							report(where, "no condition %s", name)
+						}
+						walk(l[1], where+"/then", name)
+						walk(l[2], where+"/else", cond)
+						return
+					case "Condition":
+						if name, ok := arg.(string); ok {
+							if _, ok := conditions[name]; !ok {
+								report(where, "no condition %s", name)
+							}
+							return
+						}
+					}
+				}
+			}
+			for _, k := range sortedKeys(x) {
+				walk(x[k], where+"/"+k, cond)
+			}
+		}
+	}
+	for _, name := range sortedKeys(resources) {
+		r, ok := resources[name].(map[string]any)
+		if !ok {
+			report("Resources/"+name, "not a mapping")
+			continue
+		}
+		if rc := condOf(name); rc != "" {
+			if _, ok := conditions[rc]; !ok {
+				report("Resources/"+name, "no condition %s", rc)
+			}
+		}
+		walk(r["Properties"], "Resources/"+name+"/Properties", condOf(name))
+	}
+	walk(c["Outputs"], "Outputs", "")
+	walk(c["Conditions"], "Conditions", "")
+	return problems
+}
+
+func TestCloudFormationReferences(t *testing.T) {
+	for _, p := range loadCFN(t).checkRefs() {
+		t.Error(p)
+	}
+}
+
+// TestCloudFormationExpectations holds the template to
+// testdata/cloudformation.expect.json: each entry a path and the value it
+// must have (intrinsics in long form), or absent.
+func TestCloudFormationExpectations(t *testing.T) {
+	tmpl := loadCFN(t)
+	var expects []struct {
+		Path   string `json:"path"`
+		Want   any    `json:"want"`
+		Absent bool   `json:"absent"`
+	}
+	readJSON(t, "testdata/cloudformation.expect.json", &expects)
+	for _, e := range expects {
+		got, ok := lookup(map[string]any(tmpl), e.Path)
+		switch {
+		case e.Absent && ok:
+			t.Errorf("%s: set to %v, want it absent", e.Path, got)
+		case e.Absent:
+		case !ok:
+			t.Errorf("%s: missing", e.Path)
+		default:
+			if diff := cmp.Diff(e.Want, asJSON(t, got)); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", e.Path, diff)
+			}
+		}
+	}
+}
+
+func TestCloudFormationEventPattern(t *testing.T) {
+	tmpl := loadCFN(t)
+	for name, r := range tmpl.section("Resources") {
+		if typ, _ := lookup(r, "Type"); typ != "AWS::Events::Rule" {
+			continue
+		}
+		p, ok := lookup(r, "Properties/EventPattern")
+		if !ok {
+			t.Fatalf("rule %s has no EventPattern", name)
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkEventPattern(t, cfnPath+": "+name, b)
+		return
+	}
+	t.Fatal("no AWS::Events::Rule")
+}
+
+// Names in the template's !Sub strings and the placeholders of
+// iam/agent-policy.json they stand for; every other name is the same in both.
+var cfnPolicyNames = map[string]string{
+	"AWS::Partition":  "Partition",
+	"AWS::Region":     "Region",
+	"AWS::AccountId":  "AccountId",
+	"Queue.QueueName": "QueueName",
+	"LeaseTable":      "LeaseTableName",
+}
+
+var errNoValue = fmt.Errorf("AWS::NoValue")
+
+// asPlaceholders renders a policy written with intrinsics in the
+// placeholder form of iam/agent-policy.json. Fn::If takes its THEN branch:
+// the comparison is with the stack that has every optional part.
+func asPlaceholders(v any) (any, error) {
+	switch x := v.(type) {
+	case []any:
+		var out []any
+		for _, e := range x {
+			r, err := asPlaceholders(e)
+			if err == errNoValue {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		return out, nil
+	case map[string]any:
+		if len(x) == 1 {
+			for k, arg := range x {
+				switch k {
+				case "Ref":
+					if arg == "AWS::NoValue" {
+						return nil, errNoValue
+					}
+					return "${" + policyName(arg.(string)) + "}", nil
+				case "Fn::GetAtt":
+					l := arg.([]any)
+					return "${" + policyName(fmt.Sprint(l[0], ".", l[1])) + "}", nil
+				case "Fn::Sub":
+					text, ok := arg.(string)
+					if !ok {
+						return nil, fmt.Errorf("Fn::Sub with a variable map is not used in the policy")
+					}
+					return subVar.ReplaceAllStringFunc(text, func(m string) string {
+						return "${" + policyName(m[2:len(m)-1]) + "}"
+					}), nil
+				case "Fn::If":
+					return asPlaceholders(arg.([]any)[1])
+				}
+				if strings.HasPrefix(k, "Fn::") {
+					return nil, fmt.Errorf("%s is not used in the policy", k)
+				}
+			}
+		}
+		out := map[string]any{}
+		for k, e := range x {
+			r, err := asPlaceholders(e)
+			if err == errNoValue {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			out[k] = r
+		}
+		return out, nil
+	}
+	return v, nil
+}
+
+func policyName(name string) string {
+	if p, ok := cfnPolicyNames[name]; ok {
+		return p
+	}
+	return name
+}
+
+func TestCloudFormationTaskRolePolicyIsAgentPolicy(t *testing.T) {
+	tmpl := loadCFN(t)
+	taskRole, ok := lookup(map[string]any(tmpl), "Resources/TaskDefinition/Properties/TaskRoleArn")
+	if !ok {
+		t.Fatal("the task definition has no TaskRoleArn")
+	}
+	role := asJSON(t, taskRole).(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+	policies, ok := lookup(map[string]any(tmpl), "Resources/"+role+"/Properties/Policies")
+	if !ok {
+		t.Fatalf("task role %s has no inline Policies", role)
+	}
+	list, _ := policies.([]any)
+	if len(list) != 1 {
+		t.Fatalf("task role %s has %d inline policies, want 1", role, len(list))
+	}
+	doc, _ := lookup(list[0], "PolicyDocument")
+	rendered, err := asPlaceholders(doc)
+	if err != nil {
+		t.Fatalf("task role %s: %v", role, err)
+	}
+	b, err := json.Marshal(rendered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodePolicy(b)
+	if err != nil {
+		t.Fatalf("task role %s policy: %v", role, err)
+	}
+	if diff := cmp.Diff(loadPolicy(t).canonical(), got.canonical()); diff != "" {
+		t.Errorf("task role %s differs from %s (-file +template):\n%s", role, policyPath, diff)
+	}
+}
+
+// cfnContainer reads the agent container of the template's task definition.
+func cfnContainer(t *testing.T, tmpl cfnTemplate) (agentContainer, map[string]any) {
+	t.Helper()
+	defs, _ := lookup(map[string]any(tmpl), "Resources/TaskDefinition/Properties/ContainerDefinitions")
+	list, _ := defs.([]any)
+	for _, d := range list {
+		if name, _ := lookup(d, "Name"); name != containerName {
+			continue
+		}
+		c := agentContainer{Env: map[string]string{}}
+		if v, ok := lookup(d, "StopTimeout"); ok {
+			n, ok := v.(int)
+			if !ok {
+				t.Fatalf("StopTimeout %v is not a number", v)
+			}
+			c.StopTimeout = n
+		}
+		env, _ := lookup(d, "Environment")
+		envList, _ := env.([]any)
+		for i, e := range envList {
+			name, _ := lookup(e, "Name")
+			value, _ := lookup(e, "Value")
+			s, ok := name.(string)
+			if !ok {
+				t.Fatalf("Environment/%d has no Name", i)
+			}
+			rv, err := asPlaceholders(value)
+			if err != nil {
+				t.Fatalf("Environment %s: %v", s, err)
+			}
+			c.Env[s] = fmt.Sprint(rv)
+		}
+		return c, d.(map[string]any)
+	}
+	t.Fatalf("the task definition has no container %q", containerName)
+	return agentContainer{}, nil
+}
+
+func TestCloudFormationAgentContainer(t *testing.T) {
+	c, _ := cfnContainer(t, loadCFN(t))
+	checkAgentContainer(t, cfnPath, c)
+}
