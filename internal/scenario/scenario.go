@@ -55,6 +55,11 @@ type Options struct {
 	NoPullThrough bool
 	// NoService registers the task definition but starts no service.
 	NoService bool
+	// NoExecutionRole registers the task definition without one, which
+	// Fargate needs to pull from private ECR.
+	NoExecutionRole bool
+	// Tags are extra tags of the task definition.
+	Tags map[string]string
 }
 
 func (o *Options) defaults() {
@@ -232,7 +237,7 @@ func (s *Scenario) leaseTable(ctx context.Context, c Clients) error {
 // TaskDefinition is the service's task definition: Fargate, one
 // container, an execution role so it can pull from private ECR.
 func (s *Scenario) TaskDefinition() *ecs.RegisterTaskDefinitionInput {
-	return &ecs.RegisterTaskDefinitionInput{
+	in := &ecs.RegisterTaskDefinitionInput{
 		Family:                  aws.String(s.Service),
 		NetworkMode:             ecstypes.NetworkModeAwsvpc,
 		RequiresCompatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityFargate},
@@ -246,6 +251,13 @@ func (s *Scenario) TaskDefinition() *ecs.RegisterTaskDefinitionInput {
 		}},
 		Tags: []ecstypes.Tag{{Key: aws.String("team"), Value: aws.String("storefront")}},
 	}
+	if s.NoExecutionRole {
+		in.ExecutionRoleArn = nil
+	}
+	for k, v := range s.Tags {
+		in.Tags = append(in.Tags, ecstypes.Tag{Key: aws.String(k), Value: aws.String(v)})
+	}
+	return in
 }
 
 func (s *Scenario) workload(ctx context.Context, c Clients) error {
