@@ -86,7 +86,7 @@ func NewHealer(cfg HealerConfig, deps HealerDeps) (*Healer, error) {
 		cfg.Now = time.Now
 	}
 	return &Healer{cfg: cfg, ecs: deps.ECS, reg: deps.Registry, review: deps.Review, leases: deps.Leases,
-		mirror: deps.Mirror, metrics: deps.Metrics, flights: map[string]*flight{}, healed: newRecent(4096)}, nil
+		mirror: deps.Mirror, metrics: deps.Metrics, flights: map[string]*flight{}, healed: newRecent(4096, 10*time.Minute, cfg.Now)}, nil
 }
 
 // HandleMessage handles one SQS message body. A nil error means the message
@@ -601,21 +601,35 @@ func revisionOf(arn string) int {
 	return n
 }
 
-// recent is a bounded memory of finished heals.
+// recent is a bounded memory of finished heals. Entries expire, so that a
+// failure skipped for a reason a person has since fixed (a missing
+// pull-through rule, a policy) is looked at again.
 type recent struct {
 	mu    sync.Mutex
 	max   int
+	ttl   time.Duration
+	now   func() time.Time
 	order []string
-	m     map[string]result
+	m     map[string]recentEntry
 }
 
-func newRecent(n int) *recent { return &recent{max: n, m: map[string]result{}} }
+type recentEntry struct {
+	res result
+	at  time.Time
+}
+
+func newRecent(n int, ttl time.Duration, now func() time.Time) *recent {
+	return &recent{max: n, ttl: ttl, now: now, m: map[string]recentEntry{}}
+}
 
 func (r *recent) get(k string) (result, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	v, ok := r.m[k]
-	return v, ok
+	e, ok := r.m[k]
+	if !ok || r.now().Sub(e.at) > r.ttl {
+		return result{}, false
+	}
+	return e.res, true
 }
 
 func (r *recent) put(k string, v result) {
@@ -624,7 +638,7 @@ func (r *recent) put(k string, v result) {
 	if _, ok := r.m[k]; !ok {
 		r.order = append(r.order, k)
 	}
-	r.m[k] = v
+	r.m[k] = recentEntry{res: v, at: r.now()}
 	for len(r.order) > r.max {
 		delete(r.m, r.order[0])
 		r.order = r.order[1:]
