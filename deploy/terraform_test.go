@@ -60,10 +60,8 @@ func loadModule(dir string) (*tfModule, error) {
 		}
 		body := f.Body.(*hclsyntax.Body)
 		m.bodies[filepath.Base(path)] = body
-		if len(body.Attributes) > 0 {
-			for _, a := range body.Attributes {
-				return nil, fmt.Errorf("%s: attribute %s outside any block", a.SrcRange, a.Name)
-			}
+		for _, a := range body.Attributes {
+			return nil, fmt.Errorf("%s: attribute %s outside any block", a.SrcRange, a.Name)
 		}
 		for _, b := range body.Blocks {
 			var err error
@@ -612,9 +610,9 @@ func TestTerraformTaskRolePolicyIsAgentPolicy(t *testing.T) {
 func TestTerraformWithoutDockerHubSecret(t *testing.T) {
 	m := loadTerraform(t)
 	tests := []struct {
-		secret   string
-		count    float64
-		policyRe []string
+		secret  string
+		count   float64
+		secrets []string
 	}{
 		{"", 0, []string{"arn:${data.aws_partition.current.partition}:secretsmanager:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:secret:ecr-pullthroughcache/*"}},
 		{"arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/hub-AbCdEf", 1, []string{
@@ -645,7 +643,7 @@ func TestTerraformWithoutDockerHubSecret(t *testing.T) {
 			}
 			got := slices.Clone([]string(s.Resource))
 			sort.Strings(got)
-			if diff := cmp.Diff(tt.policyRe, got); diff != "" {
+			if diff := cmp.Diff(tt.secrets, got); diff != "" {
 				t.Errorf("secret resources (-want +got):\n%s", diff)
 			}
 		})
@@ -734,6 +732,19 @@ func TestTerraformMatchesCloudFormation(t *testing.T) {
 		if _, ok := pairs.Outputs[name]; !ok {
 			t.Errorf("CloudFormation output %s has no Terraform twin in testdata/equivalence.json", name)
 		}
+	}
+
+	cfnLifecycle, ok := lookup(map[string]any(tmpl), "Resources/DockerHubCreationTemplate/Properties/LifecyclePolicy")
+	if !ok {
+		t.Fatal("the creation template has no LifecyclePolicy")
+	}
+	var cfnRules any
+	if err := json.Unmarshal([]byte(fmt.Sprint(cfnLifecycle)), &cfnRules); err != nil {
+		t.Fatalf("CloudFormation LifecyclePolicy: %v", err)
+	}
+	tfRules := newEval(m, nil).jsonAttr(t, "aws_ecr_repository_creation_template.docker_hub.lifecycle_policy")
+	if diff := cmp.Diff(cfnRules, tfRules); diff != "" {
+		t.Errorf("lifecycle policy of the creation template (-CloudFormation +Terraform):\n%s", diff)
 	}
 
 	cc, _ := cfnContainer(t, tmpl)
