@@ -408,3 +408,152 @@ func layerSize(t *testing.T, l v1.Layer) int64 {
 	}
 	return n
 }
+
+func TestCopyPlatformFilter(t *testing.T) {
+	idx := multiArch(t, 1024, 2, "linux/amd64", "linux/arm64/v8", "linux/arm/v7")
+	single := randomLayerImage(t, 5, 2, 1024, "linux/arm64")
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	children := map[string]string{}
+	for _, d := range im.Manifests {
+		children[d.Platform.String()] = d.Digest.String()
+	}
+	type outcome struct {
+		Platforms    []string // of the destination's index entries
+		SameDigest   bool
+		ManifestGETs int
+		BlobsCopied  int
+	}
+	tests := []struct {
+		name      string
+		image     string // "index" or "single"
+		platforms []string
+		want      outcome
+		wantErr   error
+	}{
+		{
+			name: "two of three", image: "index", platforms: []string{"linux/amd64", "linux/arm64"},
+			// The index and the two kept children; the third is never fetched.
+			want: outcome{Platforms: []string{"linux/amd64", "linux/arm64/v8"}, ManifestGETs: 3, BlobsCopied: 6},
+		},
+		{
+			name: "variant must match", image: "index", platforms: []string{"linux/arm/v7"},
+			want: outcome{Platforms: []string{"linux/arm/v7"}, ManifestGETs: 2, BlobsCopied: 3},
+		},
+		{
+			name: "every platform keeps the source index", image: "index",
+			platforms: []string{"linux/amd64", "linux/arm64", "linux/arm"},
+			want:      outcome{Platforms: []string{"linux/amd64", "linux/arm64/v8", "linux/arm/v7"}, SameDigest: true, ManifestGETs: 4, BlobsCopied: 9},
+		},
+		{
+			name: "no match", image: "index", platforms: []string{"windows/amd64"},
+			wantErr: mirror.ErrNoMatchingPlatform,
+		},
+		{
+			name: "single image of a wanted platform", image: "single", platforms: []string{"linux/arm64"},
+			want: outcome{SameDigest: true, ManifestGETs: 1, BlobsCopied: 3},
+		},
+		{
+			name: "single image of another platform", image: "single", platforms: []string{"linux/amd64"},
+			wantErr: mirror.ErrNoMatchingPlatform,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src := newTestRegistry(t)
+			dst := newTestRegistry(t)
+			srcDigest := mustDigest(t, idx)
+			if tc.image == "index" {
+				src.pushIndex("library/app:1", idx)
+			} else {
+				src.pushImage("library/app:1", single)
+				srcDigest = mustDigest(t, single)
+			}
+			res, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), mirror.WithPlatforms(tc.platforms...))
+			if tc.wantErr != nil {
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("error %v, want %v", err, tc.wantErr)
+				}
+				if dst.checkAbsentOrComplete("mirror/app:1") {
+					t.Error("destination tagged after a refused copy")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := outcome{
+				SameDigest: res.TargetDigest == srcDigest, ManifestGETs: res.ManifestGETs, BlobsCopied: res.BlobsCopied,
+			}
+			if res.SourceDigest != srcDigest {
+				t.Errorf("source digest %s, want %s", res.SourceDigest, srcDigest)
+			}
+			if dst.digestOf("mirror/app:1") != res.TargetDigest {
+				t.Errorf("tag names %s, result says %s", dst.digestOf("mirror/app:1"), res.TargetDigest)
+			}
+			if !dst.checkAbsentOrComplete("mirror/app:1") {
+				t.Fatal("destination tag absent")
+			}
+			if tc.image == "index" {
+				dstIdx := dst.index("mirror/app:1")
+				for _, d := range dstIdx.Manifests {
+					got.Platforms = append(got.Platforms, d.Platform.String())
+					if children[d.Platform.String()] != d.Digest.String() {
+						t.Errorf("entry %s has digest %s, source child is %s", d.Platform, d.Digest, children[d.Platform.String()])
+					}
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCopyPlatformFilterTwice(t *testing.T) {
+	src := newTestRegistry(t)
+	dst := newTestRegistry(t)
+	src.pushIndex("library/app:1", multiArch(t, 2048, 2, "linux/amd64", "linux/arm64"))
+	filter := mirror.WithPlatforms("linux/amd64")
+	m, err := mirror.New(filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := m.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.counts()
+	dst.counts()
+
+	// The same Mirror knows which index it made: no upstream GET at all.
+	again, err := m.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new Mirror reads the index once, finds its children and the
+	// filtered index in place, and moves nothing.
+	fresh, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type run struct {
+		Target          string
+		AlreadyMirrored bool
+		ManifestGETs    int
+		BlobsCopied     int
+	}
+	got := []run{
+		{again.TargetDigest, again.AlreadyMirrored, again.ManifestGETs, again.BlobsCopied},
+		{fresh.TargetDigest, fresh.AlreadyMirrored, fresh.ManifestGETs, fresh.BlobsCopied},
+	}
+	want := []run{{first.TargetDigest, true, 0, 0}, {first.TargetDigest, true, 1, 0}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("repeated filtered copies (-want +got):\n%s", diff)
+	}
+	if bytes, _ := dst.counts(); bytes != 0 {
+		t.Errorf("repeated filtered copies moved %d blob bytes", bytes)
+	}
+}

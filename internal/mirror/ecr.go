@@ -281,7 +281,12 @@ func TargetRepository(prefix, src string) (string, error) {
 		return "", fmt.Errorf("target repository for %q: %w", src, err)
 	}
 	path := repo.RepositoryStr()
-	if host := repo.RegistryStr(); host != name.DefaultRegistry {
+	switch host := repo.RegistryStr(); {
+	case isDockerHub(host):
+		if !strings.Contains(path, "/") {
+			path = "library/" + path
+		}
+	default:
 		path = strings.ToLower(strings.ReplaceAll(host, ":", "-")) + "/" + path
 	}
 	if prefix != "" {

@@ -187,10 +187,7 @@ func WithEndpoint(host, baseURL string) Option {
 			return errors.New("endpoint host is empty")
 		}
 		u, err := url.Parse(baseURL)
-		if err != nil {
-			return fmt.Errorf("endpoint for %s: %w", host, err)
-		}
-		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return fmt.Errorf("endpoint for %s: %q is not an http(s)://host[:port] URL", host, baseURL)
 		}
 		if strings.Trim(u.Path, "/") != "" || u.RawQuery != "" || u.User != nil {

@@ -32,8 +32,17 @@ type budgets struct {
 
 func newBudgets() *budgets { return &budgets{m: map[string]RateLimit{}} }
 
+// budgetKey names a registry's budget; Docker Hub's host names share one.
+func budgetKey(host string) string {
+	if isDockerHub(host) {
+		return name.DefaultRegistry
+	}
+	return host
+}
+
 // observe records the headers of a response from host, if it carries them.
 func (b *budgets) observe(host string, h http.Header, now time.Time) {
+	host = budgetKey(host)
 	remaining, _, ok := parseRateLimitHeader(h.Get("RateLimit-Remaining"))
 	if !ok {
 		return
@@ -49,6 +58,7 @@ func (b *budgets) observe(host string, h http.Header, now time.Time) {
 
 // get returns the budget of host, if the registry ever advertised one.
 func (b *budgets) get(host string) (RateLimit, bool) {
+	host = budgetKey(host)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	rl, ok := b.m[host]
@@ -63,6 +73,7 @@ func (b *budgets) take(host string, need, keep int, spend bool) error {
 	if need <= 0 {
 		return nil
 	}
+	host = budgetKey(host)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	rl, ok := b.m[host]

@@ -481,3 +481,21 @@ func imageBlobs(t testing.TB, img v1.Image) []string {
 	}
 	return out
 }
+
+// index reads the index ref names.
+func (r *testRegistry) index(ref string) *v1.IndexManifest {
+	r.t.Helper()
+	parsed, err := name.ParseReference(r.ref(ref))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	idx, err := remote.Index(parsed)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return im
+}
