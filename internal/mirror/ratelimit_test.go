@@ -25,7 +25,7 @@ import (
 type hubBudget struct {
 	mu        sync.Mutex
 	remaining int
-	quiet bool
+	quiet     bool
 }
 
 func (h *hubBudget) fault(w http.ResponseWriter, r *http.Request) bool {
@@ -55,7 +55,7 @@ func TestRateLimitReserve(t *testing.T) {
 	tests := []struct {
 		name      string
 		remaining int
-		quiet bool
+		quiet     bool
 		reserve   int
 		wantErr   error
 		wantGETs  int // manifest GETs the source served
