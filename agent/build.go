@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +41,9 @@ type Options struct {
 	DryRun    bool
 	// Endpoints reaches registry hosts at other base URLs (test beds).
 	Endpoints hostmap.Map
+	// RegistryTransport carries registry requests (the preflight); nil is
+	// go-containerregistry's default transport.
+	RegistryTransport http.RoundTripper
 	// Registerer receives the metrics (a fresh registry when nil).
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -47,8 +51,21 @@ type Options struct {
 
 // FromConfig builds an agent with SDK clients made from cfg.
 func FromConfig(cfg aws.Config, o Options, log *slog.Logger) (*Agent, error) {
+	healer, err := NewHealerFromConfig(cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	return New(o.Intake, sqs.NewFromConfig(cfg), healer, log)
+}
+
+// NewHealerFromConfig builds the healer alone, for callers that bring
+// their own messages (benchmarks, a replay of events).
+func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.RegistryTransport == nil {
+		o.RegistryTransport = remote.DefaultTransport
 	}
 	registry := o.Registry
 	if registry == "" && o.Policy != nil {
@@ -62,7 +79,7 @@ func FromConfig(cfg aws.Config, o Options, log *slog.Logger) (*Agent, error) {
 	}
 	reg, err := NewRegistry(RegistryConfig{
 		Host: registry, PullThrough: o.PullThrough, DiscoverRules: discover, MirrorPrefix: mirrorPrefix,
-		Transport: o.Endpoints.Transport(remote.DefaultTransport), Now: o.Now,
+		Transport: o.Endpoints.Transport(o.RegistryTransport), Now: o.Now,
 	}, ecr.NewFromConfig(cfg))
 	if err != nil {
 		return nil, err
@@ -76,15 +93,11 @@ func FromConfig(cfg aws.Config, o Options, log *slog.Logger) (*Agent, error) {
 			return nil, fmt.Errorf("agent config: %w", err)
 		}
 	}
-	healer, err := NewHealer(HealerConfig{Policy: o.Policy, DryRun: o.DryRun, Now: o.Now}, HealerDeps{
+	return NewHealer(HealerConfig{Policy: o.Policy, DryRun: o.DryRun, Now: o.Now}, HealerDeps{
 		ECS:      ecs.NewFromConfig(cfg),
 		Registry: reg,
 		Review:   NewReviewer(eventbridge.NewFromConfig(cfg), o.ReviewBus),
 		Leases:   leases,
 		Metrics:  metrics,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return New(o.Intake, sqs.NewFromConfig(cfg), healer, log)
 }
