@@ -138,7 +138,9 @@ func TestServiceMovedOnIsLeftAlone(t *testing.T) {
 	b := newBed(t, scenario.Options{Desired: 2})
 	ctx := context.Background()
 	bodies := b.failTasks(t, 1)
-	// Someone deploys their own revision before pullheal sees the failure.
+	// Someone deploys their own revision before pullheal sees the failure,
+	// and it pulls fine (the hub's budget has recovered).
+	b.srv.Hub.Reset()
 	in := b.sc.TaskDefinition()
 	in.ContainerDefinitions[0].Image = aws.String("nginx:1.26")
 	own, err := b.c.ECS.RegisterTaskDefinition(ctx, in)
