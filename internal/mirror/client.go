@@ -83,7 +83,30 @@ func (c *repoClient) do(ctx context.Context, method string, u *url.URL, body io.
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
-	return c.client.Do(req)
+	resp, err := c.client.Do(req)
+	return resp, redactURLError(err)
+}
+
+// redactURLError keeps query values out of a request error: upload
+// sessions and storage redirects carry signed state and signatures there.
+// The digest, mount and from parameters are the mirror's own and stay.
+func redactURLError(err error) error {
+	ue, ok := err.(*url.Error)
+	if !ok {
+		return err
+	}
+	u, perr := url.Parse(ue.URL)
+	if perr != nil || u.RawQuery == "" {
+		return err
+	}
+	q := u.Query()
+	for k := range q {
+		if k != "digest" && k != "mount" && k != "from" {
+			q.Set(k, "REDACTED")
+		}
+	}
+	u.RawQuery = q.Encode()
+	return &url.Error{Op: ue.Op, URL: u.String(), Err: ue.Err}
 }
 
 // statusError turns an unexpected response into an error (the registry's
@@ -257,7 +280,7 @@ func (c *repoClient) patch(ctx context.Context, location string, body io.Reader,
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return "", err
+		return "", redactURLError(err)
 	}
 	defer drain(resp.Body)
 	if err := statusError(resp, http.StatusAccepted, http.StatusNoContent, http.StatusCreated); err != nil {
@@ -292,7 +315,7 @@ func (c *repoClient) putBlob(ctx context.Context, location string, h v1.Hash, bo
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return err
+		return redactURLError(err)
 	}
 	defer drain(resp.Body)
 	return statusError(resp, http.StatusCreated, http.StatusNoContent, http.StatusAccepted)

@@ -25,8 +25,8 @@ import (
 // remote.Write/remote.WriteIndex (whose requests it otherwise mirrors):
 //
 //   - Idempotency without pulls: it HEADs the source (free on Docker Hub),
-//     then HEADs the destination by that digest; remote.Write would first
-//     GET the manifest, which Docker Hub counts as a pull.
+//     then HEADs the destination by that digest; crane.Copy first GETs the
+//     manifest, which Docker Hub counts as a pull.
 //   - Child manifests the destination already holds are neither fetched nor
 //     walked, and every manifest GET is counted and checked against the
 //     pull-budget reserve before it is sent.
@@ -34,9 +34,14 @@ import (
 //     remote.WriteIndex runs a pool per image inside a pool of images.
 //   - Cross-repository mounts from what this Mirror has seen and from hints;
 //     remote.Write only mounts layers that carry their origin.
-//   - Blobs stream GET -> PATCH through a verifier that withholds the last
-//     bytes on a mismatch, so the commit never happens with wrong content,
-//     and errors name the blob.
+//   - Each blob streams from the source GET straight into a monolithic
+//     upload (POST, then PUT ?digest= with the content) through a verifier
+//     that withholds the completing bytes on a mismatch, so a wrong blob is
+//     never committed, and the error names it. remote.Write sends POST,
+//     PATCH, PUT: one more round trip per blob, and the registry must
+//     buffer or stage the PATCH before the PUT commits it. On the loopback
+//     benchmark this is most of the difference to crane.Copy. A registry
+//     that refuses monolithic uploads gets PATCH then PUT instead.
 //   - Platform filtering that keeps the index's own bytes (annotations,
 //     unknown fields) apart from the dropped entries.
 //

@@ -3,6 +3,7 @@ package mirror_test
 import (
 	"errors"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -279,16 +280,34 @@ func TestCopyRejectsCorruptBlob(t *testing.T) {
 		name    string
 		corrupt func([]byte) []byte
 		want    string
+		// session makes the destination refuse monolithic uploads, so that
+		// blobs go as PATCH then a commit PUT.
+		session bool
 	}{
-		{"one byte flipped", func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }, "hashes to"},
-		{"first byte flipped", func(b []byte) []byte { b[0] ^= 0xff; return b }, "hashes to"},
-		{"longer than promised", func(b []byte) []byte { return append(b, 'x') }, "sends"},
-		{"shorter than promised", func(b []byte) []byte { return b[:len(b)-1] }, "sends"},
+		{name: "one byte flipped", corrupt: func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }, want: "hashes to"},
+		{name: "first byte flipped", corrupt: func(b []byte) []byte { b[0] ^= 0xff; return b }, want: "hashes to"},
+		{name: "longer than promised", corrupt: func(b []byte) []byte { return append(b, 'x') }, want: "sends"},
+		{name: "shorter than promised", corrupt: func(b []byte) []byte { return b[:len(b)-1] }, want: "sends"},
+		{name: "one byte flipped, session upload", corrupt: func(b []byte) []byte { b[len(b)-1] ^= 0xff; return b }, want: "hashes to", session: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			src := newTestRegistry(t)
 			dst := newTestRegistry(t)
+			m, err := mirror.New(newFakeClock().option())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.session {
+				// A first copy teaches the Mirror that this registry takes
+				// sessions only.
+				dst.setFault(refuseMonolithic)
+				src.pushIndex("library/primer:1", multiArch(t, 128, 1, "linux/amd64"))
+				if _, err := m.Copy(t.Context(), src.ref("library/primer:1"), dst.ref("mirror/primer:1")); err != nil {
+					t.Fatal(err)
+				}
+				dst.seen()
+			}
 			src.pushImage("library/app:1", img)
 			src.setFault(func(w http.ResponseWriter, r *http.Request) bool {
 				if !isBlobGET(r) || !strings.HasSuffix(r.URL.Path, bad.String()) {
@@ -304,7 +323,7 @@ func TestCopyRejectsCorruptBlob(t *testing.T) {
 				return true
 			})
 
-			_, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), newFakeClock().option())
+			_, err = m.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"))
 			if !errors.Is(err, mirror.ErrDigestMismatch) {
 				t.Fatalf("error %v, want ErrDigestMismatch", err)
 			}
@@ -323,9 +342,17 @@ func TestCopyRejectsCorruptBlob(t *testing.T) {
 				}
 			}
 			// The upload that names the digest never delivers a whole blob:
-			// the bytes that would complete it are withheld.
+			// the bytes that would complete it are withheld. In a session
+			// the commit naming the digest is never sent at all.
 			if got, size := dst.received(bad.String()), layerSize(t, layers[1]); got >= size {
 				t.Errorf("destination received %d bytes for %s, want fewer than its %d", got, bad, size)
+			}
+			if tc.session {
+				for _, req := range dst.seen() {
+					if strings.HasPrefix(req, "PUT ") && strings.Contains(req, url.QueryEscape(bad.String())) {
+						t.Errorf("destination was asked to commit the corrupt blob: %s", req)
+					}
+				}
 			}
 		})
 	}
@@ -555,5 +582,52 @@ func TestCopyPlatformFilterTwice(t *testing.T) {
 	}
 	if bytes, _ := dst.counts(); bytes != 0 {
 		t.Errorf("repeated filtered copies moved %d blob bytes", bytes)
+	}
+}
+
+func TestCopyFallsBackToSessionUploads(t *testing.T) {
+	src := newTestRegistry(t)
+	dst := newTestRegistry(t)
+	src.pushIndex("library/app:1", multiArch(t, 8<<10, 2, "linux/amd64", "linux/arm64"))
+	src.pushIndex("library/app:2", multiArch(t, 8<<10, 2, "linux/amd64"))
+	dst.setFault(refuseMonolithic)
+	m, err := mirror.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(reqs []string, prefix string) int {
+		n := 0
+		for _, r := range reqs {
+			if strings.HasPrefix(r, prefix) && strings.Contains(r, "/blobs/uploads/") {
+				n++
+			}
+		}
+		return n
+	}
+	// The first refusal switches the registry to PATCH then PUT.
+	if _, err := m.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1")); err != nil {
+		t.Fatal(err)
+	}
+	first := dst.seen()
+	// The Mirror remembers: no monolithic attempt on the next copy.
+	res, err := m.Copy(t.Context(), src.ref("library/app:2"), dst.ref("mirror/app:2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := dst.seen()
+	if count(first, "PATCH") == 0 {
+		t.Error("first copy made no PATCH uploads")
+	}
+	if got, want := count(second, "PATCH"), res.BlobsCopied; got != want {
+		t.Errorf("second copy made %d PATCH uploads for %d blobs", got, want)
+	}
+	if got := count(second, "PUT"); got != res.BlobsCopied {
+		t.Errorf("second copy made %d commits for %d blobs (no monolithic attempts expected)", got, res.BlobsCopied)
+	}
+	dst.setFault(nil)
+	for _, tag := range []string{"1", "2"} {
+		if !dst.checkAbsentOrComplete("mirror/app:" + tag) {
+			t.Errorf("mirror/app:%s absent", tag)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -384,3 +385,18 @@ func jsonIndent(w *bytes.Buffer, raw []byte) error {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestRedactURLError(t *testing.T) {
+	err := &url.Error{Op: "Put", URL: "https://registry.example/v2/a/blobs/uploads/1?_state=SIGNED-STATE&digest=sha256%3Aab", Err: io.ErrUnexpectedEOF}
+	got := redactURLError(err)
+	if msg := got.Error(); strings.Contains(msg, "SIGNED-STATE") || !strings.Contains(msg, "digest=sha256%3Aab") {
+		t.Errorf("redacted error %q", msg)
+	}
+	if !errors.Is(got, io.ErrUnexpectedEOF) {
+		t.Errorf("redacted error %v lost its cause", got)
+	}
+	plain := errors.New("plain")
+	if redactURLError(plain) != plain {
+		t.Error("a non-URL error was changed")
+	}
+}

@@ -7,6 +7,10 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/pullheal/pullheal/internal/mirror"
 )
@@ -77,7 +81,10 @@ func TestCopyRejectsBadReferences(t *testing.T) {
 func TestCopyReportsProgress(t *testing.T) {
 	src := newTestRegistry(t)
 	dst := newTestRegistry(t)
-	src.pushIndex("library/app:1", multiArch(t, 3<<20, 2, "linux/amd64", "linux/arm64"))
+	src.pushIndex("library/app:1", mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
+		mutate.IndexAddendum{Add: randomLayerImage(t, 1, 2, 3<<20, "linux/amd64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "amd64"}}},
+		mutate.IndexAddendum{Add: randomLayerImage(t, 2, 2, 3<<20, "linux/arm64"), Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: "arm64"}}},
+	))
 	var mu sync.Mutex
 	last := map[string]mirror.Progress{}
 	var allDone []int64

@@ -499,3 +499,17 @@ func (r *testRegistry) index(ref string) *v1.IndexManifest {
 	}
 	return im
 }
+
+// refuseMonolithic makes a registry answer a PUT that carries a blob (rather
+// than only committing a session) with 405, as registries without
+// monolithic uploads do.
+func refuseMonolithic(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodPut || !strings.Contains(r.URL.Path, "/blobs/uploads/") || r.ContentLength == 0 {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusMethodNotAllowed)
+	_, _ = io.WriteString(w, `{"errors":[{"code":"UNSUPPORTED","message":"monolithic upload not supported"}]}`)
+	return true
+}
