@@ -2,7 +2,7 @@
 GO            ?= go
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN           := bin/pullheal
-FUZZTIME      ?= 5s
+FUZZTIME      ?= 3s
 PKGS          := ./...
 
 .PHONY: all build test unit fuzz e2e bench lint demo clean
