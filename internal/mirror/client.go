@@ -56,18 +56,10 @@ func newRepoClient(ctx context.Context, repo name.Repository, kc authn.Keychain,
 	return &repoClient{
 		repo:     repo,
 		endpoint: endpoint,
-		client: &http.Client{
-			Transport: rt,
-			// Blob GETs are redirected to storage (Docker Hub to a CDN, ECR
-			// to S3); the auth transport only sends credentials to the
-			// registry's own host, so following is safe.
-			CheckRedirect: func(req *http.Request, via []*http.Request) error {
-				if len(via) >= 10 {
-					return errors.New("stopped after 10 redirects")
-				}
-				return nil
-			},
-		},
+		// Blob GETs are redirected to storage (Docker Hub to a CDN, ECR to
+		// S3); the auth transport only sends credentials to the registry's
+		// own host, so the client follows them as it is.
+		client: &http.Client{Transport: rt},
 	}, nil
 }
 

@@ -631,3 +631,33 @@ func TestCopyFallsBackToSessionUploads(t *testing.T) {
 		}
 	}
 }
+
+func TestConcurrentCopiesShareOneMirror(t *testing.T) {
+	src := newTestRegistry(t)
+	dst := newTestRegistry(t, scoped(true))
+	idx := multiArch(t, 16<<10, 2, "linux/amd64", "linux/arm64")
+	src.pushIndex("library/app:1", idx)
+	m, err := mirror.New(mirror.WithJobs(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	repos := []string{"team-a/app", "team-b/app", "team-c/app", "team-d/app"}
+	errs := make(chan error, len(repos))
+	for _, repo := range repos {
+		go func() {
+			_, err := m.Copy(t.Context(), src.ref("library/app:1"), dst.ref(repo+":1"))
+			errs <- err
+		}()
+	}
+	for range repos {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, repo := range repos {
+		if got := dst.digestOf(repo + ":1"); got != mustDigest(t, idx) {
+			t.Errorf("%s:1 names %q, want %s", repo, got, mustDigest(t, idx))
+		}
+		dst.checkAbsentOrComplete(repo + ":1")
+	}
+}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -99,8 +100,13 @@ func (f *fakeRepositories) recorded() []any {
 	return append([]any(nil), f.calls...)
 }
 
-var _ mirror.RepositoryAPI = (*ecr.Client)(nil)
-var _ mirror.RepositoryAPI = (*fakeRepositories)(nil)
+// The SDK clients satisfy the narrow interfaces as they are.
+var (
+	_ mirror.RepositoryAPI = (*ecr.Client)(nil)
+	_ mirror.TokenAPI      = (*ecr.Client)(nil)
+	_ mirror.SecretsAPI    = (*secretsmanager.Client)(nil)
+	_ mirror.RepositoryAPI = (*fakeRepositories)(nil)
+)
 
 func readTestdata(t *testing.T, name string) string {
 	t.Helper()
