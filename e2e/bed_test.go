@@ -581,3 +581,22 @@ func (b *bed) peek(t *testing.T, queueURL string) []string {
 	}
 	return bodies
 }
+
+// visibleIDs receives every message now visible in a queue and returns
+// their IDs; they stay hidden for 30s afterwards.
+func (b *bed) visibleIDs(t *testing.T, queueURL string) map[string]bool {
+	t.Helper()
+	ids := map[string]bool{}
+	for {
+		out, err := b.c.SQS.ReceiveMessage(ctxT(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(queueURL), MaxNumberOfMessages: 10, VisibilityTimeout: 30})
+		if err != nil {
+			t.Fatalf("receive from %s: %v", queueURL, err)
+		}
+		if len(out.Messages) == 0 {
+			return ids
+		}
+		for _, m := range out.Messages {
+			ids[aws.ToString(m.MessageId)] = true
+		}
+	}
+}

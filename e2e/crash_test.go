@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -87,10 +88,12 @@ func TestSIGTERMReleasesInFlightMessages(t *testing.T) {
 	const grace = 2 * time.Second
 	cases := []struct {
 		name string
+		// interrupted is the step the shutdown cuts short.
+		interrupted string
 		// block makes every heal hang and returns when one is in progress.
 		block func(t *testing.T, b *bed) (endpoint string, inProgress func())
 	}{
-		{name: "AWS call hanging", block: func(t *testing.T, b *bed) (string, func()) {
+		{name: "AWS call hanging", interrupted: "DescribeTaskDefinition", block: func(t *testing.T, b *bed) (string, func()) {
 			g := newGate(t, b.env["AWS_ENDPOINT_URL"])
 			held := g.arm("DescribeTaskDefinition", holdRequest, 0)
 			return g.URL(), func() {
@@ -101,7 +104,7 @@ func TestSIGTERMReleasesInFlightMessages(t *testing.T) {
 				}
 			}
 		}},
-		{name: "upstream refusing the cache", block: func(t *testing.T, b *bed) (string, func()) {
+		{name: "upstream refusing the cache", interrupted: "preflight", block: func(t *testing.T, b *bed) (string, func()) {
 			// The preflight through the cache gets 429s and retries.
 			b.hub(t, "remaining", "identity", localaws.HubUser, "n", "0")
 			return "", func() {
@@ -141,7 +144,23 @@ func TestSIGTERMReleasesInFlightMessages(t *testing.T) {
 			if visible < 1 || inFlight != 0 {
 				t.Errorf("queue has %d visible and %d in-flight messages after the agent stopped; want the released message visible and none in flight", visible, inFlight)
 			}
-			a.waitLog(t, time.Second, "a released message", func(l logLine) bool { return l.msg() == "releasing message at shutdown" })
+			// New stop events keep arriving: check that the very messages the
+			// agent held are the visible ones.
+			ids := b.visibleIDs(t, b.sc.QueueURL)
+			released := a.logs(func(l logLine) bool { return l.msg() == "releasing message at shutdown" })
+			if len(released) == 0 {
+				t.Fatal("the agent logged no released message")
+			}
+			for _, l := range released {
+				if !ids[l.str("message_id")] {
+					t.Errorf("released message %s is not visible in the queue", l.str("message_id"))
+				}
+				// The heal was interrupted, not judged: a call cut short by
+				// the shutdown must not count as a failed heal to report.
+				if why := l.str("error"); !strings.Contains(why, tc.interrupted) {
+					t.Errorf("released message %s because %q; want the interrupted %s as the cause", l.str("message_id"), why, tc.interrupted)
+				}
+			}
 		})
 	}
 }

@@ -156,6 +156,20 @@ func (p *proc) waitLog(t *testing.T, timeout time.Duration, what string, match f
 	}
 }
 
+// logs returns the stderr log lines that match.
+func (p *proc) logs(match func(logLine) bool) []logLine {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []logLine
+	for _, raw := range p.stderr {
+		var l logLine
+		if json.Unmarshal([]byte(raw), &l) == nil && match(l) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // stdoutLines returns what the process printed on stdout so far.
 func (p *proc) stdoutLines() []string {
 	p.mu.Lock()
