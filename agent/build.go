@@ -12,11 +12,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pullheal/pullheal/internal/hostmap"
+	"github.com/pullheal/pullheal/internal/mirror"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/policy"
 )
@@ -39,6 +42,10 @@ type Options struct {
 	Lease     time.Duration
 	Holder    string
 	DryRun    bool
+	// DockerHubSecret names the Secrets Manager secret ({"username",
+	// "accessToken"}) the mirror route pulls from Docker Hub with; empty
+	// uses the docker config file's credentials, or none.
+	DockerHubSecret string
 	// Endpoints reaches registry hosts at other base URLs (test beds).
 	Endpoints hostmap.Map
 	// RegistryTransport carries registry requests (the preflight); nil is
@@ -73,6 +80,7 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 	}
 	discover := o.DiscoverRules && (o.Policy == nil || o.Policy.PullThrough.Source != policy.PullThroughDeclared)
 	metrics := NewMetrics(o.Registerer)
+	ecrClient := ecr.NewFromConfig(cfg)
 	mirrorPrefix := ""
 	if o.Policy != nil {
 		mirrorPrefix = o.Policy.Mirror.Prefix
@@ -80,7 +88,7 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 	reg, err := NewRegistry(RegistryConfig{
 		Host: registry, PullThrough: o.PullThrough, DiscoverRules: discover, MirrorPrefix: mirrorPrefix,
 		Transport: o.Endpoints.Transport(o.RegistryTransport), Now: o.Now,
-	}, ecr.NewFromConfig(cfg))
+	}, ecrClient)
 	if err != nil {
 		return nil, err
 	}
@@ -93,9 +101,18 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 			return nil, fmt.Errorf("agent config: %w", err)
 		}
 	}
+	var source authn.Keychain = authn.DefaultKeychain
+	if o.DockerHubSecret != "" {
+		source = mirror.NewDockerHubKeychain(mirror.SecretsManagerCredentials(secretsmanager.NewFromConfig(cfg), o.DockerHubSecret), o.Now)
+	}
+	mirrorer, err := NewImageMirror(reg, ecrClient, source)
+	if err != nil {
+		return nil, err
+	}
 	return NewHealer(HealerConfig{Policy: o.Policy, DryRun: o.DryRun, Now: o.Now}, HealerDeps{
 		ECS:      ecs.NewFromConfig(cfg),
 		Registry: reg,
+		Mirror:   mirrorer,
 		Review:   NewReviewer(eventbridge.NewFromConfig(cfg), o.ReviewBus),
 		Leases:   leases,
 		Metrics:  metrics,

@@ -2,23 +2,20 @@ package agent
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/pullheal/pullheal/internal/imageref"
+	"github.com/pullheal/pullheal/internal/mirror"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/policy"
 )
@@ -50,15 +47,13 @@ type RegistryConfig struct {
 // Registry knows the agent's ECR registry: its host, its credentials and
 // its pull-through cache rules, each cached.
 type Registry struct {
-	cfg RegistryConfig
-	ecr ECRAPI
+	cfg      RegistryConfig
+	ecr      ECRAPI
+	keychain *mirror.ECRKeychain
 
-	mu        sync.Mutex
-	host      string
-	auth      authn.Basic
-	authUntil time.Time
-	rules     []plan.PullThroughRule
-	rulesAt   time.Time
+	mu      sync.Mutex
+	rules   []plan.PullThroughRule
+	rulesAt time.Time
 }
 
 // NewRegistry returns a Registry.
@@ -75,76 +70,25 @@ func NewRegistry(cfg RegistryConfig, client ECRAPI) (*Registry, error) {
 	if cfg.Transport == nil {
 		cfg.Transport = remote.DefaultTransport
 	}
-	return &Registry{cfg: cfg, ecr: client, host: cfg.Host}, nil
+	var extra []string
+	if cfg.Host != "" {
+		extra = append(extra, cfg.Host)
+	}
+	return &Registry{cfg: cfg, ecr: client, keychain: mirror.NewECRKeychain(client, cfg.Now, extra...)}, nil
 }
 
-// credentials returns the registry host and Basic credentials, refreshing
-// the token five minutes before it expires.
-func (r *Registry) credentials(ctx context.Context) (string, authn.Basic, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.cfg.Now()
-	if r.auth.Password != "" && now.Before(r.authUntil) {
-		return r.host, r.auth, nil
-	}
-	out, err := r.ecr.GetAuthorizationToken(ctx, &ecr.GetAuthorizationTokenInput{})
-	if err != nil {
-		return "", authn.Basic{}, fmt.Errorf("get ECR authorization token: %w", err)
-	}
-	if len(out.AuthorizationData) == 0 {
-		return "", authn.Basic{}, errors.New("get ECR authorization token: no authorization data")
-	}
-	d := out.AuthorizationData[0]
-	raw, err := base64.StdEncoding.DecodeString(aws.ToString(d.AuthorizationToken))
-	if err != nil {
-		return "", authn.Basic{}, fmt.Errorf("decode ECR authorization token: %w", err)
-	}
-	user, pass, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return "", authn.Basic{}, errors.New("decode ECR authorization token: not user:password")
-	}
-	if r.host == "" {
-		u, err := url.Parse(aws.ToString(d.ProxyEndpoint))
-		if err != nil || u.Host == "" {
-			return "", authn.Basic{}, fmt.Errorf("ECR proxy endpoint %q is not a URL", aws.ToString(d.ProxyEndpoint))
-		}
-		r.host = u.Host
-	}
-	r.auth = authn.Basic{Username: user, Password: pass}
-	r.authUntil = now.Add(time.Hour)
-	if d.ExpiresAt != nil {
-		r.authUntil = d.ExpiresAt.Add(-5 * time.Minute)
-	}
-	return r.host, r.auth, nil
-}
-
-// Host returns the ECR registry host, discovering it if needed.
+// Host returns the ECR registry host: the configured one, or the token's
+// proxy endpoint.
 func (r *Registry) Host(ctx context.Context) (string, error) {
-	host, _, err := r.credentials(ctx)
-	return host, err
-}
-
-// Keychain resolves the agent's ECR credentials for the registry host.
-func (r *Registry) Keychain(ctx context.Context) (authn.Keychain, error) {
-	host, auth, err := r.credentials(ctx)
-	if err != nil {
-		return nil, err
+	if r.cfg.Host != "" {
+		return r.cfg.Host, nil
 	}
-	return hostKeychain{host: host, auth: auth}, nil
+	return r.keychain.Endpoint(ctx)
 }
 
-type hostKeychain struct {
-	host string
-	auth authn.Basic
-}
-
-func (k hostKeychain) Resolve(res authn.Resource) (authn.Authenticator, error) {
-	if res.RegistryStr() == k.host {
-		a := k.auth
-		return &a, nil
-	}
-	return authn.Anonymous, nil
-}
+// Keychain resolves the agent's ECR credentials (GetAuthorizationToken,
+// cached and renewed before expiry) for the registry.
+func (r *Registry) Keychain() *mirror.ECRKeychain { return r.keychain }
 
 // PullThroughRules returns the declared rules plus the discovered ones.
 func (r *Registry) PullThroughRules(ctx context.Context) ([]plan.PullThroughRule, error) {
@@ -202,10 +146,7 @@ func (r *Registry) PlanConfig(ctx context.Context, p *policy.Policy) (plan.Confi
 // work before any revision points at it. A reference with a digest is
 // warmed by its tag first: a cache cannot fill a first pull by digest.
 func (r *Registry) Preflight(ctx context.Context, target string) error {
-	kc, err := r.Keychain(ctx)
-	if err != nil {
-		return err
-	}
+	kc := r.keychain
 	ref, err := imageref.Parse(target)
 	if err != nil {
 		return fmt.Errorf("preflight: %w", err)

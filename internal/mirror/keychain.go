@@ -85,6 +85,20 @@ func (k *ECRKeychain) serves(host string) bool {
 	return k.endpoint != "" && k.endpoint == host
 }
 
+// Endpoint returns the registry host of the account's ECR, from the
+// authorization token's proxy endpoint (fetching a token if none is held).
+func (k *ECRKeychain) Endpoint(ctx context.Context) (string, error) {
+	if _, err := k.credentials(ctx); err != nil {
+		return "", err
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.endpoint == "" {
+		return "", errors.New("ecr authorization token: no proxy endpoint")
+	}
+	return k.endpoint, nil
+}
+
 // credentials returns the cached credentials, fetching new ones when they
 // are missing or close to expiry.
 func (k *ECRKeychain) credentials(ctx context.Context) (*authn.AuthConfig, error) {

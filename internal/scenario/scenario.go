@@ -87,6 +87,9 @@ func (o *Options) defaults() {
 type Scenario struct {
 	Options
 	QueueURL, QueueArn, DLQURL, ReviewQueueURL string
+	// HubSecretArn is the Secrets Manager secret holding the Docker Hub
+	// account, when HubUser was given.
+	HubSecretArn string
 	LockTable                                  string
 	TaskDefinitionArn                          string
 	ServiceArn                                 string
@@ -117,6 +120,7 @@ func Setup(ctx context.Context, c Clients, o Options) (*Scenario, error) {
 		what string
 		do   func(context.Context, Clients) error
 	}{
+		{"Docker Hub secret", s.hubSecret},
 		{"pull-through cache rule", s.pullThrough},
 		{"queues", s.queues},
 		{"event rules", s.rules},
@@ -131,6 +135,23 @@ func Setup(ctx context.Context, c Clients, o Options) (*Scenario, error) {
 	return s, nil
 }
 
+// hubSecret stores the Docker Hub account the way ECR's pull-through cache
+// reads it; the agent's mirror route reads the same secret.
+func (s *Scenario) hubSecret(ctx context.Context, c Clients) error {
+	if s.HubUser == "" {
+		return nil
+	}
+	secret, _ := json.Marshal(map[string]string{"username": s.HubUser, "accessToken": s.HubToken})
+	out, err := c.Secrets.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String("ecr-pullthroughcache/docker-hub"), SecretString: aws.String(string(secret)),
+	})
+	if err != nil {
+		return err
+	}
+	s.HubSecretArn = aws.ToString(out.ARN)
+	return nil
+}
+
 func (s *Scenario) pullThrough(ctx context.Context, c Clients) error {
 	if s.NoPullThrough {
 		return nil
@@ -140,15 +161,8 @@ func (s *Scenario) pullThrough(ctx context.Context, c Clients) error {
 		UpstreamRegistryUrl: aws.String("registry-1.docker.io"),
 		UpstreamRegistry:    ecrtypes.UpstreamRegistryDockerHub,
 	}
-	if s.HubUser != "" {
-		secret, _ := json.Marshal(map[string]string{"username": s.HubUser, "accessToken": s.HubToken})
-		out, err := c.Secrets.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-			Name: aws.String("ecr-pullthroughcache/docker-hub"), SecretString: aws.String(string(secret)),
-		})
-		if err != nil {
-			return err
-		}
-		in.CredentialArn = out.ARN
+	if s.HubSecretArn != "" {
+		in.CredentialArn = aws.String(s.HubSecretArn)
 	}
 	_, err := c.ECR.CreatePullThroughCacheRule(ctx, in)
 	return err
