@@ -89,11 +89,11 @@ type Scenario struct {
 	QueueURL, QueueArn, DLQURL, ReviewQueueURL string
 	// HubSecretArn is the Secrets Manager secret holding the Docker Hub
 	// account, when HubUser was given.
-	HubSecretArn string
-	LockTable                                  string
-	TaskDefinitionArn                          string
-	ServiceArn                                 string
-	RuleArn                                    string
+	HubSecretArn      string
+	LockTable         string
+	TaskDefinitionArn string
+	ServiceArn        string
+	RuleArn           string
 }
 
 // Clients are the SDK clients a scenario uses.
