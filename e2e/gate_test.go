@@ -55,6 +55,8 @@ func newGate(t *testing.T, target string) *gate {
 		t.Fatalf("gate target %q: %v", target, err)
 	}
 	g := &gate{target: u, proxy: httputil.NewSingleHostReverseProxy(u), rules: map[string]*gateRule{}, stop: make(chan struct{})}
+	// A killed agent cuts its calls short; that is the point, not news.
+	g.proxy.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) }
 	g.srv = httptest.NewServer(http.HandlerFunc(g.serve))
 	t.Cleanup(func() {
 		close(g.stop)
