@@ -55,7 +55,7 @@ func (im *ImageMirror) Mirror(ctx context.Context, step plan.Step) (string, erro
 	if len(d.Customize) > 0 {
 		return "", ErrCustomizeUnsupported
 	}
-	opts := []mirror.Option{mirror.WithRepositoryCreation(im.repos, repositorySettings(d.Repository))}
+	opts := []mirror.Option{mirror.WithRepositoryCreation(im.repos, RepositorySettings(d.Repository))}
 	if len(d.Platforms) > 0 {
 		opts = append(opts, mirror.WithPlatforms(d.Platforms...))
 	}
@@ -72,7 +72,9 @@ func (im *ImageMirror) Mirror(ctx context.Context, step plan.Step) (string, erro
 	return target + "@" + res.TargetDigest, nil
 }
 
-func repositorySettings(s policy.RepositorySettings) mirror.RepositorySettings {
+// RepositorySettings converts the policy's repository settings to the mirror
+// engine's.
+func RepositorySettings(s policy.RepositorySettings) mirror.RepositorySettings {
 	out := mirror.RepositorySettings{ScanOnPush: s.ScanOnPush, TagMutability: ecrtypes.ImageTagMutability(s.TagMutability),
 		Tags: s.Tags, LifecyclePolicy: s.LifecyclePolicy}
 	if s.Encryption.Type != "" {

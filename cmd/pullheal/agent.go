@@ -43,6 +43,7 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "lease", Value: 5 * time.Minute, Usage: "how long a replica holds a failure before another may take over"},
 			&cli.StringFlag{Name: "holder", Usage: "this replica's identity in the lock table (default: hostname and process id)"},
 			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
+			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account the mirror route pulls with ({\"username\",\"accessToken\"})"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "decide and log; register, update and publish nothing"},
 			&cli.StringFlag{Name: "listen", Value: ":9090", Usage: "`ADDRESS` for /metrics, /healthz and /readyz (empty: none)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
@@ -116,7 +117,7 @@ func agentAction(c *cli.Context) error {
 		},
 		Policy: pol, Registry: registry, PullThrough: rules, DiscoverRules: c.Bool("discover-rules"),
 		ReviewBus: c.String("review-bus"), LockTable: c.String("lock-table"), Lease: c.Duration("lease"), Holder: holder,
-		DryRun: c.Bool("dry-run"), Endpoints: endpoints, Registerer: reg,
+		DryRun: c.Bool("dry-run"), DockerHubSecret: c.String("dockerhub-secret"), Endpoints: endpoints, Registerer: reg,
 	}, log)
 	if err != nil {
 		return inputErrorf("%v", err)
@@ -145,13 +146,6 @@ func agentAction(c *cli.Context) error {
 	err = a.Run(ctx)
 	log.Info("agent stopped")
 	return err
-}
-
-func mirrorPrefix(p *policy.Policy) string {
-	if p == nil {
-		return ""
-	}
-	return p.Mirror.Prefix
 }
 
 func ruleStrings(rules []plan.PullThroughRule) []string {

@@ -10,5 +10,6 @@ func commands() []*cli.Command {
 		agentCommand(),
 		localCommand(),
 		demoCommand(),
+		mirrorCommand(),
 	}
 }

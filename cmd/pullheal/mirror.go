@@ -1,0 +1,232 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/urfave/cli/v2"
+
+	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/hostmap"
+	"github.com/pullheal/pullheal/internal/imageref"
+	"github.com/pullheal/pullheal/internal/mirror"
+	"github.com/pullheal/pullheal/policy"
+)
+
+func mirrorCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "mirror",
+		Usage:     "copy an image (every platform by default) into ECR, verified and rate-limit aware",
+		ArgsUsage: "SRC DST",
+		Description: "Copies SRC (e.g. nginx:1.27) to DST (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror/library/nginx:1.27).\n" +
+			"Creates the ECR repository when missing. With --policy, refuses an image the policy does not allow\n" +
+			"to be mirrored, and applies its platforms and repository settings.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "policy", Usage: "policy `FILE`: only what it allowlists for mirroring is copied"},
+			&cli.StringSliceFlag{Name: "platform", Usage: "copy only `OS/ARCH[/VARIANT]`; repeatable (default: all)"},
+			&cli.IntFlag{Name: "jobs", Value: 6, Usage: "blobs copied at once"},
+			&cli.IntFlag{Name: "reserve", Usage: "refuse to spend the source's last `N` advertised pulls"},
+			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account ({\"username\",\"accessToken\"})"},
+			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
+			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
+		},
+		Action: mirrorAction,
+	}
+}
+
+// MirrorSummary is `mirror --output json`.
+type MirrorSummary struct {
+	Source          string   `json:"source"`
+	Target          string   `json:"target"`
+	SourceDigest    string   `json:"sourceDigest"`
+	TargetDigest    string   `json:"targetDigest"`
+	Platforms       []string `json:"platforms"`
+	AlreadyMirrored bool     `json:"alreadyMirrored"`
+	BytesCopied     int64    `json:"bytesCopied"`
+	BlobsCopied     int      `json:"blobsCopied"`
+	BlobsSkipped    int      `json:"blobsSkipped"`
+	BlobsMounted    int      `json:"blobsMounted"`
+	ManifestGETs    int      `json:"manifestGets"`
+	DurationSeconds float64  `json:"durationSeconds"`
+}
+
+func mirrorAction(c *cli.Context) error {
+	format := c.String("output")
+	if format != "json" && format != "text" {
+		return inputErrorf("--output %q: want json or text", format)
+	}
+	if c.NArg() != 2 {
+		return inputErrorf("mirror takes SRC and DST, got %d arguments", c.NArg())
+	}
+	src, dst := c.Args().Get(0), c.Args().Get(1)
+	srcRef, err := imageref.Parse(src)
+	if err != nil {
+		return inputErrorf("SRC: %v", err)
+	}
+	dstRef, err := imageref.Parse(dst)
+	if err != nil {
+		return inputErrorf("DST: %v", err)
+	}
+	endpoints, err := hostmap.Parse(c.String("registry-endpoints"))
+	if err != nil {
+		return inputErrorf("--registry-endpoints: %v", err)
+	}
+	platforms := c.StringSlice("platform")
+	var settings policy.RepositorySettings
+	if path := c.String("policy"); path != "" {
+		pol, err := policy.Load(path)
+		if err != nil {
+			return asInputError(err)
+		}
+		d := pol.Decide(srcRef, policy.Subject{})
+		if !d.MirrorAllowed {
+			return inputErrorf("the policy does not allow mirroring %s (%s: %s)", srcRef, d.Rule, d.Reason)
+		}
+		if len(d.Customize) > 0 {
+			return inputErrorf("the policy customises %s (%s), which mirror does not apply", srcRef, d.Rule)
+		}
+		if len(platforms) == 0 {
+			platforms = d.Platforms
+		}
+		settings = d.Repository
+	}
+
+	awsCfg, err := config.LoadDefaultConfig(c.Context)
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	ecrClient := ecr.NewFromConfig(awsCfg)
+	var source authn.Keychain = authn.DefaultKeychain
+	if id := c.String("dockerhub-secret"); id != "" {
+		source = mirror.NewDockerHubKeychain(mirror.SecretsManagerCredentials(secretsmanager.NewFromConfig(awsCfg), id), nil)
+	}
+	opts := []mirror.Option{
+		mirror.WithJobs(c.Int("jobs")),
+		mirror.WithSourceKeychain(source),
+		mirror.WithDestinationKeychain(authn.NewMultiKeychain(mirror.NewECRKeychain(ecrClient, nil, dstRef.Registry), authn.DefaultKeychain)),
+	}
+	for host, u := range endpoints {
+		opts = append(opts, mirror.WithEndpoint(host, u.String()))
+	}
+	if n := c.Int("reserve"); n > 0 {
+		opts = append(opts, mirror.WithRateLimitReserve(n))
+	}
+	if len(platforms) > 0 {
+		opts = append(opts, mirror.WithPlatforms(platforms...))
+	}
+	if _, _, ok := imageref.ECRHost(dstRef.Registry); ok || len(endpoints) > 0 && endpoints.Lookup(dstRef.Registry) != nil {
+		opts = append(opts, mirror.WithRepositoryCreation(ecrClient, agent.RepositorySettings(settings)))
+	}
+	bar := newProgressBar(c.App.ErrWriter)
+	if bar != nil {
+		opts = append(opts, mirror.WithProgress(bar.update))
+	}
+	res, err := mirror.Copy(c.Context, srcRef.String(), dst, opts...)
+	bar.finish()
+	if err != nil {
+		return fmt.Errorf("mirror %s: %w", src, err)
+	}
+	sum := MirrorSummary{Source: srcRef.String(), Target: res.Target, SourceDigest: res.SourceDigest, TargetDigest: res.TargetDigest,
+		Platforms: res.Platforms, AlreadyMirrored: res.AlreadyMirrored, BytesCopied: res.BytesCopied, BlobsCopied: res.BlobsCopied,
+		BlobsSkipped: res.BlobsSkipped, BlobsMounted: res.BlobsMounted, ManifestGETs: res.ManifestGETs, DurationSeconds: res.Duration.Seconds()}
+	if format == "json" {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(sum)
+	}
+	state := "copied"
+	if sum.AlreadyMirrored {
+		state = "already mirrored"
+	}
+	fmt.Fprintf(c.App.Writer, "%s %s -> %s (%s; %d blobs copied, %d skipped, %d mounted; %s; %d manifest GETs upstream; %.2fs)\n",
+		state, sum.Source, sum.Target, strings.Join(sum.Platforms, ", "), sum.BlobsCopied, sum.BlobsSkipped, sum.BlobsMounted,
+		humanBytes(sum.BytesCopied), sum.ManifestGETs, sum.DurationSeconds)
+	return nil
+}
+
+// progressBar draws one line per platform on a terminal; it is nil (and
+// its methods do nothing) when stderr is not one.
+type progressBar struct {
+	mu    sync.Mutex
+	w     io.Writer
+	per   map[string]mirror.Progress
+	lines int
+}
+
+func newProgressBar(w io.Writer) *progressBar {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return &progressBar{w: w, per: map[string]mirror.Progress{}}
+}
+
+func (b *progressBar) update(p mirror.Progress) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.per[p.Platform] = p
+	keys := make([]string, 0, len(b.per))
+	for k := range b.per {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if b.lines > 0 {
+		fmt.Fprintf(b.w, "\x1b[%dA", b.lines)
+	}
+	for _, k := range keys {
+		q := b.per[k]
+		fmt.Fprintf(b.w, "\x1b[2K%-16s %s %9s / %-9s %d/%d layers\n", orAll(k), bar(q.BytesDone, q.BytesTotal, 30),
+			humanBytes(q.BytesDone), humanBytes(q.BytesTotal), q.BlobsDone, q.BlobsTotal)
+	}
+	b.lines = len(keys)
+}
+
+func (b *progressBar) finish() {
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lines = 0
+}
+
+func orAll(platform string) string {
+	if platform == "" {
+		return "all"
+	}
+	return platform
+}
+
+func bar(done, total int64, width int) string {
+	n := width
+	if total > 0 {
+		n = int(int64(width) * done / total)
+	}
+	return "[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "]"
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
