@@ -147,8 +147,12 @@ func mirrorAction(c *cli.Context) error {
 	if sum.AlreadyMirrored {
 		state = "already mirrored"
 	}
-	fmt.Fprintf(c.App.Writer, "%s %s -> %s (%s; %d blobs copied, %d skipped, %d mounted; %s; %d manifest GETs upstream; %.2fs)\n",
-		state, sum.Source, sum.Target, strings.Join(sum.Platforms, ", "), sum.BlobsCopied, sum.BlobsSkipped, sum.BlobsMounted,
+	plats := ""
+	if len(sum.Platforms) > 0 {
+		plats = strings.Join(sum.Platforms, ", ") + "; "
+	}
+	fmt.Fprintf(c.App.Writer, "%s %s -> %s (%s%d blobs copied, %d skipped, %d mounted; %s; %d manifest GETs upstream; %.2fs)\n",
+		state, sum.Source, sum.Target, plats, sum.BlobsCopied, sum.BlobsSkipped, sum.BlobsMounted,
 		humanBytes(sum.BytesCopied), sum.ManifestGETs, sum.DurationSeconds)
 	return nil
 }
