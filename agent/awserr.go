@@ -80,7 +80,9 @@ func IsRetryable(err error) bool {
 	if errors.Is(err, ErrBusy) || IsThrottled(err) {
 		return true
 	}
-	if errors.Is(err, context.DeadlineExceeded) {
+	// A call cut short (shutdown, a deadline) says nothing about the heal:
+	// the message goes back for another attempt.
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return true
 	}
 	var ae smithy.APIError

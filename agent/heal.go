@@ -392,10 +392,17 @@ func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.
 		return result{}, err
 	}
 	rv.Reason = "rate-limited pull moved to ECR"
+	// Publish before the lease is marked done: a replica that takes over
+	// after a crash here publishes again, and a duplicate review (same
+	// rewrite ID) is better than none.
+	res, err := h.finish(ctx, outcomeCorrected, rv, log)
+	if err != nil {
+		return result{}, err
+	}
 	if err := lease.Finish(ctx, rv.done()); err != nil {
 		return result{}, err
 	}
-	return h.finish(ctx, outcomeCorrected, rv, log)
+	return res, nil
 }
 
 // rollService moves a service that still runs the failing revision onto the

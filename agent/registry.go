@@ -151,7 +151,10 @@ func (r *Registry) Preflight(ctx context.Context, target string) error {
 	if err != nil {
 		return fmt.Errorf("preflight: %w", err)
 	}
-	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(r.cfg.Transport)}
+	// One attempt: SQS redelivery is the retry, and go-containerregistry's
+	// own backoff would hold a worker for seconds past a shutdown.
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(kc), remote.WithTransport(r.cfg.Transport),
+		remote.WithRetryBackoff(remote.Backoff{Steps: 1})}
 	if ref.Tag != "" {
 		tagged, err := name.NewTag(ref.Registry+"/"+ref.Repository+":"+ref.Tag, name.WeakValidation)
 		if err != nil {

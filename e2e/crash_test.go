@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pullheal/pullheal/agent"
-	"github.com/pullheal/pullheal/internal/localaws"
 	"github.com/pullheal/pullheal/internal/scenario"
 )
 
@@ -102,16 +101,6 @@ func TestSIGTERMReleasesInFlightMessages(t *testing.T) {
 				case <-time.After(healTimeout):
 					t.Fatal("the agent never read the failing revision")
 				}
-			}
-		}},
-		{name: "upstream refusing the cache", interrupted: "preflight", block: func(t *testing.T, b *bed) (string, func()) {
-			// The preflight through the cache gets 429s and retries.
-			b.hub(t, "remaining", "identity", localaws.HubUser, "n", "0")
-			return "", func() {
-				eventually(t, healTimeout, "the cache's upstream pull refused", func() (bool, string) {
-					pc := b.pulls(t)
-					return pc.ThrottledByRepository["library/nginx"][localaws.HubUser] > 0, "no 429 for the cache yet"
-				})
 			}
 		}},
 	}

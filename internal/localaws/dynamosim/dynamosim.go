@@ -66,7 +66,7 @@ func New(cfg Config) *DynamoDB {
 
 // Service returns the operations for mounting on a wire.Mux.
 func (d *DynamoDB) Service() wire.Service {
-	return wire.Service{TargetPrefix: "DynamoDB_20120810", JSONVersion: "1.0", Ops: map[string]wire.Op{
+	return wire.Service{TargetPrefix: "DynamoDB_20120810", JSONVersion: "1.0", CRC32: true, Ops: map[string]wire.Op{
 		"CreateTable":   d.createTable,
 		"DescribeTable": d.describeTable,
 		"DeleteTable":   d.deleteTable,

@@ -4,7 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
+	"io"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -162,5 +166,23 @@ func TestErrors(t *testing.T) {
 	var ccf *types.ConditionalCheckFailedException
 	if !errors.As(err, &ccf) {
 		t.Fatalf("conditional delete of a missing item: %v, want ConditionalCheckFailedException", err)
+	}
+}
+
+// TestResponsesCarryCRC32 checks the header DynamoDB's SDK client verifies:
+// without it the client logs a checksum warning on every call.
+func TestResponsesCarryCRC32(t *testing.T) {
+	srv := httptest.NewServer(wire.NewMux(dynamosim.New(dynamosim.Config{}).Service()))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader(`{}`))
+	req.Header.Set("X-Amz-Target", "DynamoDB_20120810.ListTables")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if got, want := resp.Header.Get("X-Amz-Crc32"), fmt.Sprint(crc32.ChecksumIEEE(body)); got != want {
+		t.Errorf("X-Amz-Crc32 %q, want %q for %s", got, want, body)
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -48,6 +50,9 @@ type Service struct {
 	TargetPrefix string
 	JSONVersion  string
 	Ops          map[string]Op
+	// CRC32 adds the X-Amz-Crc32 header DynamoDB puts on every response;
+	// its SDK client checks the body against it.
+	CRC32 bool
 }
 
 // Mux routes JSON-protocol requests to services by X-Amz-Target.
@@ -94,6 +99,10 @@ func (m *Mux) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(body) == 0 {
 		body = []byte("{}")
+	}
+	if svc.CRC32 {
+		w = &crc32Writer{ResponseWriter: w}
+		defer w.(*crc32Writer).flush()
 	}
 	out, err := op(r.Context(), body)
 	if err != nil {
@@ -175,4 +184,28 @@ func requestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// crc32Writer holds a response until it is complete, to send the CRC32 of
+// its body as a header.
+type crc32Writer struct {
+	http.ResponseWriter
+	status int
+	body   []byte
+}
+
+func (c *crc32Writer) WriteHeader(status int) { c.status = status }
+
+func (c *crc32Writer) Write(b []byte) (int, error) {
+	c.body = append(c.body, b...)
+	return len(b), nil
+}
+
+func (c *crc32Writer) flush() {
+	c.ResponseWriter.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE(c.body)), 10))
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	c.ResponseWriter.WriteHeader(c.status)
+	_, _ = c.ResponseWriter.Write(c.body)
 }
