@@ -60,6 +60,10 @@ type Options struct {
 	NoExecutionRole bool
 	// Tags are extra tags of the task definition.
 	Tags map[string]string
+	// Sidecar adds a second container with this image.
+	Sidecar string
+	// DeploymentController is the service's (ECS when empty).
+	DeploymentController ecstypes.DeploymentControllerType
 }
 
 func (o *Options) defaults() {
@@ -268,6 +272,10 @@ func (s *Scenario) TaskDefinition() *ecs.RegisterTaskDefinitionInput {
 	if s.NoExecutionRole {
 		in.ExecutionRoleArn = nil
 	}
+	if s.Sidecar != "" {
+		in.ContainerDefinitions = append(in.ContainerDefinitions, ecstypes.ContainerDefinition{
+			Name: aws.String("sidecar"), Image: aws.String(s.Sidecar), Essential: aws.Bool(false)})
+	}
 	for k, v := range s.Tags {
 		in.Tags = append(in.Tags, ecstypes.Tag{Key: aws.String(k), Value: aws.String(v)})
 	}
@@ -286,17 +294,26 @@ func (s *Scenario) workload(ctx context.Context, c Clients) error {
 	if s.NoService {
 		return nil
 	}
-	svc, err := c.ECS.CreateService(ctx, &ecs.CreateServiceInput{
+	in := &ecs.CreateServiceInput{
 		Cluster: aws.String(s.Cluster), ServiceName: aws.String(s.Service), DesiredCount: aws.Int32(s.Desired),
 		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, LaunchType: ecstypes.LaunchTypeFargate,
-		NetworkConfiguration: &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{
-			Subnets: []string{"subnet-0123456789abcdef0"}, AssignPublicIp: ecstypes.AssignPublicIpDisabled}},
-	})
+		NetworkConfiguration: s.Network(),
+	}
+	if s.DeploymentController != "" {
+		in.DeploymentController = &ecstypes.DeploymentController{Type: s.DeploymentController}
+	}
+	svc, err := c.ECS.CreateService(ctx, in)
 	if err != nil {
 		return err
 	}
 	s.ServiceArn = aws.ToString(svc.Service.ServiceArn)
 	return nil
+}
+
+// Network is the awsvpc configuration every task of the scenario uses.
+func (s *Scenario) Network() *ecstypes.NetworkConfiguration {
+	return &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{
+		Subnets: []string{"subnet-0123456789abcdef0"}, AssignPublicIp: ecstypes.AssignPublicIpDisabled}}
 }
 
 // ServiceState is a service as DescribeServices reports it.
