@@ -105,7 +105,7 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 	if o.DockerHubSecret != "" {
 		source = mirror.NewDockerHubKeychain(mirror.SecretsManagerCredentials(secretsmanager.NewFromConfig(cfg), o.DockerHubSecret), o.Now)
 	}
-	mirrorer, err := NewImageMirror(reg, ecrClient, source)
+	mirrorer, err := NewImageMirror(reg, ecrClient, source, mirror.WithRateLimitGauge(metrics.UpstreamRemaining))
 	if err != nil {
 		return nil, err
 	}

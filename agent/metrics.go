@@ -14,6 +14,9 @@ type Metrics struct {
 	ServicesUpdated     prometheus.Counter
 	MessagesInFlight    prometheus.Gauge
 	MessageErrors       *prometheus.CounterVec
+	// UpstreamRemaining is the pull budget the upstream registry last
+	// advertised (ratelimit-remaining) to the mirror route.
+	UpstreamRemaining prometheus.Gauge
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -48,7 +51,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pullheal_message_errors_total",
 			Help: "Messages that could not be handled, by disposition (deleted as permanent, or left for redelivery).",
 		}, []string{"disposition"}),
+		UpstreamRemaining: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pullheal_upstream_ratelimit_remaining",
+			Help: "Pulls left in the upstream registry's rate-limit window, as it last advertised to the mirror route (ratelimit-remaining).",
+		}),
 	}
-	reg.MustRegister(m.Events, m.HealingSeconds, m.PullsAvoided, m.RevisionsRegistered, m.ServicesUpdated, m.MessagesInFlight, m.MessageErrors)
+	reg.MustRegister(m.UpstreamRemaining, m.Events, m.HealingSeconds, m.PullsAvoided, m.RevisionsRegistered, m.ServicesUpdated, m.MessagesInFlight, m.MessageErrors)
 	return m
 }
