@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/ecsarn"
 	"github.com/pullheal/pullheal/internal/localaws"
 	"github.com/pullheal/pullheal/internal/scenario"
 )
@@ -154,7 +155,7 @@ func watch(ctx context.Context, n *narrator, bed *localaws.Server, c scenario.Cl
 			}
 			return nil, err
 		}
-		state := fmt.Sprintf("%d/%d running on %s, %d deployment(s)", st.Running, st.Desired, shortArn(st.TaskDefinition), st.Deployments)
+		state := fmt.Sprintf("%d/%d running on %s, %d deployment(s)", st.Running, st.Desired, ecsarn.Name(st.TaskDefinition), st.Deployments)
 		if state != lastState {
 			n.say("service %s: %s", sc.Service, state)
 			lastState = state
@@ -195,9 +196,9 @@ func narrateStops(ctx context.Context, n *narrator, c scenario.Clients, sc *scen
 		seen[arn] = true
 		reason := aws.ToString(t.StoppedReason)
 		if len(seen) == 1 {
-			n.say("task %s STOPPED (%s):\n          %s", shortArn(arn), t.StopCode, reason)
+			n.say("task %s STOPPED (%s):\n          %s", ecsarn.Name(arn), t.StopCode, reason)
 		} else {
-			n.say("task %s STOPPED: %s", shortArn(arn), abbreviate(reason, 90))
+			n.say("task %s STOPPED: %s", ecsarn.Name(arn), abbreviate(reason, 90))
 		}
 	}
 }
@@ -220,10 +221,6 @@ func summarize(n *narrator, bed *localaws.Server, sc *scenario.Scenario, h *heal
 	fmt.Fprintf(w, "  made by the ECR pull-through cache (its account): %d\n", byCache)
 	fmt.Fprintf(w, "  avoided: %d task pulls now served by ECR, each an index and a platform manifest on Docker Hub = %d\n", running, 2*running)
 	fmt.Fprintln(w, "  and every later task launch, scale-out and deployment of this revision pulls from ECR too")
-}
-
-func shortArn(arn string) string {
-	return arn[strings.LastIndexByte(arn, '/')+1:]
 }
 
 func abbreviate(s string, n int) string {

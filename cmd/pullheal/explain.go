@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pullheal/pullheal/internal/ecsarn"
 	"github.com/pullheal/pullheal/internal/ecsevent"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/policy"
@@ -88,7 +89,8 @@ func explain(ev *ecsevent.Event, cfg plan.Config) Explanation {
 	}
 	task := ev.Task
 	ex.TaskDefinitionArn = task.TaskDefinitionArn
-	subj := policy.Subject{Cluster: lastPart(task.ClusterArn), Family: familyOfArn(task.TaskDefinitionArn)}
+	family, _, _ := ecsarn.TaskDefinition(task.TaskDefinitionArn)
+	subj := policy.Subject{Cluster: ecsarn.Name(task.ClusterArn), Family: family}
 	if svc, ok := task.Service(); ok {
 		subj.Service = svc
 	}
@@ -160,19 +162,6 @@ func writeExplanation(w io.Writer, ex Explanation) {
 func nonEmpty(s, fallback string) string {
 	if s == "" {
 		return fallback
-	}
-	return s
-}
-
-func lastPart(arn string) string {
-	return arn[strings.LastIndexByte(arn, '/')+1:]
-}
-
-// familyOfArn is FAMILY of arn:aws:ecs:REGION:ACCOUNT:task-definition/FAMILY:REV.
-func familyOfArn(arn string) string {
-	s := lastPart(arn)
-	if i := strings.LastIndexByte(s, ':'); i >= 0 {
-		return s[:i]
 	}
 	return s
 }

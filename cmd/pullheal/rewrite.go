@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/pullheal/pullheal/internal/ecsarn"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/internal/taskdef"
 	"github.com/pullheal/pullheal/policy"
@@ -41,7 +42,7 @@ func rewriteAction(c *cli.Context) error {
 	if err != nil {
 		return inputFileError(name, err)
 	}
-	account, region := arnAccountRegion(doc.SourceArn())
+	account, region, _ := ecsarn.AccountRegion(doc.SourceArn())
 	cfg, err := routing(c, ecrRegistry(account, region))
 	if err != nil {
 		return err
@@ -112,14 +113,4 @@ func rewrite(doc *taskdef.Document, cfg plan.Config, only []string) (*taskdef.Do
 		Reason:     "rewrite: images moved to ECR",
 	}
 	return out.WithTags(prov.Tags()...), nil
-}
-
-// arnAccountRegion splits arn:PARTITION:ecs:REGION:ACCOUNT:... ("" when it
-// is not an ARN).
-func arnAccountRegion(arn string) (account, region string) {
-	parts := strings.SplitN(arn, ":", 6)
-	if len(parts) < 6 || parts[0] != "arn" {
-		return "", ""
-	}
-	return parts[4], parts[3]
 }
