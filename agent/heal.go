@@ -109,7 +109,7 @@ func (h *Healer) HandleMessage(ctx context.Context, body []byte, log *slog.Logge
 // HandleTask heals one stopped task, if it stopped for a rate limit.
 func (h *Healer) HandleTask(ctx context.Context, task *ecsevent.Task, log *slog.Logger) error {
 	log = log.With("task_arn", task.TaskArn, "taskdef_arn", task.TaskDefinitionArn)
-	if task.LastStatus != "STOPPED" {
+	if !task.Stopped() {
 		h.metrics.Events.WithLabelValues("none", "ignored").Inc()
 		return nil
 	}
@@ -282,9 +282,25 @@ func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ec
 	if err != nil {
 		return result{}, err
 	}
-	images := map[string]string{}
-	for _, c := range h.containersToRewrite(src, limited) {
+	// Plan every container first: deciding is free, moving images is not,
+	// and a revision that cannot work is refused before anything moves.
+	ctrs := h.containersToRewrite(src, limited)
+	steps := make([]plan.Step, 0, len(ctrs))
+	routable := 0
+	for _, c := range ctrs {
 		step := plan.For(cfg, c.Image, subj)
+		steps = append(steps, step)
+		if step.Route == plan.PullThrough || step.Route == plan.Mirror {
+			routable++
+		}
+	}
+	if routable > 0 && needsExecutionRole(task, src) && src.ExecutionRoleArn() == "" {
+		rv.Reason = "the task definition has no executionRoleArn: Fargate cannot pull from private ECR without one, so a corrected revision would fail the same way"
+		return h.finish(ctx, outcomeFailed, rv, log)
+	}
+	images := map[string]string{}
+	for i, c := range ctrs {
+		step := steps[i]
 		change := ImageChange{Container: c.Name, From: c.Image, To: step.Target, Route: string(step.Route), Reason: step.Reason, Rule: step.Rule}
 		switch step.Route {
 		case plan.PullThrough:
@@ -323,10 +339,6 @@ func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ec
 	if len(images) == 0 {
 		rv.Reason = "no rate-limited image has a route to ECR: " + imageReasons(rv.Images)
 		return h.finish(ctx, outcomeSkipped, rv, log)
-	}
-	if needsExecutionRole(task, src) && src.ExecutionRoleArn() == "" {
-		rv.Reason = "the task definition has no executionRoleArn: Fargate cannot pull from private ECR without one, so a corrected revision would fail the same way"
-		return h.finish(ctx, outcomeFailed, rv, log)
 	}
 	rv.RewriteID = taskdef.RewriteID(task.TaskDefinitionArn, images)
 	if h.cfg.DryRun {
