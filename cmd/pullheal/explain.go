@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -50,9 +49,9 @@ type ContainerOutcome struct {
 }
 
 func explainAction(c *cli.Context) error {
-	format := c.String("output")
-	if format != "json" && format != "text" {
-		return inputErrorf("--output %q: want json or text", format)
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
 	}
 	if c.NArg() != 1 {
 		return inputErrorf("explain takes one event file (or - for stdin), got %d arguments", c.NArg())
@@ -71,10 +70,7 @@ func explainAction(c *cli.Context) error {
 	}
 	ex := explain(ev, cfg)
 	if format == "json" {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(ex)
+		return writeJSON(c.App.Writer, ex)
 	}
 	writeExplanation(c.App.Writer, ex)
 	return nil

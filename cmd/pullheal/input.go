@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"io"
 	"os"
+
+	"github.com/urfave/cli/v2"
 )
 
 // maxInput bounds what a command reads from one file: an event, a task
@@ -68,4 +71,21 @@ func unwrapPathError(err error) error {
 // inputFileError reports an error about a named input: one line, exit code 2.
 func inputFileError(name string, err error) error {
 	return inputErrorf("%s: %v", name, err)
+}
+
+// outputFormat reads the --output flag: json or text.
+func outputFormat(c *cli.Context) (string, error) {
+	format := c.String("output")
+	if format != "json" && format != "text" {
+		return "", inputErrorf("--output %q: want json or text", format)
+	}
+	return format, nil
+}
+
+// writeJSON prints v indented, with <, > and & as they are.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -60,9 +59,9 @@ type MirrorSummary struct {
 }
 
 func mirrorAction(c *cli.Context) error {
-	format := c.String("output")
-	if format != "json" && format != "text" {
-		return inputErrorf("--output %q: want json or text", format)
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
 	}
 	if c.NArg() != 2 {
 		return inputErrorf("mirror takes SRC and DST, got %d arguments", c.NArg())
@@ -139,9 +138,7 @@ func mirrorAction(c *cli.Context) error {
 		Platforms: res.Platforms, AlreadyMirrored: res.AlreadyMirrored, BytesCopied: res.BytesCopied, BlobsCopied: res.BlobsCopied,
 		BlobsSkipped: res.BlobsSkipped, BlobsMounted: res.BlobsMounted, ManifestGETs: res.ManifestGETs, DurationSeconds: res.Duration.Seconds()}
 	if format == "json" {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		return enc.Encode(sum)
+		return writeJSON(c.App.Writer, sum)
 	}
 	state := "copied"
 	if sum.AlreadyMirrored {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -82,9 +81,9 @@ type Verdict struct {
 }
 
 func policyTest(c *cli.Context) error {
-	format := c.String("output")
-	if format != "json" && format != "text" {
-		return inputErrorf("--output %q: want json or text", format)
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
 	}
 	if c.String("policy") == "" {
 		return inputErrorf("policy test needs --policy FILE")
@@ -106,10 +105,7 @@ func policyTest(c *cli.Context) error {
 		}
 	}
 	if format == "json" {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(verdicts); err != nil {
+		if err := writeJSON(c.App.Writer, verdicts); err != nil {
 			return err
 		}
 	} else {
