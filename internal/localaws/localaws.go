@@ -105,15 +105,7 @@ type snapshotter interface {
 
 // Start builds the stand-ins, restores any saved state and starts serving.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Account == "" {
-		cfg.Account = "123456789012"
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = wire.SystemClock{}
-	}
+	wire.FillDefaults(&cfg.Account, &cfg.Region, &cfg.Clock)
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -52,15 +52,7 @@ type table struct {
 
 // New returns an empty DynamoDB.
 func New(cfg Config) *DynamoDB {
-	if cfg.Account == "" {
-		cfg.Account = "123456789012"
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = wire.SystemClock{}
-	}
+	wire.FillDefaults(&cfg.Account, &cfg.Region, &cfg.Clock)
 	return &DynamoDB{cfg: cfg, tables: map[string]*table{}}
 }
 

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -54,21 +53,8 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-var (
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
-)
-
 func (c *Config) applyDefaults() {
-	if c.Account == "" {
-		c.Account = "123456789012"
-	}
-	if c.Region == "" {
-		c.Region = "us-east-1"
-	}
-	if c.Clock == nil {
-		c.Clock = wire.SystemClock{}
-	}
+	wire.FillDefaults(&c.Account, &c.Region, &c.Clock)
 	if c.UpstreamTransport == nil {
 		c.UpstreamTransport = http.DefaultTransport
 	}
@@ -77,15 +63,11 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// Validate reports the first invalid field (after defaults are applied for
-// empty fields).
+// Validate reports the first invalid field; empty fields take their
+// defaults.
 func (c Config) Validate() error {
-	c.applyDefaults()
-	if !accountRE.MatchString(c.Account) {
-		return fmt.Errorf("ecrsim config: account %q is not 12 digits", c.Account)
-	}
-	if !regionRE.MatchString(c.Region) {
-		return fmt.Errorf("ecrsim config: region %q is not a region name such as us-east-1", c.Region)
+	if err := wire.CheckAccountRegion(c.Account, c.Region); err != nil {
+		return fmt.Errorf("ecrsim config: %w", err)
 	}
 	if c.RegistryURL != "" {
 		if _, err := parseBaseURL(c.RegistryURL, false); err != nil {

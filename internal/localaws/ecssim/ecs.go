@@ -25,7 +25,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -38,8 +37,8 @@ const TargetPrefix = "AmazonEC2ContainerServiceV20141113"
 
 // Defaults used when Config leaves a field empty.
 const (
-	DefaultAccount         = "123456789012"
-	DefaultRegion          = "us-east-1"
+	DefaultAccount         = wire.DefaultAccount
+	DefaultRegion          = wire.DefaultRegion
 	DefaultRestartDelay    = 10 * time.Second
 	DefaultMaxRestartDelay = 15 * time.Minute
 	// DefaultStoppedRetention is how long a STOPPED task stays visible to
@@ -70,18 +69,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-var (
-	accountRe = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRe  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
-)
-
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
-	if c.Account != "" && !accountRe.MatchString(c.Account) {
-		return fmt.Errorf("ecssim config: account %q is not 12 digits", c.Account)
-	}
-	if c.Region != "" && !regionRe.MatchString(c.Region) {
-		return fmt.Errorf("ecssim config: region %q is not a region name such as us-east-1", c.Region)
+	if err := wire.CheckAccountRegion(c.Account, c.Region); err != nil {
+		return fmt.Errorf("ecssim config: %w", err)
 	}
 	if c.RestartDelay < 0 || c.MaxRestartDelay < 0 || c.StoppedRetention < 0 {
 		return errors.New("ecssim config: durations must not be negative")
@@ -104,17 +95,9 @@ func New(cfg Config) (*ECS, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.Account == "" {
-		cfg.Account = DefaultAccount
-	}
-	if cfg.Region == "" {
-		cfg.Region = DefaultRegion
-	}
+	wire.FillDefaults(&cfg.Account, &cfg.Region, &cfg.Clock)
 	if cfg.Principal == "" {
 		cfg.Principal = "arn:" + partition(cfg.Region) + ":iam::" + cfg.Account + ":root"
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = wire.SystemClock{}
 	}
 	if cfg.RestartDelay == 0 {
 		cfg.RestartDelay = DefaultRestartDelay

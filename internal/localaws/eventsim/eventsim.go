@@ -36,7 +36,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -46,8 +45,8 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultAccount = "123456789012"
-	DefaultRegion  = "us-east-1"
+	DefaultAccount = wire.DefaultAccount
+	DefaultRegion  = wire.DefaultRegion
 )
 
 // TargetPrefix is EventBridge's X-Amz-Target prefix.
@@ -74,18 +73,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-var (
-	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
-	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
-)
-
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
-	if c.Account != "" && !accountPattern.MatchString(c.Account) {
-		return fmt.Errorf("eventsim config: account %q is not 12 digits", c.Account)
-	}
-	if c.Region != "" && !regionPattern.MatchString(c.Region) {
-		return fmt.Errorf("eventsim config: region %q is not a region name such as us-east-1", c.Region)
+	if err := wire.CheckAccountRegion(c.Account, c.Region); err != nil {
+		return fmt.Errorf("eventsim config: %w", err)
 	}
 	return nil
 }
@@ -135,15 +126,7 @@ func New(cfg Config) (*EventBridge, error) {
 		log:     cfg.Logger,
 		buses:   map[string]*bus{},
 	}
-	if e.account == "" {
-		e.account = DefaultAccount
-	}
-	if e.region == "" {
-		e.region = DefaultRegion
-	}
-	if e.clock == nil {
-		e.clock = wire.SystemClock{}
-	}
+	wire.FillDefaults(&e.account, &e.region, &e.clock)
 	now := e.clock.Now()
 	e.buses[DefaultBus] = &bus{name: DefaultBus, created: now, modified: now, rules: map[string]*rule{}}
 	return e, nil

@@ -63,33 +63,13 @@ type Config struct {
 	StateDir string
 }
 
-var (
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
-	nameRE    = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
-)
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
 
-func (c *Config) applyDefaults() {
-	if c.Account == "" {
-		c.Account = "123456789012"
-	}
-	if c.Region == "" {
-		c.Region = "us-east-1"
-	}
-	if c.Clock == nil {
-		c.Clock = wire.SystemClock{}
-	}
-}
-
-// Validate reports the first invalid field of the configuration (after
-// defaults are applied for empty fields).
+// Validate reports the first invalid field of the configuration; empty
+// fields take their defaults.
 func (c Config) Validate() error {
-	c.applyDefaults()
-	if !accountRE.MatchString(c.Account) {
-		return fmt.Errorf("secretsim config: account %q is not 12 digits", c.Account)
-	}
-	if !regionRE.MatchString(c.Region) {
-		return fmt.Errorf("secretsim config: region %q is not a region name such as us-east-1", c.Region)
+	if err := wire.CheckAccountRegion(c.Account, c.Region); err != nil {
+		return fmt.Errorf("secretsim config: %w", err)
 	}
 	return nil
 }
@@ -135,7 +115,7 @@ func New(cfg Config) (*Secrets, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg.applyDefaults()
+	wire.FillDefaults(&cfg.Account, &cfg.Region, &cfg.Clock)
 	s := &Secrets{cfg: cfg, secrets: map[string]*secret{}}
 	if cfg.StateDir == "" {
 		return s, nil

@@ -47,7 +47,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -57,8 +56,8 @@ import (
 
 // Defaults for Config.
 const (
-	DefaultAccount = "123456789012"
-	DefaultRegion  = "us-east-1"
+	DefaultAccount = wire.DefaultAccount
+	DefaultRegion  = wire.DefaultRegion
 )
 
 // TargetPrefix is SQS's X-Amz-Target prefix.
@@ -82,18 +81,10 @@ type Config struct {
 	BaseURL string
 }
 
-var (
-	accountPattern = regexp.MustCompile(`^[0-9]{12}$`)
-	regionPattern  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]+$`)
-)
-
 // Validate reports the first invalid field.
 func (c Config) Validate() error {
-	if c.Account != "" && !accountPattern.MatchString(c.Account) {
-		return fmt.Errorf("sqssim config: account %q is not 12 digits", c.Account)
-	}
-	if c.Region != "" && !regionPattern.MatchString(c.Region) {
-		return fmt.Errorf("sqssim config: region %q is not a region name such as us-east-1", c.Region)
+	if err := wire.CheckAccountRegion(c.Account, c.Region); err != nil {
+		return fmt.Errorf("sqssim config: %w", err)
 	}
 	if c.BaseURL != "" {
 		u, err := url.Parse(c.BaseURL)
@@ -130,15 +121,7 @@ func New(cfg Config) (*SQS, error) {
 		baseURL: strings.TrimSuffix(cfg.BaseURL, "/"),
 		queues:  map[string]*queue{},
 	}
-	if s.account == "" {
-		s.account = DefaultAccount
-	}
-	if s.region == "" {
-		s.region = DefaultRegion
-	}
-	if s.clock == nil {
-		s.clock = wire.SystemClock{}
-	}
+	wire.FillDefaults(&s.account, &s.region, &s.clock)
 	return s, nil
 }
 

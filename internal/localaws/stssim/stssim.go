@@ -13,12 +13,13 @@
 package stssim
 
 import (
-	"crypto/rand"
 	"encoding/xml"
 	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
+
+	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
 const (
@@ -36,13 +37,12 @@ type Config struct {
 }
 
 var (
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	arnRE     = regexp.MustCompile(`^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$`)
+	arnRE = regexp.MustCompile(`^arn:aws[a-z-]*:(iam|sts)::[0-9]{12}:.+$`)
 )
 
 func (c *Config) applyDefaults() {
 	if c.Account == "" {
-		c.Account = "123456789012"
+		c.Account = wire.DefaultAccount
 	}
 	if c.Arn == "" {
 		c.Arn = "arn:aws:iam::" + c.Account + ":user/pullheal-local"
@@ -56,8 +56,8 @@ func (c *Config) applyDefaults() {
 // empty fields).
 func (c Config) Validate() error {
 	c.applyDefaults()
-	if !accountRE.MatchString(c.Account) {
-		return fmt.Errorf("stssim config: account %q is not 12 digits", c.Account)
+	if err := wire.CheckAccountRegion(c.Account, ""); err != nil {
+		return fmt.Errorf("stssim config: %w", err)
 	}
 	if !arnRE.MatchString(c.Arn) {
 		return fmt.Errorf("stssim config: arn %q is not an IAM or STS principal ARN", c.Arn)
@@ -155,7 +155,7 @@ func (s *STS) getCallerIdentity(w http.ResponseWriter) {
 	writeXML(w, http.StatusOK, getCallerIdentityResponse{
 		Xmlns:    xmlns,
 		Result:   identity{Arn: s.cfg.Arn, UserID: s.cfg.UserID, Account: s.cfg.Account},
-		Metadata: responseMetadata{RequestID: requestID()},
+		Metadata: responseMetadata{RequestID: wire.RequestID()},
 	})
 }
 
@@ -176,7 +176,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeXML(w, status, errorResponse{
 		Xmlns:     xmlns,
 		Error:     errorBody{Type: "Sender", Code: code, Message: msg},
-		RequestID: requestID(),
+		RequestID: wire.RequestID(),
 	})
 }
 
@@ -187,14 +187,8 @@ func writeXML(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml")
-	w.Header().Set("X-Amzn-RequestId", requestID())
+	w.Header().Set("X-Amzn-RequestId", wire.RequestID())
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(xml.Header))
 	_, _ = w.Write(b)
-}
-
-func requestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

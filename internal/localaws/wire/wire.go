@@ -132,7 +132,7 @@ func WriteJSON(w http.ResponseWriter, jsonVersion string, status int, v any) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-amz-json-"+jsonVersion)
-	w.Header().Set("X-Amzn-RequestId", requestID())
+	w.Header().Set("X-Amzn-RequestId", RequestID())
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -158,7 +158,7 @@ func WriteError(w http.ResponseWriter, jsonVersion string, err error) {
 	}
 	b, _ := json.Marshal(body)
 	w.Header().Set("Content-Type", "application/x-amz-json-"+jsonVersion)
-	w.Header().Set("X-Amzn-RequestId", requestID())
+	w.Header().Set("X-Amzn-RequestId", RequestID())
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -180,7 +180,9 @@ func Epoch(t time.Time) float64 {
 	return float64(t.UnixMilli()) / 1000
 }
 
-func requestID() string {
+// RequestID returns a random request ID in the UUID-like form AWS puts in
+// X-Amzn-RequestId.
+func RequestID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
