@@ -281,29 +281,15 @@ func (p *parser) enter() error {
 }
 
 func (p *parser) object() (value, error) {
-	v := value{kind: kindObject, pos: int32(p.i + 1)}
-	if err := p.enter(); err != nil {
-		return value{}, err
-	}
-	defer func() { p.depth-- }()
-	p.i++ // {
-	p.skipSpace()
-	if p.i < len(p.src) && p.src[p.i] == '}' {
-		p.i++
-		return v, nil
-	}
-	first := len(p.scratch)
-	defer func() { p.scratch = p.scratch[:first] }()
 	var seen map[string]struct{}
-	for {
-		p.skipSpace()
+	return p.container(kindObject, '}', func(first int) error {
 		if p.i >= len(p.src) || p.src[p.i] != '"' {
-			return value{}, p.errorf("unexpected %s, expected a string key", p.describe())
+			return p.errorf("unexpected %s, expected a string key", p.describe())
 		}
 		keyAt := p.i
 		keyLit, escaped, err := p.string()
 		if err != nil {
-			return value{}, err
+			return err
 		}
 		key := keyLit[1 : len(keyLit)-1]
 		if escaped {
@@ -311,32 +297,69 @@ func (p *parser) object() (value, error) {
 		}
 		if hasKey(p.scratch[first:], &seen, key) {
 			p.i = keyAt
-			return value{}, p.errorf("duplicate key %q", key)
+			return p.errorf("duplicate key %q", key)
 		}
 		p.skipSpace()
 		if p.i >= len(p.src) || p.src[p.i] != ':' {
-			return value{}, p.errorf("unexpected %s after key %q, expected ':'", p.describe(), key)
+			return p.errorf("unexpected %s after key %q, expected ':'", p.describe(), key)
 		}
 		p.i++
 		p.skipSpace()
 		val, err := p.value()
 		if err != nil {
-			return value{}, err
+			return err
 		}
 		p.scratch = append(p.scratch, member{key: key, keyLit: keyLit, val: val})
+		return nil
+	})
+}
+
+func (p *parser) array() (value, error) {
+	return p.container(kindArray, ']', func(int) error {
+		val, err := p.value()
+		if err != nil {
+			return err
+		}
+		p.scratch = append(p.scratch, member{val: val})
+		return nil
+	})
+}
+
+// container parses an object or an array from its opening bracket to
+// closing. elem reads one member or element at the cursor and appends it to
+// p.scratch, where this container's children begin at index first.
+func (p *parser) container(k kind, closing byte, elem func(first int) error) (value, error) {
+	v := value{kind: k, pos: int32(p.i + 1)}
+	if err := p.enter(); err != nil {
+		return value{}, err
+	}
+	defer func() { p.depth-- }()
+	p.i++ // { or [
+	p.skipSpace()
+	if p.i < len(p.src) && p.src[p.i] == closing {
+		p.i++
+		return v, nil
+	}
+	first := len(p.scratch)
+	defer func() { p.scratch = p.scratch[:first] }()
+	for {
+		p.skipSpace()
+		if err := elem(first); err != nil {
+			return value{}, err
+		}
 		p.skipSpace()
 		if p.i >= len(p.src) {
-			return value{}, p.errorf("unexpected end of input in an object, expected ',' or '}'")
+			return value{}, p.errorf("unexpected end of input in an %s, expected ',' or '%c'", k, closing)
 		}
 		switch p.src[p.i] {
 		case ',':
 			p.i++
-		case '}':
+		case closing:
 			p.i++
 			v.kids = slices.Clone(p.scratch[first:])
 			return v, nil
 		default:
-			return value{}, p.errorf("unexpected %s in an object, expected ',' or '}'", p.describe())
+			return value{}, p.errorf("unexpected %s in an %s, expected ',' or '%c'", p.describe(), k, closing)
 		}
 	}
 }
@@ -364,44 +387,6 @@ func hasKey(kids []member, seen *map[string]struct{}, key string) bool {
 	}
 	(*seen)[key] = struct{}{}
 	return false
-}
-
-func (p *parser) array() (value, error) {
-	v := value{kind: kindArray, pos: int32(p.i + 1)}
-	if err := p.enter(); err != nil {
-		return value{}, err
-	}
-	defer func() { p.depth-- }()
-	p.i++ // [
-	p.skipSpace()
-	if p.i < len(p.src) && p.src[p.i] == ']' {
-		p.i++
-		return v, nil
-	}
-	first := len(p.scratch)
-	defer func() { p.scratch = p.scratch[:first] }()
-	for {
-		p.skipSpace()
-		val, err := p.value()
-		if err != nil {
-			return value{}, err
-		}
-		p.scratch = append(p.scratch, member{val: val})
-		p.skipSpace()
-		if p.i >= len(p.src) {
-			return value{}, p.errorf("unexpected end of input in an array, expected ',' or ']'")
-		}
-		switch p.src[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			v.kids = slices.Clone(p.scratch[first:])
-			return v, nil
-		default:
-			return value{}, p.errorf("unexpected %s in an array, expected ',' or ']'", p.describe())
-		}
-	}
 }
 
 // string scans a string literal and reports whether it holds escapes.
@@ -594,6 +579,18 @@ func appendQuoted(b []byte, s string) []byte {
 // appendIndented writes v with two-space indentation, the layout of
 // json.MarshalIndent and of the AWS CLI's JSON output.
 func appendIndented(b []byte, v *value, depth int) []byte {
+	return appendValue(b, v, true, depth)
+}
+
+// appendCompact writes v on one line, for diffs and for handing a value to
+// encoding/json.
+func appendCompact(b []byte, v *value) []byte {
+	return appendValue(b, v, false, 0)
+}
+
+// appendValue writes v, indented at depth or on one line: one walk, so the
+// two layouts cannot disagree on anything but whitespace.
+func appendValue(b []byte, v *value, indent bool, depth int) []byte {
 	switch v.kind {
 	case kindArray, kindObject:
 		open, closing := byte('['), byte(']')
@@ -608,14 +605,21 @@ func appendIndented(b []byte, v *value, depth int) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendNewline(b, depth+1)
+			if indent {
+				b = appendNewline(b, depth+1)
+			}
 			if v.kind == kindObject {
 				b = append(b, v.kids[i].keyLit...)
-				b = append(b, ": "...)
+				b = append(b, ':')
+				if indent {
+					b = append(b, ' ')
+				}
 			}
-			b = appendIndented(b, &v.kids[i].val, depth+1)
+			b = appendValue(b, &v.kids[i].val, indent, depth+1)
 		}
-		b = appendNewline(b, depth)
+		if indent {
+			b = appendNewline(b, depth)
+		}
 		return append(b, closing)
 	default:
 		return append(b, v.lit...)
@@ -628,30 +632,4 @@ func appendNewline(b []byte, depth int) []byte {
 		b = append(b, ' ', ' ')
 	}
 	return b
-}
-
-// appendCompact writes v on one line, for diffs and for handing a value to
-// encoding/json.
-func appendCompact(b []byte, v *value) []byte {
-	switch v.kind {
-	case kindArray, kindObject:
-		open, closing := byte('['), byte(']')
-		if v.kind == kindObject {
-			open, closing = '{', '}'
-		}
-		b = append(b, open)
-		for i := range v.kids {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			if v.kind == kindObject {
-				b = append(b, v.kids[i].keyLit...)
-				b = append(b, ':')
-			}
-			b = appendCompact(b, &v.kids[i].val)
-		}
-		return append(b, closing)
-	default:
-		return append(b, v.lit...)
-	}
 }
