@@ -261,18 +261,9 @@ func (c *repoClient) location(resp *http.Response) (string, error) {
 // patch streams body (of size bytes) into the upload session and returns
 // the location to commit to.
 func (c *repoClient) patch(ctx context.Context, location string, body io.Reader, size int64) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, location, body)
+	resp, err := c.send(ctx, http.MethodPatch, location, body, size)
 	if err != nil {
 		return "", err
-	}
-	req.ContentLength = size
-	if size == 0 {
-		req.Body = http.NoBody
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return "", redactURLError(err)
 	}
 	defer drain(resp.Body)
 	if err := statusError(resp, http.StatusAccepted, http.StatusNoContent, http.StatusCreated); err != nil {
@@ -296,9 +287,26 @@ func (c *repoClient) putBlob(ctx context.Context, location string, h v1.Hash, bo
 	q := u.Query()
 	q.Set("digest", h.String())
 	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), body)
+	resp, err := c.send(ctx, http.MethodPut, u.String(), body, size)
 	if err != nil {
 		return err
+	}
+	defer drain(resp.Body)
+	return statusError(resp, http.StatusCreated, http.StatusNoContent, http.StatusAccepted)
+}
+
+// commit ends a chunked upload session with the digest; the registry
+// verifies the bytes it received against it. On the wire this is the
+// closing PUT of a monolithic upload with no bytes in it.
+func (c *repoClient) commit(ctx context.Context, location string, h v1.Hash) error {
+	return c.putBlob(ctx, location, h, http.NoBody, 0)
+}
+
+// send streams body (size bytes) to an upload session's location.
+func (c *repoClient) send(ctx context.Context, method, location string, body io.Reader, size int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, location, body)
+	if err != nil {
+		return nil, err
 	}
 	req.ContentLength = size
 	if size == 0 {
@@ -307,28 +315,9 @@ func (c *repoClient) putBlob(ctx context.Context, location string, h v1.Hash, bo
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return redactURLError(err)
+		return nil, redactURLError(err)
 	}
-	defer drain(resp.Body)
-	return statusError(resp, http.StatusCreated, http.StatusNoContent, http.StatusAccepted)
-}
-
-// commit ends the upload session with the digest; the registry verifies the
-// bytes it received against it.
-func (c *repoClient) commit(ctx context.Context, location string, h v1.Hash) error {
-	u, err := url.Parse(location)
-	if err != nil {
-		return err
-	}
-	q := u.Query()
-	q.Set("digest", h.String())
-	u.RawQuery = q.Encode()
-	resp, err := c.do(ctx, http.MethodPut, u, http.NoBody, http.Header{"Content-Type": {"application/octet-stream"}})
-	if err != nil {
-		return err
-	}
-	defer drain(resp.Body)
-	return statusError(resp, http.StatusCreated, http.StatusNoContent, http.StatusAccepted)
+	return resp, nil
 }
 
 // putManifest pushes raw under ref (tag or digest) and checks the digest the
