@@ -32,23 +32,6 @@ import (
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 var epoch = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 // bed is one ECR stand-in with its Secrets Manager, served on loopback:
@@ -58,14 +41,14 @@ type bed struct {
 	api     *ecr.Client
 	sm      *secretsmanager.Client
 	secrets *secretsim.Secrets
-	clk     *clock
+	clk     *wire.ManualClock
 	regURL  string
 	regHost string
 }
 
 func newBed(t testing.TB, mutate ...func(*ecrsim.Config)) *bed {
 	t.Helper()
-	clk := &clock{now: epoch}
+	clk := wire.NewManualClock(epoch)
 	secrets, err := secretsim.New(secretsim.Config{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +64,7 @@ func newBed(t testing.TB, mutate ...func(*ecrsim.Config)) *bed {
 	return serveBed(t, e, secrets, clk)
 }
 
-func serveBed(t testing.TB, e *ecrsim.ECR, secrets *secretsim.Secrets, clk *clock) *bed {
+func serveBed(t testing.TB, e *ecrsim.ECR, secrets *secretsim.Secrets, clk *wire.ManualClock) *bed {
 	t.Helper()
 	reg := httptest.NewServer(e.Registry())
 	t.Cleanup(reg.Close)

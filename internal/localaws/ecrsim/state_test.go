@@ -15,11 +15,12 @@ import (
 
 	"github.com/pullheal/pullheal/internal/localaws/ecrsim"
 	"github.com/pullheal/pullheal/internal/localaws/secretsim"
+	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
 func TestStateSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
-	clk := &clock{now: epoch}
+	clk := wire.NewManualClock(epoch)
 	up := newUpstream(t, "pullheal-ci", "dckr_pat_local_test_token")
 	start := func() *bed {
 		secrets, err := secretsim.New(secretsim.Config{Clock: clk, StateDir: dir})

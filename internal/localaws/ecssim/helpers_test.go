@@ -34,26 +34,8 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 6, 2, 10, 14, 51, 725_000_000, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+func newClock() *wire.ManualClock {
+	return wire.NewManualClock(time.Date(2026, 6, 2, 10, 14, 51, 725_000_000, time.UTC))
 }
 
 // recorder is an EventPublisher that keeps what it is given.
@@ -87,7 +69,7 @@ func (r *recorder) forResource(arn string) []wire.Event {
 type bed struct {
 	ecs    *ecssim.ECS
 	client *ecs.Client
-	clock  *fakeClock
+	clock  *wire.ManualClock
 	events *recorder
 	url    string
 }
@@ -105,7 +87,7 @@ func newBed(t testing.TB, puller ecssim.Puller) *bed {
 }
 
 // bedFor serves an existing stand-in.
-func bedFor(t testing.TB, e *ecssim.ECS, clock *fakeClock, events *recorder) *bed {
+func bedFor(t testing.TB, e *ecssim.ECS, clock *wire.ManualClock, events *recorder) *bed {
 	t.Helper()
 	srv := httptest.NewServer(wire.NewMux(e.Service()))
 	t.Cleanup(srv.Close)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,30 +20,19 @@ import (
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
 // env is EventBridge and SQS mounted on one loopback endpoint, as the
 // root test-bed server does, with real SDK clients for both.
 type env struct {
 	events *eventsim.EventBridge
 	queues *sqssim.SQS
-	clock  *fakeClock
+	clock  *wire.ManualClock
 	eb     *eventbridge.Client
 	sqs    *sqs.Client
 }
 
 func newEnv(t testing.TB, logger *slog.Logger) *env {
 	t.Helper()
-	clock := &fakeClock{now: time.Date(2026, 6, 2, 10, 15, 42, 0, time.UTC)}
+	clock := wire.NewManualClock(time.Date(2026, 6, 2, 10, 15, 42, 0, time.UTC))
 	queues, err := sqssim.New(sqssim.Config{Clock: clock})
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,24 +20,9 @@ import (
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
+func newClock() *wire.ManualClock {
+	return wire.NewManualClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)} }
 
 // start serves s on loopback and returns an SDK client configured only
 // through the SDK's standard settings.
@@ -107,8 +91,8 @@ func TestCreateAndGetByNameAndArn(t *testing.T) {
 		if aws.ToString(got.ARN) != arn || aws.ToString(got.VersionId) != aws.ToString(out.VersionId) {
 			t.Errorf("GetSecretValue(%s) = ARN %s version %s, want %s %s", id, aws.ToString(got.ARN), aws.ToString(got.VersionId), arn, aws.ToString(out.VersionId))
 		}
-		if !got.CreatedDate.Equal(newClock().now) {
-			t.Errorf("CreatedDate = %v, want %v", got.CreatedDate, newClock().now)
+		if !got.CreatedDate.Equal(newClock().Now()) {
+			t.Errorf("CreatedDate = %v, want %v", got.CreatedDate, newClock().Now())
 		}
 	}
 	str, err := s.SecretString(arn)

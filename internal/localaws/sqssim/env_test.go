@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,31 +20,13 @@ import (
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
-// fakeClock is a wire.Clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 6, 2, 10, 15, 42, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newFakeClock() *wire.ManualClock {
+	return wire.NewManualClock(time.Date(2026, 6, 2, 10, 15, 42, 0, time.UTC))
 }
 
 type env struct {
 	sim    *sqssim.SQS
-	clock  *fakeClock
+	clock  *wire.ManualClock
 	client *sqs.Client
 	url    string
 }

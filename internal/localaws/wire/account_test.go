@@ -45,14 +45,10 @@ func TestFillDefaults(t *testing.T) {
 	}
 
 	account, region = "210987654321", "eu-central-1"
-	fixed := fixedClock(time.Unix(1700000000, 0))
+	fixed := wire.NewManualClock(time.Unix(1700000000, 0))
 	clock = fixed
 	wire.FillDefaults(&account, &region, &clock)
 	if account != "210987654321" || region != "eu-central-1" || clock != wire.Clock(fixed) {
 		t.Errorf("set values changed to %q, %q, %v", account, region, clock)
 	}
 }
-
-type fixedClock time.Time
-
-func (c fixedClock) Now() time.Time { return time.Time(c) }
