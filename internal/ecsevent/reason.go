@@ -387,17 +387,10 @@ func isWordByte(c byte) bool {
 // digits: toomanyrequests, but not TooManyRequestsException (an AWS API's
 // throttling, not a registry's).
 func hasWord(n, w string) bool {
-	for off := 0; ; {
-		i := strings.Index(n[off:], w)
-		if i < 0 {
-			return false
-		}
-		start, end := off+i, off+i+len(w)
-		if (start == 0 || !isWordByte(n[start-1])) && (end == len(n) || !isWordByte(n[end])) {
-			return true
-		}
-		off = start + 1
-	}
+	return occursWhere(n, w, func(start int) bool {
+		end := start + len(w)
+		return (start == 0 || !isWordByte(n[start-1])) && (end == len(n) || !isWordByte(n[end]))
+	})
 }
 
 // containsFree reports whether phrase occurs in n outside a path: an
@@ -405,30 +398,28 @@ func hasWord(n, w string) bool {
 // name (myorg/rate-limiter, https://tls.example.com/v2/), which says
 // nothing about why the pull failed.
 func containsFree(n, phrase string) bool {
-	for off := 0; ; {
-		i := strings.Index(n[off:], phrase)
-		if i < 0 {
-			return false
-		}
-		start := off + i
+	return occursWhere(n, phrase, func(start int) bool {
 		word := strings.LastIndexAny(n[:start], " \"'(") + 1
-		if strings.IndexByte(n[word:start], '/') < 0 {
-			return true
-		}
-		off = start + 1
-	}
+		return strings.IndexByte(n[word:start], '/') < 0
+	})
 }
 
 // hasStatus reports whether an HTTP status code occurs as a status: a
 // standalone number, not part of a digest, a port (host:429/), a path
 // segment, a tag (nginx:429) or a version.
 func hasStatus(n, code string) bool {
+	return occursWhere(n, code, func(start int) bool { return isStatusAt(n, start, len(code)) })
+}
+
+// occursWhere reports whether sub occurs in n at an offset that ok accepts,
+// trying every occurrence, overlapping ones included.
+func occursWhere(n, sub string, ok func(start int) bool) bool {
 	for off := 0; ; {
-		i := strings.Index(n[off:], code)
+		i := strings.Index(n[off:], sub)
 		if i < 0 {
 			return false
 		}
-		if isStatusAt(n, off+i, len(code)) {
+		if ok(off + i) {
 			return true
 		}
 		off += i + 1
