@@ -14,24 +14,18 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pullheal/pullheal/internal/localaws/dynamosim"
+	"github.com/pullheal/pullheal/internal/localaws/simtest"
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
 func newClient(t *testing.T) *dynamodb.Client {
 	t.Helper()
-	srv := httptest.NewServer(wire.NewMux(dynamosim.New(dynamosim.Config{}).Service()))
-	t.Cleanup(srv.Close)
-	return dynamodb.New(dynamodb.Options{
-		Region:       "us-east-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-	})
+	return dynamodb.NewFromConfig(simtest.Config(simtest.Serve(t, dynamosim.New(dynamosim.Config{}).Service())))
 }
 
 func createLeases(t *testing.T, c *dynamodb.Client) {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/pullheal/pullheal/internal/localaws/ecrsim"
 	"github.com/pullheal/pullheal/internal/localaws/secretsim"
+	"github.com/pullheal/pullheal/internal/localaws/simtest"
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
@@ -71,16 +71,11 @@ func serveBed(t testing.TB, e *ecrsim.ECR, secrets *secretsim.Secrets, clk *wire
 	if err := e.SetRegistryURL(reg.URL); err != nil {
 		t.Fatal(err)
 	}
-	api := httptest.NewServer(wire.NewMux(e.Service(), secrets.Service()))
-	t.Cleanup(api.Close)
-	awsCfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "secret", ""),
-	}
+	awsCfg := simtest.Config(simtest.Serve(t, e.Service(), secrets.Service()))
 	return &bed{
 		ecr:     e,
-		api:     ecr.NewFromConfig(awsCfg, func(o *ecr.Options) { o.BaseEndpoint = aws.String(api.URL) }),
-		sm:      secretsmanager.NewFromConfig(awsCfg, func(o *secretsmanager.Options) { o.BaseEndpoint = aws.String(api.URL) }),
+		api:     ecr.NewFromConfig(awsCfg),
+		sm:      secretsmanager.NewFromConfig(awsCfg),
 		secrets: secrets,
 		clk:     clk,
 		regURL:  reg.URL,

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -29,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/pullheal/pullheal/internal/localaws/ecssim"
+	"github.com/pullheal/pullheal/internal/localaws/simtest"
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
@@ -89,17 +89,13 @@ func newBed(t testing.TB, puller ecssim.Puller) *bed {
 // bedFor serves an existing stand-in.
 func bedFor(t testing.TB, e *ecssim.ECS, clock *wire.ManualClock, events *recorder) *bed {
 	t.Helper()
-	srv := httptest.NewServer(wire.NewMux(e.Service()))
-	t.Cleanup(srv.Close)
+	url := simtest.Serve(t, e.Service())
 	return &bed{
-		ecs: e, clock: clock, events: events, url: srv.URL,
-		client: ecs.New(ecs.Options{
-			Region:       "us-east-1",
-			BaseEndpoint: aws.String(srv.URL),
-			Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+		ecs: e, clock: clock, events: events, url: url,
+		client: ecs.NewFromConfig(simtest.Config(url), func(o *ecs.Options) {
 			// A retried request would hide a transport glitch behind a
 			// second registration; fail loudly instead.
-			Retryer: aws.NopRetryer{},
+			o.Retryer = aws.NopRetryer{}
 		}),
 	}
 }

@@ -4,18 +4,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/pullheal/pullheal/internal/localaws/eventsim"
+	"github.com/pullheal/pullheal/internal/localaws/simtest"
 	"github.com/pullheal/pullheal/internal/localaws/sqssim"
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
@@ -41,13 +40,7 @@ func newEnv(t testing.TB, logger *slog.Logger) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(wire.NewMux(events.Service(), queues.Service()))
-	t.Cleanup(srv.Close)
-	cfg := aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""),
-		BaseEndpoint: aws.String(srv.URL),
-	}
+	cfg := simtest.Config(simtest.Serve(t, events.Service(), queues.Service()))
 	return &env{events: events, queues: queues, clock: clock, eb: eventbridge.NewFromConfig(cfg), sqs: sqs.NewFromConfig(cfg)}
 }
 

@@ -3,7 +3,6 @@ package secretsim_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,12 +10,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pullheal/pullheal/internal/localaws/secretsim"
+	"github.com/pullheal/pullheal/internal/localaws/simtest"
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
@@ -28,15 +27,7 @@ func newClock() *wire.ManualClock {
 // through the SDK's standard settings.
 func start(t *testing.T, s *secretsim.Secrets) *secretsmanager.Client {
 	t.Helper()
-	srv := httptest.NewServer(wire.NewMux(s.Service()))
-	t.Cleanup(srv.Close)
-	cfg := aws.Config{
-		Region:      "us-east-1",
-		Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "secret", ""),
-	}
-	return secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
-		o.BaseEndpoint = aws.String(srv.URL)
-	})
+	return secretsmanager.NewFromConfig(simtest.Config(simtest.Serve(t, s.Service())))
 }
 
 func newSecrets(t *testing.T, cfg secretsim.Config) *secretsim.Secrets {

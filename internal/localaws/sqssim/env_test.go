@@ -4,18 +4,17 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/pullheal/pullheal/internal/localaws/simtest"
 	"github.com/pullheal/pullheal/internal/localaws/sqssim"
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
@@ -40,22 +39,18 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(wire.NewMux(sim.Service()))
-	t.Cleanup(srv.Close)
-	return &env{sim: sim, clock: clock, client: newClient(srv.URL), url: srv.URL}
+	url := simtest.Serve(t, sim.Service())
+	return &env{sim: sim, clock: clock, client: newClient(url), url: url}
 }
 
 func newClient(endpoint string) *sqs.Client {
-	return sqs.NewFromConfig(aws.Config{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDLOCAL", "local-secret", ""),
-		BaseEndpoint: aws.String(endpoint),
-		// Enough idle connections for the concurrency tests' 200 receivers,
-		// so they reuse connections instead of dialling per request.
-		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
-			tr.MaxIdleConnsPerHost = 256
-		}),
+	cfg := simtest.Config(endpoint)
+	// Enough idle connections for the concurrency tests' 200 receivers, so
+	// they reuse connections instead of dialling per request.
+	cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		tr.MaxIdleConnsPerHost = 256
 	})
+	return sqs.NewFromConfig(cfg)
 }
 
 func (e *env) createQueue(t *testing.T, name string, attrs map[string]string) string {

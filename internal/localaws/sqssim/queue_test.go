@@ -3,7 +3,6 @@ package sqssim_test
 import (
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -13,8 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pullheal/pullheal/internal/localaws/simtest"
 	"github.com/pullheal/pullheal/internal/localaws/sqssim"
-	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
 func TestCreateQueueURLAndIdempotence(t *testing.T) {
@@ -301,9 +300,7 @@ func TestBaseURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(wire.NewMux(sim.Service()))
-	defer srv.Close()
-	out, err := newClient(srv.URL).CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("jobs")})
+	out, err := newClient(simtest.Serve(t, sim.Service())).CreateQueue(context.Background(), &sqs.CreateQueueInput{QueueName: aws.String("jobs")})
 	if err != nil {
 		t.Fatal(err)
 	}

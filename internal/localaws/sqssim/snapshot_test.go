@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pullheal/pullheal/internal/localaws/simtest"
 	"github.com/pullheal/pullheal/internal/localaws/sqssim"
 	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
@@ -57,10 +57,9 @@ func TestSnapshotRestore(t *testing.T) {
 	if err := sim.Restore(bytes.NewReader(buf.Bytes())); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(wire.NewMux(sim.Service()))
-	defer srv.Close()
-	client := newClient(srv.URL)
-	e2 := &env{sim: sim, clock: e.clock, client: client, url: srv.URL}
+	restartedURL := simtest.Serve(t, sim.Service())
+	client := newClient(restartedURL)
+	e2 := &env{sim: sim, clock: e.clock, client: client, url: restartedURL}
 
 	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url), AttributeNames: []types.QueueAttributeName{"VisibilityTimeout", "RedrivePolicy"}})
 	if err != nil {

@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/pullheal/pullheal/internal/localaws/simtest"
 	"github.com/pullheal/pullheal/internal/localaws/stssim"
 )
 
@@ -30,8 +30,7 @@ func start(t *testing.T, s *stssim.STS) (*sts.Client, string) {
 		s.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	cfg := aws.Config{Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDLOCAL", "secret", "")}
-	return sts.NewFromConfig(cfg, func(o *sts.Options) { o.BaseEndpoint = aws.String(srv.URL) }), srv.URL
+	return sts.NewFromConfig(simtest.Config(srv.URL)), srv.URL
 }
 
 func newSTS(t *testing.T, cfg stssim.Config) *stssim.STS {
