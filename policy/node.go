@@ -190,31 +190,29 @@ func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
 }
 
 func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
-	if !d.plain(n, path) {
-		return false, false
-	}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!bool" {
-		var b bool
-		if err := n.Decode(&b); err == nil {
-			return b, true
-		}
-	}
-	d.errorf(n, "%smust be true or false, got %s", prefix(path), describe(n))
-	return false, false
+	return typedScalar[bool](d, n, path, "!!bool", "true or false")
 }
 
 func (d *decoder) integer(n *yaml.Node, path string) (int, bool) {
+	return typedScalar[int](d, n, path, "!!int", "an integer")
+}
+
+// typedScalar decodes a scalar whose resolved YAML tag is tag; anything else
+// is reported as not being want. A quoted "true" or "8" is a string, not a
+// boolean or a number.
+func typedScalar[T any](d *decoder, n *yaml.Node, path, tag, want string) (T, bool) {
+	var zero T
 	if !d.plain(n, path) {
-		return 0, false
+		return zero, false
 	}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!int" {
-		var i int
-		if err := n.Decode(&i); err == nil {
-			return i, true
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == tag {
+		var v T
+		if err := n.Decode(&v); err == nil {
+			return v, true
 		}
 	}
-	d.errorf(n, "%smust be an integer, got %s", prefix(path), describe(n))
-	return 0, false
+	d.errorf(n, "%smust be %s, got %s", prefix(path), want, describe(n))
+	return zero, false
 }
 
 // list returns the items of a sequence.
