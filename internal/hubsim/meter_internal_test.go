@@ -2,29 +2,13 @@ package hubsim
 
 import (
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
-
-type stepClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *stepClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *stepClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // TestMeterSlidingWindow walks one identity through a script of GETs and
 // clock moves and checks the answer to each.
@@ -76,10 +60,10 @@ func TestMeterSlidingWindow(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &stepClock{now: time.Unix(1_750_000_000, 0)}
+			clock := wire.NewManualClock(time.Unix(1_750_000_000, 0))
 			m := newMeter(clock, time.Hour)
 			for i, s := range tt.steps {
-				clock.advance(s.advance)
+				clock.Advance(s.advance)
 				var got quota
 				ok := false
 				switch s.op {
