@@ -3,6 +3,7 @@ package taskdef
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -324,12 +325,7 @@ func (d *Document) WithImages(images map[string]string) (*Document, error) {
 	for i := range cds.kids {
 		index[cds.kids[i].val.get("name").str()] = i
 	}
-	names := make([]string, 0, len(images))
-	for name := range images {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(images)) {
 		image := images[name]
 		if image == "" {
 			return nil, fmt.Errorf("set image of container %q: %w: empty image reference", name, ErrInvalid)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,12 +61,7 @@ func RewriteID(sourceArn string, images map[string]string) string {
 	field := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
 	field("pullheal-rewrite-v1")
 	field(sourceArn)
-	names := make([]string, 0, len(images))
-	for name := range images {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(images)) {
 		field(name)
 		field(images[name])
 	}
