@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -169,12 +170,7 @@ func createRepository(ctx context.Context, api RepositoryAPI, repository string,
 		ImageTagMutability:         s.mutability(),
 		EncryptionConfiguration:    s.Encryption,
 	}
-	keys := make([]string, 0, len(s.Tags))
-	for k := range s.Tags {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s.Tags)) {
 		in.Tags = append(in.Tags, ecrtypes.Tag{Key: aws.String(k), Value: aws.String(s.Tags[k])})
 	}
 	_, err := api.CreateRepository(ctx, in)
