@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -125,7 +126,7 @@ func (d *decoder) mapping(n *yaml.Node, path, section string) fields {
 			continue
 		}
 		seen[k.Value] = k
-		if !contains(known, k.Value) {
+		if !slices.Contains(known, k.Value) {
 			d.errorf(k, "%sunknown key %q%s", prefix(path), k.Value, suggest(k.Value, known))
 			continue
 		}
@@ -150,15 +151,6 @@ func suggest(key string, known []string) string {
 	s := append([]string(nil), known...)
 	sort.Strings(s)
 	return " (known keys: " + strings.Join(s, ", ") + ")"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // scalar returns n's text if it is a scalar of an accepted kind.
@@ -261,7 +253,7 @@ func (d *decoder) enum(n *yaml.Node, path string, allowed ...string) (string, bo
 	if !ok {
 		return "", false
 	}
-	if contains(allowed, s) {
+	if slices.Contains(allowed, s) {
 		return s, true
 	}
 	d.errorf(n, "%sunknown value %q (want %s)", prefix(path), s, orList(allowed))
