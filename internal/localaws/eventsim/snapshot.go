@@ -4,17 +4,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
 const snapshotVersion = 1
 
 type snapshot struct {
-	Version int        `json:"version"`
-	Account string     `json:"account"`
-	Region  string     `json:"region"`
-	Buses   []busState `json:"buses"`
+	wire.SnapshotHeader
+	Buses []busState `json:"buses"`
 }
 
 type busState struct {
@@ -39,18 +40,18 @@ type ruleState struct {
 // `pullheal local --state DIR`.
 func (e *EventBridge) Snapshot(w io.Writer) error {
 	e.mu.RLock()
-	snap := snapshot{Version: snapshotVersion, Account: e.account, Region: e.region, Buses: []busState{}}
-	for _, name := range sortedKeys(e.buses) {
+	snap := snapshot{SnapshotHeader: wire.SnapshotHeader{Version: snapshotVersion, Account: e.account, Region: e.region}, Buses: []busState{}}
+	for _, name := range slices.Sorted(maps.Keys(e.buses)) {
 		b := e.buses[name]
 		bs := busState{Name: b.name, Description: b.description, Created: b.created, Modified: b.modified, Rules: []ruleState{}}
-		for _, rname := range sortedKeys(b.rules) {
+		for _, rname := range slices.Sorted(maps.Keys(b.rules)) {
 			r := b.rules[rname]
 			rs := ruleState{Name: r.name, Schedule: r.schedule, State: r.state, Description: r.description, RoleArn: r.roleArn, Targets: []json.RawMessage{}}
 			if r.pattern != nil {
 				src := r.pattern.String()
 				rs.Pattern = &src
 			}
-			for _, id := range sortedKeys(r.targets) {
+			for _, id := range slices.Sorted(maps.Keys(r.targets)) {
 				rs.Targets = append(rs.Targets, r.targets[id].raw)
 			}
 			bs.Rules = append(bs.Rules, rs)
@@ -58,11 +59,11 @@ func (e *EventBridge) Snapshot(w io.Writer) error {
 		snap.Buses = append(snap.Buses, bs)
 	}
 	e.mu.RUnlock()
-	b, err := json.MarshalIndent(snap, "", "  ")
+	b, err := wire.EncodeSnapshot("eventbridge", snap)
 	if err != nil {
-		return fmt.Errorf("encode eventbridge snapshot: %w", err)
+		return err
 	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
+	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("write eventbridge snapshot: %w", err)
 	}
 	return nil
@@ -73,16 +74,11 @@ func (e *EventBridge) Snapshot(w io.Writer) error {
 // PutRule and PutTargets would; on error nothing changes.
 func (e *EventBridge) Restore(r io.Reader) error {
 	var snap snapshot
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&snap); err != nil {
-		return fmt.Errorf("decode eventbridge snapshot: %w", err)
+	if err := wire.DecodeSnapshot(r, "eventbridge", &snap); err != nil {
+		return err
 	}
-	if snap.Version != snapshotVersion {
-		return fmt.Errorf("eventbridge snapshot: version %d, want %d", snap.Version, snapshotVersion)
-	}
-	if snap.Account != e.account || snap.Region != e.region {
-		return fmt.Errorf("eventbridge snapshot: account %q region %q, want account %q region %q", snap.Account, snap.Region, e.account, e.region)
+	if err := snap.Check("eventbridge", snapshotVersion, e.account, e.region); err != nil {
+		return err
 	}
 	buses := map[string]*bus{}
 	for _, bs := range snap.Buses {
@@ -134,13 +130,4 @@ func (e *EventBridge) Restore(r io.Reader) error {
 	e.buses = buses
 	e.mu.Unlock()
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

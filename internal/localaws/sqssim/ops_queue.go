@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,7 +46,7 @@ func (s *SQS) createQueue(ctx context.Context, body []byte) (any, error) {
 			return nil, err
 		}
 		if !want.equal(q.settings) {
-			return nil, newError(errQueueNameExists, "A queue already exists with the same name and a different value for attribute(s) %s", strings.Join(sortedKeys(in.Attributes), ", "))
+			return nil, newError(errQueueNameExists, "A queue already exists with the same name and a different value for attribute(s) %s", strings.Join(slices.Sorted(maps.Keys(in.Attributes)), ", "))
 		}
 		return map[string]string{"QueueUrl": s.queueURL(ctx, q.name)}, nil
 	}
@@ -357,15 +359,6 @@ func (s *SQS) listQueueTags(_ context.Context, body []byte) (any, error) {
 		tags[k] = v
 	}
 	return map[string]any{"Tags": tags}, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // decodeStrict decodes a JSON object held in a string attribute.

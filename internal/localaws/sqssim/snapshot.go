@@ -1,20 +1,21 @@
 package sqssim
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"time"
+
+	"github.com/pullheal/pullheal/internal/localaws/wire"
 )
 
 // snapshotVersion is the version of the Snapshot format.
 const snapshotVersion = 1
 
 type snapshot struct {
-	Version int          `json:"version"`
-	Account string       `json:"account"`
-	Region  string       `json:"region"`
-	Queues  []queueState `json:"queues"`
+	wire.SnapshotHeader
+	Queues []queueState `json:"queues"`
 }
 
 type queueState struct {
@@ -32,9 +33,9 @@ type queueState struct {
 // restart. Messages past their retention period are left out.
 func (s *SQS) Snapshot(w io.Writer) error {
 	s.mu.Lock()
-	snap := snapshot{Version: snapshotVersion, Account: s.account, Region: s.region, Queues: []queueState{}}
+	snap := snapshot{SnapshotHeader: wire.SnapshotHeader{Version: snapshotVersion, Account: s.account, Region: s.region}, Queues: []queueState{}}
 	now := s.clock.Now()
-	for _, name := range sortedKeys(s.queues) {
+	for _, name := range slices.Sorted(maps.Keys(s.queues)) {
 		q := s.queues[name]
 		q.dropExpired(now)
 		st := queueState{
@@ -49,12 +50,12 @@ func (s *SQS) Snapshot(w io.Writer) error {
 		}
 		snap.Queues = append(snap.Queues, st)
 	}
-	b, err := json.MarshalIndent(snap, "", "  ")
+	b, err := wire.EncodeSnapshot("sqs", snap)
 	s.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("encode sqs snapshot: %w", err)
+		return err
 	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
+	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("write sqs snapshot: %w", err)
 	}
 	return nil
@@ -64,16 +65,11 @@ func (s *SQS) Snapshot(w io.Writer) error {
 // of the same account and region; on error nothing changes.
 func (s *SQS) Restore(r io.Reader) error {
 	var snap snapshot
-	dec := json.NewDecoder(r)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&snap); err != nil {
-		return fmt.Errorf("decode sqs snapshot: %w", err)
+	if err := wire.DecodeSnapshot(r, "sqs", &snap); err != nil {
+		return err
 	}
-	if snap.Version != snapshotVersion {
-		return fmt.Errorf("sqs snapshot: version %d, want %d", snap.Version, snapshotVersion)
-	}
-	if snap.Account != s.account || snap.Region != s.region {
-		return fmt.Errorf("sqs snapshot: account %q region %q, want account %q region %q", snap.Account, snap.Region, s.account, s.region)
+	if err := snap.Check("sqs", snapshotVersion, s.account, s.region); err != nil {
+		return err
 	}
 	queues := map[string]*queue{}
 	for i, st := range snap.Queues {
