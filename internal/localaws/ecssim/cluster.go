@@ -156,15 +156,7 @@ func (e *ECS) listClusters(_ context.Context, body []byte) (any, error) {
 	}
 	e.mu.Unlock()
 	sort.Strings(arns)
-	page, next, err := paginate(arns, in.NextToken, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]any{"clusterArns": page}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return out, nil
+	return listPage("clusterArns", arns, in.NextToken, limit)
 }
 
 // failure is an entry of the failures list of the Describe* operations.
@@ -172,4 +164,27 @@ type failure struct {
 	Arn    string `json:"arn"`
 	Reason string `json:"reason"`
 	Detail string `json:"detail,omitempty"`
+}
+
+// checkRefs checks the length of a Describe* operation's list of
+// references, what naming the list in ECS's message.
+func checkRefs(what string, refs []string, limit int) error {
+	if len(refs) == 0 {
+		return invalidParam("%s cannot be empty.", what)
+	}
+	if len(refs) > limit {
+		return invalidParam("%s can have at most %d items; got %d.", what, limit, len(refs))
+	}
+	return nil
+}
+
+// missing is the failure for a reference to a service or task ("kind")
+// that c does not hold: ECS reports an ARN as given and builds one from a
+// bare name or ID.
+func (e *ECS) missing(c *cluster, kind, ref string) failure {
+	arn := ref
+	if !strings.HasPrefix(ref, "arn:") {
+		arn = e.arn(kind + "/" + c.Name + "/" + ref)
+	}
+	return failure{Arn: arn, Reason: "MISSING"}
 }

@@ -395,11 +395,8 @@ func (e *ECS) describeServices(_ context.Context, body []byte) (any, error) {
 	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
-	if len(in.Services) == 0 {
-		return nil, invalidParam("Services cannot be empty.")
-	}
-	if len(in.Services) > 10 {
-		return nil, invalidParam("Services can have at most 10 items; got %d.", len(in.Services))
+	if err := checkRefs("Services", in.Services, 10); err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -411,11 +408,7 @@ func (e *ECS) describeServices(_ context.Context, body []byte) (any, error) {
 	for _, ref := range in.Services {
 		s := e.findService(c, ref)
 		if s == nil {
-			arn := ref
-			if !strings.HasPrefix(ref, "arn:") {
-				arn = e.arn("service/" + c.Name + "/" + ref)
-			}
-			failures = append(failures, failure{Arn: arn, Reason: "MISSING"})
+			failures = append(failures, e.missing(c, "service", ref))
 			continue
 		}
 		services = append(services, e.renderService(c, s, hasInclude(in.Include, "TAGS")))
@@ -456,13 +449,5 @@ func (e *ECS) listServices(_ context.Context, body []byte) (any, error) {
 	}
 	e.mu.Unlock()
 	sort.Strings(arns)
-	page, next, err := paginate(arns, in.NextToken, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]any{"serviceArns": page}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return out, nil
+	return listPage("serviceArns", arns, in.NextToken, limit)
 }

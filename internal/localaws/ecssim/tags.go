@@ -88,7 +88,7 @@ func (e *ECS) taggable(arn string) (*[]tag, error) {
 			return nil, clusterNotFound()
 		}
 		return &c.Tags, nil
-	case "service":
+	case "service", "task":
 		cl, name, ok := strings.Cut(rest, "/")
 		if !ok {
 			return nil, invalidParam("Long arn format must be used for tagging operations")
@@ -97,25 +97,16 @@ func (e *ECS) taggable(arn string) (*[]tag, error) {
 		if c == nil {
 			return nil, clusterNotFound()
 		}
-		s := c.Services[name]
-		if s == nil {
+		if kind == "service" {
+			if s := c.Services[name]; s != nil {
+				return &s.Tags, nil
+			}
 			return nil, serviceNotFound()
 		}
-		return &s.Tags, nil
-	case "task":
-		cl, id, ok := strings.Cut(rest, "/")
-		if !ok {
-			return nil, invalidParam("Long arn format must be used for tagging operations")
+		if t := c.Tasks[name]; t != nil {
+			return &t.Tags, nil
 		}
-		c := e.st.Clusters[cl]
-		if c == nil {
-			return nil, clusterNotFound()
-		}
-		t := c.Tasks[id]
-		if t == nil {
-			return nil, invalidParam("The referenced task was not found.")
-		}
-		return &t.Tags, nil
+		return nil, invalidParam("The referenced task was not found.")
 	}
 	return nil, invalidParam("The ARN provided is invalid.")
 }
@@ -200,9 +191,10 @@ func pageSize(maxResults *int, def, limit int) (int, error) {
 	return *maxResults, nil
 }
 
-// paginate returns one page of a sorted list. The token is opaque to the
+// listPage is a List* operation's answer: one page of a sorted list under
+// key, with a nextToken while more remain. The token is opaque to the
 // caller: the offset of the next page.
-func paginate(items []string, token string, limit int) ([]string, string, error) {
+func listPage(key string, items []string, token string, limit int) (map[string]any, error) {
 	start := 0
 	if token != "" {
 		b, err := base64.RawURLEncoding.DecodeString(token)
@@ -210,7 +202,7 @@ func paginate(items []string, token string, limit int) ([]string, string, error)
 			Offset int `json:"o"`
 		}
 		if err != nil || json.Unmarshal(b, &t) != nil || t.Offset < 0 {
-			return nil, "", invalidParam("Invalid nextToken.")
+			return nil, invalidParam("Invalid nextToken.")
 		}
 		start = t.Offset
 	}
@@ -218,10 +210,9 @@ func paginate(items []string, token string, limit int) ([]string, string, error)
 		start = len(items)
 	}
 	end := min(start+limit, len(items))
-	page := append([]string{}, items[start:end]...)
-	next := ""
+	out := map[string]any{key: append([]string{}, items[start:end]...)}
 	if end < len(items) {
-		next = base64.RawURLEncoding.EncodeToString([]byte(`{"o":` + strconv.Itoa(end) + `}`))
+		out["nextToken"] = base64.RawURLEncoding.EncodeToString([]byte(`{"o":` + strconv.Itoa(end) + `}`))
 	}
-	return page, next, nil
+	return out, nil
 }

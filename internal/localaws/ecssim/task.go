@@ -502,11 +502,8 @@ func (e *ECS) describeTasks(_ context.Context, body []byte) (any, error) {
 	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
-	if len(in.Tasks) == 0 {
-		return nil, invalidParam("Tasks cannot be empty.")
-	}
-	if len(in.Tasks) > 100 {
-		return nil, invalidParam("Tasks can have at most 100 items; got %d.", len(in.Tasks))
+	if err := checkRefs("Tasks", in.Tasks, 100); err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -518,11 +515,7 @@ func (e *ECS) describeTasks(_ context.Context, body []byte) (any, error) {
 	for _, ref := range in.Tasks {
 		t := e.findTask(c, ref)
 		if t == nil {
-			arn := ref
-			if !strings.HasPrefix(ref, "arn:") {
-				arn = e.arn("task/" + c.Name + "/" + ref)
-			}
-			failures = append(failures, failure{Arn: arn, Reason: "MISSING"})
+			failures = append(failures, e.missing(c, "task", ref))
 			continue
 		}
 		tasks = append(tasks, e.renderTask(t, false, hasInclude(in.Include, "TAGS")))
@@ -590,13 +583,5 @@ func (e *ECS) listTasks(_ context.Context, body []byte) (any, error) {
 	}
 	e.mu.Unlock()
 	sort.Strings(arns)
-	page, next, err := paginate(arns, in.NextToken, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]any{"taskArns": page}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return out, nil
+	return listPage("taskArns", arns, in.NextToken, limit)
 }

@@ -657,13 +657,5 @@ func (e *ECS) listTaskDefinitions(_ context.Context, body []byte) (any, error) {
 	for i, en := range all {
 		arns[i] = e.taskDefArn(en.family, en.rev)
 	}
-	page, next, err := paginate(arns, in.NextToken, limit)
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]any{"taskDefinitionArns": page}
-	if next != "" {
-		out["nextToken"] = next
-	}
-	return out, nil
+	return listPage("taskDefinitionArns", arns, in.NextToken, limit)
 }
