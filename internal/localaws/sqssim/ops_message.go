@@ -455,45 +455,22 @@ func (s *SQS) delete(q *queue, handle string) error {
 	return nil
 }
 
+type deleteEntry struct {
+	ID            string `json:"Id"`
+	ReceiptHandle string
+}
+
 func (s *SQS) deleteMessageBatch(_ context.Context, body []byte) (any, error) {
 	var in struct {
 		QueueUrl string
-		Entries  []struct {
-			ID            string `json:"Id"`
-			ReceiptHandle string
-		}
+		Entries  []deleteEntry
 	}
 	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(in.Entries))
-	for i, e := range in.Entries {
-		ids[i] = e.ID
-	}
-	if err := checkBatch("DeleteMessageBatchRequestEntry", ids); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueUrl)
-	if err != nil {
-		return nil, err
-	}
-	type ok struct {
-		ID string `json:"Id"`
-	}
-	out := struct {
-		Successful []ok
-		Failed     []batchError
-	}{Successful: []ok{}, Failed: []batchError{}}
-	for _, e := range in.Entries {
-		if err := s.delete(q, e.ReceiptHandle); err != nil {
-			out.Failed = append(out.Failed, entryError(e.ID, err))
-			continue
-		}
-		out.Successful = append(out.Successful, ok{e.ID})
-	}
-	return out, nil
+	return handleBatch(s, in.QueueUrl, "DeleteMessageBatchRequestEntry", in.Entries,
+		func(e deleteEntry) string { return e.ID },
+		func(q *queue, e deleteEntry) error { return s.delete(q, e.ReceiptHandle) })
 }
 
 func (s *SQS) changeMessageVisibility(_ context.Context, body []byte) (any, error) {
@@ -544,28 +521,41 @@ func (s *SQS) changeVisibility(q *queue, handle string, timeout *int) error {
 	return nil
 }
 
+type visibilityEntry struct {
+	ID                string `json:"Id"`
+	ReceiptHandle     string
+	VisibilityTimeout *int
+}
+
 func (s *SQS) changeMessageVisibilityBatch(_ context.Context, body []byte) (any, error) {
 	var in struct {
 		QueueUrl string
-		Entries  []struct {
-			ID                string `json:"Id"`
-			ReceiptHandle     string
-			VisibilityTimeout *int
-		}
+		Entries  []visibilityEntry
 	}
 	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(in.Entries))
-	for i, e := range in.Entries {
-		ids[i] = e.ID
+	return handleBatch(s, in.QueueUrl, "ChangeMessageVisibilityBatchRequestEntry", in.Entries,
+		func(e visibilityEntry) string { return e.ID },
+		func(q *queue, e visibilityEntry) error {
+			return s.changeVisibility(q, e.ReceiptHandle, e.VisibilityTimeout)
+		})
+}
+
+// handleBatch answers DeleteMessageBatch and ChangeMessageVisibilityBatch:
+// it checks the entries' IDs, applies apply to each entry under s.mu and
+// reports each entry as successful or failed, as SQS does.
+func handleBatch[E any](s *SQS, queueURL, entryName string, entries []E, id func(E) string, apply func(*queue, E) error) (any, error) {
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = id(e)
 	}
-	if err := checkBatch("ChangeMessageVisibilityBatchRequestEntry", ids); err != nil {
+	if err := checkBatch(entryName, ids); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q, err := s.lookup(in.QueueUrl)
+	q, err := s.lookup(queueURL)
 	if err != nil {
 		return nil, err
 	}
@@ -576,12 +566,12 @@ func (s *SQS) changeMessageVisibilityBatch(_ context.Context, body []byte) (any,
 		Successful []ok
 		Failed     []batchError
 	}{Successful: []ok{}, Failed: []batchError{}}
-	for _, e := range in.Entries {
-		if err := s.changeVisibility(q, e.ReceiptHandle, e.VisibilityTimeout); err != nil {
-			out.Failed = append(out.Failed, entryError(e.ID, err))
+	for _, e := range entries {
+		if err := apply(q, e); err != nil {
+			out.Failed = append(out.Failed, entryError(id(e), err))
 			continue
 		}
-		out.Successful = append(out.Successful, ok{e.ID})
+		out.Successful = append(out.Successful, ok{id(e)})
 	}
 	return out, nil
 }
