@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -277,12 +278,7 @@ func (e *ECR) describeRepositories(_ context.Context, body []byte) (any, error) 
 	if in.RegistryId != "" && in.RegistryId != e.cfg.Account {
 		return map[string]any{"repositories": []repositoryOut{}}, nil
 	}
-	names := make([]string, 0, len(e.st.Repositories))
-	for n := range e.st.Repositories {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	page, next, err := paginate(names, in.NextToken, in.MaxResults)
+	page, next, err := paginate(slices.Sorted(maps.Keys(e.st.Repositories)), in.NextToken, in.MaxResults)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package ecrsim
 import (
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -177,19 +178,9 @@ func (e *ECR) describePullThroughCacheRules(_ context.Context, body []byte) (any
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var prefixes []string
-	if len(in.EcrRepositoryPrefixes) > 0 {
-		for _, p := range in.EcrRepositoryPrefixes {
-			if _, ok := e.st.Rules[p]; !ok {
-				return nil, e.ruleNotFound(p)
-			}
-			prefixes = append(prefixes, p)
-		}
-	} else {
-		for p := range e.st.Rules {
-			prefixes = append(prefixes, p)
-		}
-		slices.Sort(prefixes)
+	prefixes, err := requested(e.st.Rules, in.EcrRepositoryPrefixes, e.ruleNotFound)
+	if err != nil {
+		return nil, err
 	}
 	page, next, err := paginate(prefixes, in.NextToken, in.MaxResults)
 	if err != nil {
@@ -394,19 +385,9 @@ func (e *ECR) describeRepositoryCreationTemplates(_ context.Context, body []byte
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	var prefixes []string
-	if len(in.Prefixes) > 0 {
-		for _, p := range in.Prefixes {
-			if _, ok := e.st.Templates[p]; !ok {
-				return nil, e.templateNotFound(p)
-			}
-			prefixes = append(prefixes, p)
-		}
-	} else {
-		for p := range e.st.Templates {
-			prefixes = append(prefixes, p)
-		}
-		slices.Sort(prefixes)
+	prefixes, err := requested(e.st.Templates, in.Prefixes, e.templateNotFound)
+	if err != nil {
+		return nil, err
 	}
 	page, next, err := paginate(prefixes, in.NextToken, in.MaxResults)
 	if err != nil {
@@ -439,4 +420,19 @@ func (e *ECR) deleteRepositoryCreationTemplate(_ context.Context, body []byte) (
 		return nil, err
 	}
 	return map[string]any{"registryId": e.cfg.Account, "repositoryCreationTemplate": templateOutOf(t)}, nil
+}
+
+// requested returns the keys a Describe* request names, each of which must
+// be in m (notFound makes the error for one that is not), or all of m's
+// keys in order when it names none.
+func requested[V any](m map[string]V, names []string, notFound func(string) error) ([]string, error) {
+	if len(names) == 0 {
+		return slices.Sorted(maps.Keys(m)), nil
+	}
+	for _, n := range names {
+		if _, ok := m[n]; !ok {
+			return nil, notFound(n)
+		}
+	}
+	return names, nil
 }
