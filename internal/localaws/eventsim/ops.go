@@ -6,7 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -86,13 +88,7 @@ func (e *EventBridge) listEventBuses(_ context.Context, body []byte) (any, error
 	}
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	var names []string
-	for name := range e.buses {
-		if strings.HasPrefix(name, in.NamePrefix) {
-			names = append(names, name)
-		}
-	}
-	page, next, err := paginate(names, in.NextToken, in.Limit)
+	page, next, err := paginate(keysWithPrefix(e.buses, in.NamePrefix), in.NextToken, in.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +100,18 @@ func (e *EventBridge) listEventBuses(_ context.Context, body []byte) (any, error
 		out.EventBuses = append(out.EventBuses, e.busOutput(e.buses[name]))
 	}
 	return out, nil
+}
+
+// keysWithPrefix returns the names in m that start with prefix, for the
+// NamePrefix of ListEventBuses and ListRules.
+func keysWithPrefix[V any](m map[string]V, prefix string) []string {
+	var names []string
+	for name := range m {
+		if strings.HasPrefix(name, prefix) {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // paginate sorts names and returns the page after token (the last name of
@@ -271,13 +279,7 @@ func (e *EventBridge) listRules(_ context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	var names []string
-	for name := range b.rules {
-		if strings.HasPrefix(name, in.NamePrefix) {
-			names = append(names, name)
-		}
-	}
-	page, next, err := paginate(names, in.NextToken, in.Limit)
+	page, next, err := paginate(keysWithPrefix(b.rules, in.NamePrefix), in.NextToken, in.Limit)
 	if err != nil {
 		return nil, err
 	}
@@ -455,11 +457,7 @@ func (e *EventBridge) listTargetsByRule(_ context.Context, body []byte) (any, er
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]string, 0, len(r.targets))
-	for id := range r.targets {
-		ids = append(ids, id)
-	}
-	page, next, err := paginate(ids, in.NextToken, in.Limit)
+	page, next, err := paginate(slices.Collect(maps.Keys(r.targets)), in.NextToken, in.Limit)
 	if err != nil {
 		return nil, err
 	}
