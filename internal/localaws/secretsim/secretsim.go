@@ -171,6 +171,20 @@ func (s *Secrets) Service() wire.Service {
 	}
 }
 
+// findLive finds a secret whose value may be read or changed: one marked
+// for deletion answers as AWS does until it is restored or gone. Callers
+// hold s.mu.
+func (s *Secrets) findLive(id string) (*secret, error) {
+	sec := s.find(id)
+	if sec == nil {
+		return nil, notFound()
+	}
+	if sec.DeletedAt != nil {
+		return nil, markedForDeletion()
+	}
+	return sec, nil
+}
+
 // find resolves a name, full ARN or partial ARN; it also forgets secrets
 // whose recovery window has passed. Callers hold s.mu.
 func (s *Secrets) find(id string) *secret {
@@ -300,12 +314,9 @@ func (s *Secrets) getSecretValue(_ context.Context, body []byte) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec := s.find(in.SecretId)
-	if sec == nil {
-		return nil, notFound()
-	}
-	if sec.DeletedAt != nil {
-		return nil, markedForDeletion()
+	sec, err := s.findLive(in.SecretId)
+	if err != nil {
+		return nil, err
 	}
 	id := in.VersionId
 	if id == "" {
@@ -353,12 +364,9 @@ func (s *Secrets) putSecretValue(_ context.Context, body []byte) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec := s.find(in.SecretId)
-	if sec == nil {
-		return nil, notFound()
-	}
-	if sec.DeletedAt != nil {
-		return nil, markedForDeletion()
+	sec, err := s.findLive(in.SecretId)
+	if err != nil {
+		return nil, err
 	}
 	id := in.ClientRequestToken
 	if id == "" {
