@@ -1,7 +1,8 @@
 // Package wire holds what the local AWS stand-ins share on the wire: the AWS
-// JSON protocol's error shape, request dispatch by X-Amz-Target, and the
-// clock the simulations read, so that each service package only describes
-// its operations.
+// JSON protocol's error shape, request dispatch by X-Amz-Target, the clock
+// the simulations read, the default account and region with their checks,
+// and the header of their saved state, so that each service package only
+// describes its operations.
 package wire
 
 import (
