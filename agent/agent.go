@@ -181,7 +181,7 @@ func (a *Agent) process(ctx context.Context, msg sqstypes.Message) {
 	defer a.m.MessagesInFlight.Dec()
 	id := aws.ToString(msg.MessageId)
 	log := a.log.With("message_id", id)
-	if n, err := strconv.Atoi(msg.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)]); err == nil && n > 1 {
+	if n := receiveCount(msg); n > 1 {
 		log = log.With("receive_count", n)
 	}
 	hctx, stopExtending := context.WithCancel(ctx)
@@ -246,10 +246,39 @@ func (a *Agent) settle(ctx context.Context, msg sqstypes.Message, err error, log
 		}
 	default:
 		// May pass: leave it; SQS redelivers and the redrive policy moves a
-		// message that never succeeds to the dead-letter queue.
+		// message that never succeeds to the dead-letter queue. The next
+		// delivery comes after a backoff that grows with the receive
+		// count, not after the whole visibility timeout: a replica that
+		// lost a lease finds the heal done seconds later.
 		a.m.MessageErrors.WithLabelValues("left").Inc()
-		log.Warn("leaving message for redelivery", "error", err, "retryable", IsRetryable(err))
+		wait := a.retryDelay(receiveCount(msg))
+		log.Warn("leaving message for redelivery", "error", err, "retryable", IsRetryable(err), "retry_in", wait.String())
+		_, cerr := a.sqs.ChangeMessageVisibility(sctx, &sqs.ChangeMessageVisibilityInput{
+			QueueUrl: aws.String(a.intake.QueueURL), ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(wait / time.Second),
+		})
+		if cerr != nil {
+			log.Warn("set retry delay failed; the message reappears after its visibility timeout", "error", cerr)
+		}
 	}
+}
+
+// retryDelay is the wait before the nth delivery of a message that failed
+// in a way that may pass: 2, 4, 8, ... seconds, capped at the visibility
+// timeout.
+func (a *Agent) retryDelay(n int) time.Duration {
+	d := 2 * time.Second
+	for i := 1; i < n && d < a.intake.Visibility; i++ {
+		d *= 2
+	}
+	return min(d, a.intake.Visibility)
+}
+
+func receiveCount(msg sqstypes.Message) int {
+	n, err := strconv.Atoi(msg.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
+	if err != nil || n < 1 {
+		return 1
+	}
+	return n
 }
 
 func (a *Agent) delete(ctx context.Context, msg sqstypes.Message, log *slog.Logger) {
