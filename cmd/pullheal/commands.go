@@ -11,5 +11,6 @@ func commands() []*cli.Command {
 		localCommand(),
 		demoCommand(),
 		mirrorCommand(),
+		syncCommand(),
 	}
 }

@@ -446,7 +446,7 @@ func (s *syncer) syncOne(ctx context.Context, ref imageref.Ref) Image {
 		return im
 	case d.Action == policy.ActionPullThrough:
 		im.Action = Skipped
-		im.Reason = fmt.Sprintf("the first rule that matches, %s, says pull-through; sync mirrors only what an action: mirror rule allowlists", d.Rule)
+		im.Reason = "the first rule that matches says pull-through; sync mirrors only what an action: mirror rule allowlists"
 		return im
 	case d.Action != policy.ActionMirror:
 		im.Action = Skipped

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/urfave/cli/v2"
+
+	"github.com/pullheal/pullheal/internal/hostmap"
+	"github.com/pullheal/pullheal/internal/imageref"
+	"github.com/pullheal/pullheal/internal/imagesync"
+	"github.com/pullheal/pullheal/internal/mirror"
+	"github.com/pullheal/pullheal/policy"
+)
+
+func syncCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "sync",
+		Usage: "mirror what a policy allowlists into ECR ahead of time, customised where it says so",
+		Description: "For every images rule with action mirror, copies its named images and selected tags into ECR\n" +
+			"(tags.exact as listed; tags.glob and tags.semver matched against the upstream's tags, the --max-tags\n" +
+			"newest). Deny rules, typosquat protection and scopes apply. Images already in ECR cost no pull.\n" +
+			"Exit 0 when every image was synced or skipped by the policy, 1 when any failed, 2 for bad input.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "policy", Usage: "policy `FILE` (required)"},
+			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST` (default: the policy's, else the account's from the ECR authorization token)"},
+			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account ({\"username\",\"accessToken\"})"},
+			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
+			&cli.IntFlag{Name: "reserve", Usage: "refuse to spend the upstream's last `N` advertised pulls"},
+			&cli.IntFlag{Name: "max-tags", Value: imagesync.DefaultMaxTags, Usage: "newest `N` tags a glob or semver selector syncs per image"},
+			&cli.StringFlag{Name: "cluster", Usage: "decide for this cluster `NAME` (policies with a scope)"},
+			&cli.StringFlag{Name: "service", Usage: "decide for this service `NAME` (policies with a scope)"},
+			&cli.StringFlag{Name: "family", Usage: "decide for this task-definition family `NAME` (policies with a scope)"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "decide and list tags, copy nothing"},
+			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
+		},
+		Action: syncAction,
+	}
+}
+
+func syncAction(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	if c.NArg() > 0 {
+		return inputErrorf("sync takes no arguments, got %q", c.Args().First())
+	}
+	path := c.String("policy")
+	if path == "" {
+		return inputErrorf("sync needs --policy FILE")
+	}
+	pol, err := policy.Load(path)
+	if err != nil {
+		return asInputError(err)
+	}
+	endpoints, err := hostmap.Parse(c.String("registry-endpoints"))
+	if err != nil {
+		return inputErrorf("--registry-endpoints: %v", err)
+	}
+	if c.Int("reserve") < 0 {
+		return inputErrorf("--reserve %d: must not be negative", c.Int("reserve"))
+	}
+	if c.Int("max-tags") < 1 {
+		return inputErrorf("--max-tags %d: must be at least 1", c.Int("max-tags"))
+	}
+
+	awsCfg, err := config.LoadDefaultConfig(c.Context)
+	if err != nil {
+		return fmt.Errorf("load AWS configuration: %w", err)
+	}
+	ecrClient := ecr.NewFromConfig(awsCfg)
+	registry := c.String("registry")
+	if registry == "" {
+		registry = pol.Registry
+	}
+	if registry == "" {
+		if registry, err = mirror.NewECRKeychain(ecrClient, nil).Endpoint(c.Context); err != nil {
+			return fmt.Errorf("discover the ECR registry (or pass --registry): %w", err)
+		}
+	}
+	var source authn.Keychain = authn.DefaultKeychain
+	if id := c.String("dockerhub-secret"); id != "" {
+		source = mirror.NewDockerHubKeychain(mirror.SecretsManagerCredentials(secretsmanager.NewFromConfig(awsCfg), id), nil)
+	}
+	cfg := imagesync.Config{
+		Registry:            registry,
+		Subject:             policy.Subject{Cluster: c.String("cluster"), Service: c.String("service"), Family: c.String("family")},
+		SourceKeychain:      source,
+		DestinationKeychain: authn.NewMultiKeychain(mirror.NewECRKeychain(ecrClient, nil, registry), authn.DefaultKeychain),
+		Endpoints:           endpoints,
+		Reserve:             c.Int("reserve"),
+		MaxTags:             c.Int("max-tags"),
+		DryRun:              c.Bool("dry-run"),
+	}
+	if _, _, ok := imageref.ECRHost(registry); ok || endpoints.Lookup(registry) != nil {
+		cfg.Repositories = ecrClient
+	}
+	rep, err := imagesync.Sync(c.Context, cfg, pol)
+	switch {
+	case errors.Is(err, imagesync.ErrInvalidConfig):
+		return asInputError(err)
+	case err != nil:
+		return fmt.Errorf("sync: %w", err)
+	}
+	if format == "json" {
+		if err := writeJSON(c.App.Writer, rep); err != nil {
+			return err
+		}
+	} else {
+		writeSyncText(c.App.Writer, rep)
+	}
+	if n := rep.Summary.Failed; n > 0 {
+		return fmt.Errorf("sync: %d of %d images failed", n, len(rep.Images))
+	}
+	return nil
+}
+
+// writeSyncText prints a line per image and a summary.
+func writeSyncText(w io.Writer, rep imagesync.Report) {
+	for _, im := range rep.Images {
+		pinned := im.Target
+		if im.Digest != "" {
+			pinned += "@" + im.Digest
+		}
+		var notes []string
+		if len(im.Customize) > 0 {
+			notes = append(notes, strings.Join(im.Customize, "; "))
+		}
+		if len(im.Platforms) > 0 {
+			notes = append(notes, strings.Join(im.Platforms, ", "))
+		}
+		switch im.Action {
+		case imagesync.Copied, imagesync.Customized:
+			notes = append(notes, fmt.Sprintf("%s; %d manifest GETs upstream", humanBytes(im.BytesCopied), im.ManifestGETs))
+		case imagesync.Planned:
+			notes = append(notes, "dry run")
+		}
+		detail := ""
+		if len(notes) > 0 {
+			detail = " (" + strings.Join(notes, "; ") + ")"
+		}
+		switch im.Action {
+		case imagesync.Copied, imagesync.Customized:
+			fmt.Fprintf(w, "%s %s -> %s%s\n", im.Action, im.Source, pinned, detail)
+		case imagesync.AlreadyMirrored:
+			fmt.Fprintf(w, "already mirrored %s -> %s%s\n", im.Source, pinned, detail)
+		case imagesync.Planned:
+			fmt.Fprintf(w, "would sync %s -> %s%s\n", im.Source, pinned, detail)
+		case imagesync.Skipped:
+			fmt.Fprintf(w, "skipped %s: %s: %s\n", im.Source, im.Rule, im.Reason)
+		case imagesync.Failed:
+			if pinned != "" {
+				pinned = " -> " + pinned
+			}
+			fmt.Fprintf(w, "failed %s%s: %s\n", im.Source, pinned, oneLine(im.Error))
+		}
+	}
+	s := rep.Summary
+	if rep.DryRun {
+		fmt.Fprintf(w, "dry run: %d to sync, %d skipped, %d failed\n", s.Planned, s.Skipped, s.Failed)
+		return
+	}
+	fmt.Fprintf(w, "synced into %s: %d copied, %d customized, %d already mirrored, %d skipped, %d failed\n",
+		rep.Registry, s.Copied, s.Customized, s.AlreadyMirrored, s.Skipped, s.Failed)
+}
