@@ -37,7 +37,7 @@ type bed struct {
 	kc  authn.Keychain // ECR
 }
 
-func startBed(t *testing.T) *bed {
+func startBed(t testing.TB) *bed {
 	t.Helper()
 	srv, err := localaws.Start(context.Background(), localaws.Config{})
 	if err != nil {
@@ -88,7 +88,7 @@ func ref(t *testing.T, s string) name.Reference {
 	return r
 }
 
-func loadPolicy(t *testing.T, path string) *policy.Policy {
+func loadPolicy(t testing.TB, path string) *policy.Policy {
 	t.Helper()
 	p, err := policy.Load(path)
 	if err != nil {
