@@ -2,16 +2,16 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 
-	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 
+	"github.com/pullheal/pullheal/internal/customize"
+	"github.com/pullheal/pullheal/internal/imagesync"
 	"github.com/pullheal/pullheal/internal/mirror"
 	"github.com/pullheal/pullheal/internal/plan"
-	"github.com/pullheal/pullheal/policy"
 )
 
 // Mirrorer copies an image the policy allowlists for mirroring into ECR and
@@ -21,15 +21,15 @@ type Mirrorer interface {
 	Mirror(ctx context.Context, step plan.Step) (string, error)
 }
 
-// ErrCustomizeUnsupported: the policy asks for a customised image, which
-// the agent's mirror route does not build; nothing is mirrored.
-var ErrCustomizeUnsupported = errors.New("the policy customises this image (customize lines), which the agent's mirror route does not apply; mirror it ahead of time instead")
-
 // ImageMirror is the mirror route: it copies with the mirror engine,
 // creating the ECR repository with the policy's settings.
 type ImageMirror struct {
 	engine *mirror.Mirror
 	repos  mirror.RepositoryAPI
+	// What a customised copy, which the engine does not build, needs.
+	source    authn.Keychain
+	dest      authn.Keychain
+	transport http.RoundTripper
 }
 
 // NewImageMirror returns a Mirrorer. source resolves upstream credentials
@@ -45,17 +45,23 @@ func NewImageMirror(reg *Registry, repos mirror.RepositoryAPI, source authn.Keyc
 	if err != nil {
 		return nil, fmt.Errorf("mirror engine: %w", err)
 	}
-	return &ImageMirror{engine: m, repos: repos}, nil
+	return &ImageMirror{engine: m, repos: repos, source: source, dest: reg.Keychain(), transport: reg.cfg.Transport}, nil
 }
 
-// Mirror copies step's image to its target and returns the target pinned
-// to the digest that landed in ECR.
+// Mirror copies step's image to its target, customised when the policy
+// says so, and returns the target pinned to the digest that landed in ECR:
+// the tag in ECR can be moved by a later mirror, the digest cannot.
 func (im *ImageMirror) Mirror(ctx context.Context, step plan.Step) (string, error) {
 	d := step.Decision
-	if len(d.Customize) > 0 {
-		return "", ErrCustomizeUnsupported
+	target := step.Target
+	if i := strings.Index(target, "@"); i >= 0 {
+		target = target[:i]
 	}
-	opts := []mirror.Option{mirror.WithRepositoryCreation(im.repos, RepositorySettings(d.Repository))}
+	settings := mirror.SettingsFromPolicy(d.Repository)
+	if len(d.Customize) > 0 {
+		return im.customized(ctx, step, target, settings)
+	}
+	opts := []mirror.Option{mirror.WithRepositoryCreation(im.repos, settings)}
 	if len(d.Platforms) > 0 {
 		opts = append(opts, mirror.WithPlatforms(d.Platforms...))
 	}
@@ -63,25 +69,32 @@ func (im *ImageMirror) Mirror(ctx context.Context, step plan.Step) (string, erro
 	if err != nil {
 		return "", err
 	}
-	// A mirrored reference is always pinned: the tag in ECR can be moved by
-	// a later mirror, the digest cannot.
-	target := step.Target
-	if i := strings.Index(target, "@"); i >= 0 {
-		target = target[:i]
-	}
 	return target + "@" + res.TargetDigest, nil
 }
 
-// RepositorySettings converts the policy's repository settings to the mirror
-// engine's.
-func RepositorySettings(s policy.RepositorySettings) mirror.RepositorySettings {
-	out := mirror.RepositorySettings{ScanOnPush: s.ScanOnPush, TagMutability: ecrtypes.ImageTagMutability(s.TagMutability),
-		Tags: s.Tags, LifecyclePolicy: s.LifecyclePolicy}
-	if s.Encryption.Type != "" {
-		out.Encryption = &ecrtypes.EncryptionConfiguration{EncryptionType: ecrtypes.EncryptionType(s.Encryption.Type)}
-		if s.Encryption.KMSKey != "" {
-			out.Encryption.KmsKey = &s.Encryption.KMSKey
-		}
+// customized builds the policy's customisation of the image in ECR. A
+// customised image has a digest of its own, so it is pushed under a tag:
+// the source's, or for a digest-only source one named after that digest.
+func (im *ImageMirror) customized(ctx context.Context, step plan.Step, target string, settings mirror.RepositorySettings) (string, error) {
+	lines, err := customize.Parse(step.Decision.Customize)
+	if err != nil {
+		return "", fmt.Errorf("customize %s: %w", step.Image, err)
 	}
-	return out
+	if step.Ref.Tag == "" {
+		target += ":" + strings.Replace(step.Ref.Digest, ":", "-", 1)
+	}
+	opts := []imagesync.Option{
+		imagesync.WithSourceKeychain(im.source),
+		imagesync.WithDestinationKeychain(im.dest),
+		imagesync.WithTransport(im.transport),
+		imagesync.WithRepositoryCreation(im.repos, settings),
+	}
+	if len(step.Decision.Platforms) > 0 {
+		opts = append(opts, imagesync.WithPlatforms(step.Decision.Platforms...))
+	}
+	res, err := imagesync.CopyCustomized(ctx, step.Ref.String(), target, lines, opts...)
+	if err != nil {
+		return "", err
+	}
+	return target + "@" + res.TargetDigest, nil
 }

@@ -180,6 +180,10 @@ func splitWords(line string) ([]string, error) {
 				return nil, errors.New("line ends with a lone backslash")
 			}
 			i++
+			// An escape does not let through what the line may not hold.
+			if e := runes[i]; e == unicode.ReplacementChar || unicode.IsControl(e) && e != '\t' {
+				return nil, fmt.Errorf("escaped character %q is not allowed", e)
+			}
 			cur.WriteRune(runes[i])
 			in = true
 		case quote == '"':

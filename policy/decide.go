@@ -50,7 +50,7 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 
 func matchRule(patterns []namePattern, tags *TagSelector, scope *Scope, ref imageref.Ref, subj Subject) (*namePattern, bool) {
 	pat, ok := matchAny(patterns, ref)
-	if !ok || !tags.matches(ref.Tag) || !scope.admits(subj) {
+	if !ok || !tags.Selects(ref.Tag) || !scope.admits(subj) {
 		return nil, false
 	}
 	return pat, true

@@ -218,9 +218,10 @@ func (t *TagSelector) isEmpty() bool {
 	return len(t.Exact) == 0 && len(t.Glob) == 0 && t.Semver == ""
 }
 
-// matches reports whether the selector selects tag ("" for a digest-only
-// reference, which only an empty selector selects).
-func (t *TagSelector) matches(tag string) bool {
+// Selects reports whether the selector selects tag ("" for a digest-only
+// reference, which only an empty selector selects): tag must be one of
+// Exact, match a Glob, or satisfy the Semver range.
+func (t *TagSelector) Selects(tag string) bool {
 	if t.isEmpty() {
 		return true
 	}
@@ -237,8 +238,13 @@ func (t *TagSelector) matches(tag string) bool {
 			return true
 		}
 	}
-	if t.constraint != nil {
-		if v, err := semver.NewVersion(tag); err == nil && t.constraint.Check(v) {
+	c := t.constraint
+	if c == nil && t.Semver != "" {
+		// A selector built by hand rather than loaded: read its range now.
+		c, _ = semver.NewConstraint(t.Semver)
+	}
+	if c != nil {
+		if v, err := semver.NewVersion(tag); err == nil && c.Check(v) {
 			return true
 		}
 	}

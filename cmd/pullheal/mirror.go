@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/urfave/cli/v2"
 
-	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/mirror"
@@ -123,7 +122,7 @@ func mirrorAction(c *cli.Context) error {
 		opts = append(opts, mirror.WithPlatforms(platforms...))
 	}
 	if _, _, ok := imageref.ECRHost(dstRef.Registry); ok || len(endpoints) > 0 && endpoints.Lookup(dstRef.Registry) != nil {
-		opts = append(opts, mirror.WithRepositoryCreation(ecrClient, agent.RepositorySettings(settings)))
+		opts = append(opts, mirror.WithRepositoryCreation(ecrClient, mirror.SettingsFromPolicy(settings)))
 	}
 	bar := newProgressBar(c.App.ErrWriter)
 	if bar != nil {

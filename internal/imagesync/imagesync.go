@@ -31,12 +31,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path"
 	"slices"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
-	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -376,24 +374,12 @@ func (s *syncer) listTags(ctx context.Context, ref imageref.Ref) ([]string, erro
 	return tags, nil
 }
 
-// selected returns the tags sel's glob or semver range selects, the way
-// policy.TagSelector documents it (path.Match globs, Masterminds semver
-// constraints; exact tags are taken as they are, not listed).
+// selected returns the listed tags sel selects by glob or semver range
+// (exact tags are taken as they are, not listed).
 func selected(tags []string, sel policy.TagSelector) []string {
-	var c *semver.Constraints
-	if sel.Semver != "" {
-		// The policy loader has checked the range.
-		c, _ = semver.NewConstraint(sel.Semver)
-	}
 	var out []string
 	for _, t := range tags {
-		ok := slices.ContainsFunc(sel.Glob, func(g string) bool { m, _ := path.Match(g, t); return m })
-		if !ok && c != nil {
-			if v, err := semver.NewVersion(t); err == nil && c.Check(v) {
-				ok = true
-			}
-		}
-		if ok {
+		if sel.Selects(t) && !slices.Contains(sel.Exact, t) {
 			out = append(out, t)
 		}
 	}
@@ -462,7 +448,7 @@ func (s *syncer) syncOne(ctx context.Context, ref imageref.Ref) Image {
 		im.Action, im.Error, im.Err = Failed, err.Error(), err
 		return im
 	}
-	settings := repositorySettings(d.Repository)
+	settings := mirror.SettingsFromPolicy(d.Repository)
 	if len(d.Customize) > 0 {
 		lines, err := customize.Parse(d.Customize)
 		if err != nil {
@@ -505,16 +491,3 @@ func (s *syncer) syncOne(ctx context.Context, ref imageref.Ref) Image {
 	return im
 }
 
-// repositorySettings converts the policy's repository settings to the
-// mirror engine's.
-func repositorySettings(s policy.RepositorySettings) mirror.RepositorySettings {
-	out := mirror.RepositorySettings{ScanOnPush: s.ScanOnPush, TagMutability: ecrtypes.ImageTagMutability(s.TagMutability),
-		Tags: s.Tags, LifecyclePolicy: s.LifecyclePolicy}
-	if s.Encryption.Type != "" {
-		out.Encryption = &ecrtypes.EncryptionConfiguration{EncryptionType: ecrtypes.EncryptionType(s.Encryption.Type)}
-		if s.Encryption.KMSKey != "" {
-			out.Encryption.KmsKey = &s.Encryption.KMSKey
-		}
-	}
-	return out
-}
