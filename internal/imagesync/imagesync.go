@@ -490,4 +490,3 @@ func (s *syncer) syncOne(ctx context.Context, ref imageref.Ref) Image {
 	}
 	return im
 }
-
