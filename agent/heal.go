@@ -426,6 +426,10 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 		return nil
 	}
 	out, err := h.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(task.ClusterArn), Services: []string{rv.Service}})
+	if IsNotFound(err) {
+		rv.ServiceAction = "none: the cluster of service " + rv.Service + " no longer exists"
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("describe service %s: %w", rv.Service, err)
 	}
