@@ -477,6 +477,13 @@ func cfnContainer(t *testing.T, tmpl cfnTemplate) (agentContainer, map[string]an
 		env, _ := lookup(d, "Environment")
 		envList, _ := env.([]any)
 		for i, e := range envList {
+			// A conditional variable (!If [COND, VAR, AWS::NoValue]) is
+			// checked as it is when its condition holds.
+			if branches, ok := lookup(e, "Fn::If"); ok {
+				if b, ok := branches.([]any); ok && len(b) == 3 {
+					e = b[1]
+				}
+			}
 			name, _ := lookup(e, "Name")
 			value, _ := lookup(e, "Value")
 			s, ok := name.(string)

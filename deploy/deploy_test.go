@@ -45,7 +45,7 @@ const (
 var agentFlags = []string{
 	"queue-url", "workers", "wait-time", "visibility", "shutdown-grace",
 	"policy", "registry", "pull-through", "discover-rules", "review-bus",
-	"lock-table", "lease", "holder", "registry-endpoints", "dry-run",
+	"lock-table", "lease", "holder", "registry-endpoints", "dockerhub-secret", "dry-run",
 	"listen", "log-level",
 }
 

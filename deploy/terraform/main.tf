@@ -202,7 +202,7 @@ resource "aws_ecs_task_definition" "agent" {
     user                   = "65532:65532"
     mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp" }]
     portMappings           = [{ name = "metrics", containerPort = 9090, protocol = "tcp" }]
-    environment = [
+    environment = concat([
       { name = "PULLHEAL_QUEUE_URL", value = aws_sqs_queue.events.url },
       { name = "PULLHEAL_LOCK_TABLE", value = aws_dynamodb_table.leases.name },
       { name = "PULLHEAL_REVIEW_BUS", value = var.review_bus_name },
@@ -210,7 +210,9 @@ resource "aws_ecs_task_definition" "agent" {
       { name = "PULLHEAL_LISTEN", value = ":9090" },
       { name = "PULLHEAL_LOG_LEVEL", value = "info" },
       { name = "AWS_REGION", value = local.region },
-    ]
+      ], local.with_hub ? [
+      { name = "PULLHEAL_DOCKERHUB_SECRET", value = var.dockerhub_secret_arn },
+    ] : [])
     logConfiguration = {
       logDriver = "awslogs"
       options = {
