@@ -306,9 +306,9 @@ func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ec
 		case plan.PullThrough:
 			if err := h.reg.Preflight(ctx, step.Target); err != nil {
 				if IsRetryable(err) || isUpstreamLimited(err) {
-					return result{}, fmt.Errorf("preflight %s: %w", step.Target, err)
+					return result{}, err // it names the preflight and its target
 				}
-				change.Reason = fmt.Sprintf("preflight of %s failed: %v", step.Target, err)
+				change.Reason = err.Error()
 				rv.Images = append(rv.Images, change)
 				rv.Reason = "the pull-through cache could not serve " + c.Image + "; no revision registered"
 				return h.finish(ctx, outcomeFailed, rv, log)
