@@ -96,6 +96,10 @@ func bedFor(t testing.TB, e *ecssim.ECS, clock *wire.ManualClock, events *record
 			// A retried request would hide a transport glitch behind a
 			// second registration; fail loudly instead.
 			o.Retryer = aws.NopRetryer{}
+			// A fresh connection per request: the race detector's timing
+			// exposes net/http reusing a connection the server is closing
+			// (seen about once in 40 runs), which a retryer would absorb.
+			o.HTTPClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 		}),
 	}
 }
