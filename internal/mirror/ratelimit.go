@@ -95,6 +95,9 @@ func (b *budgets) take(host string, need, keep int, spend bool) error {
 }
 
 // parseRateLimitHeader reads "76;w=21600" (the count, then parameters).
+// maxWindowSeconds bounds the w= parameter parseRateLimitHeader accepts.
+const maxWindowSeconds = 366 * 24 * 3600
+
 func parseRateLimitHeader(v string) (n int, window time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
@@ -108,7 +111,9 @@ func parseRateLimitHeader(v string) (n int, window time.Duration, ok bool) {
 	for _, p := range parts[1:] {
 		k, val, found := strings.Cut(strings.TrimSpace(p), "=")
 		if found && k == "w" {
-			if secs, err := strconv.Atoi(val); err == nil && secs > 0 {
+			// A window longer than a year is not a rate-limit window (and
+			// would overflow a Duration far beyond that): ignore it.
+			if secs, err := strconv.Atoi(val); err == nil && secs > 0 && secs <= maxWindowSeconds {
 				window = time.Duration(secs) * time.Second
 			}
 		}
