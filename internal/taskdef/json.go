@@ -188,12 +188,27 @@ type parser struct {
 	// each gets an exactly sized copy when it closes, which saves the
 	// regrowth of appending to every kids slice.
 	scratch []member
+	// slab holds those copies, sub-slices of it, while it has room: one
+	// allocation instead of one per container for any task definition.
+	// It never grows (that would move what earlier copies point into);
+	// once full, a container gets a copy of its own.
+	slab []member
+}
+
+// memberBound is the slab's capacity: an upper bound of the members and
+// elements of all the objects and arrays of src (a container of n
+// children has n-1 commas, so children are at most commas plus
+// containers), capped so that text which only looks like many members (a
+// long string of commas) costs no large allocation.
+func memberBound(src string) int {
+	const maxSlab = 1 << 13 // far above a task definition's few hundred members
+	return min(maxSlab, strings.Count(src, ",")+strings.Count(src, "{")+strings.Count(src, "["))
 }
 
 // parseJSON parses one JSON text. Duplicate object keys are an error: which
 // of two values ECS would take is a guess, and a rewrite must not guess.
 func parseJSON(src string) (value, error) {
-	p := parser{src: src, scratch: make([]member, 0, 64)}
+	p := parser{src: src, scratch: make([]member, 0, 64), slab: make([]member, 0, memberBound(src))}
 	if strings.HasPrefix(src, "\uFEFF") {
 		p.i = len("\uFEFF")
 	}
@@ -356,7 +371,13 @@ func (p *parser) container(k kind, closing byte, elem func(first int) error) (va
 			p.i++
 		case closing:
 			p.i++
-			v.kids = slices.Clone(p.scratch[first:])
+			kids := p.scratch[first:]
+			if start := len(p.slab); start+len(kids) <= cap(p.slab) {
+				p.slab = append(p.slab, kids...)
+				v.kids = p.slab[start:len(p.slab):len(p.slab)]
+			} else {
+				v.kids = slices.Clone(kids)
+			}
 			return v, nil
 		default:
 			return value{}, p.errorf("unexpected %s in an %s, expected ',' or '%c'", p.describe(), k, closing)
