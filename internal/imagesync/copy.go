@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -491,13 +490,8 @@ func (t *sourceTransport) take(host string) error {
 }
 
 func (t *sourceTransport) observe(host string, h http.Header) {
-	v := strings.TrimSpace(h.Get("RateLimit-Remaining"))
-	if v == "" {
-		return
-	}
-	count, _, _ := strings.Cut(v, ";")
-	n, err := strconv.Atoi(strings.TrimSpace(count))
-	if err != nil || n < 0 {
+	n, _, ok := mirror.ParseRateLimitHeader(h.Get("RateLimit-Remaining"))
+	if !ok {
 		return
 	}
 	t.mu.Lock()

@@ -189,9 +189,9 @@ func TestParseRateLimitHeader(t *testing.T) {
 		"many;w=21600":      {},
 	}
 	for in, want := range tests {
-		n, w, ok := parseRateLimitHeader(in)
+		n, w, ok := ParseRateLimitHeader(in)
 		if diff := cmp.Diff(want, parsed{n, w, ok}); diff != "" {
-			t.Errorf("parseRateLimitHeader(%q) (-want +got):\n%s", in, diff)
+			t.Errorf("ParseRateLimitHeader(%q) (-want +got):\n%s", in, diff)
 		}
 	}
 }
@@ -201,12 +201,12 @@ func FuzzParseRateLimitHeader(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, w, ok := parseRateLimitHeader(s)
+		n, w, ok := ParseRateLimitHeader(s)
 		if ok && (n < 0 || w < 0) {
-			t.Fatalf("parseRateLimitHeader(%q) = %d, %s", s, n, w)
+			t.Fatalf("ParseRateLimitHeader(%q) = %d, %s", s, n, w)
 		}
 		if !ok && (n != 0 || w != 0) {
-			t.Fatalf("parseRateLimitHeader(%q) not ok but returned %d, %s", s, n, w)
+			t.Fatalf("ParseRateLimitHeader(%q) not ok but returned %d, %s", s, n, w)
 		}
 	})
 }

@@ -43,11 +43,11 @@ func budgetKey(host string) string {
 // observe records the headers of a response from host, if it carries them.
 func (b *budgets) observe(host string, h http.Header, now time.Time) {
 	host = budgetKey(host)
-	remaining, _, ok := parseRateLimitHeader(h.Get("RateLimit-Remaining"))
+	remaining, _, ok := ParseRateLimitHeader(h.Get("RateLimit-Remaining"))
 	if !ok {
 		return
 	}
-	limit, window, _ := parseRateLimitHeader(h.Get("RateLimit-Limit"))
+	limit, window, _ := ParseRateLimitHeader(h.Get("RateLimit-Limit"))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.m[host] = RateLimit{Limit: limit, Remaining: remaining, Window: window, ObservedAt: now}
@@ -94,11 +94,13 @@ func (b *budgets) take(host string, need, keep int, spend bool) error {
 	return nil
 }
 
-// parseRateLimitHeader reads "76;w=21600" (the count, then parameters).
-// maxWindowSeconds bounds the w= parameter parseRateLimitHeader accepts.
+// maxWindowSeconds bounds the w= parameter ParseRateLimitHeader accepts.
 const maxWindowSeconds = 366 * 24 * 3600
 
-func parseRateLimitHeader(v string) (n int, window time.Duration, ok bool) {
+// ParseRateLimitHeader reads a ratelimit-limit or ratelimit-remaining
+// value such as "76;w=21600": the count, then the window; ok is false when
+// there is no count.
+func ParseRateLimitHeader(v string) (n int, window time.Duration, ok bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0, 0, false
@@ -123,7 +125,7 @@ func parseRateLimitHeader(v string) (n int, window time.Duration, ok bool) {
 
 // budgetSpent reports a 429 whose headers say nothing is left in the window.
 func budgetSpent(h http.Header) bool {
-	n, _, ok := parseRateLimitHeader(h.Get("RateLimit-Remaining"))
+	n, _, ok := ParseRateLimitHeader(h.Get("RateLimit-Remaining"))
 	return ok && n == 0
 }
 
