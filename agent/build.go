@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -101,10 +100,7 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 			return nil, fmt.Errorf("agent config: %w", err)
 		}
 	}
-	var source authn.Keychain = authn.DefaultKeychain
-	if o.DockerHubSecret != "" {
-		source = mirror.NewDockerHubKeychain(mirror.SecretsManagerCredentials(secretsmanager.NewFromConfig(cfg), o.DockerHubSecret), o.Now)
-	}
+	source := mirror.SourceKeychain(secretsmanager.NewFromConfig(cfg), o.DockerHubSecret, o.Now)
 	mirrorer, err := NewImageMirror(reg, ecrClient, source, mirror.WithRateLimitGauge(metrics.UpstreamRemaining))
 	if err != nil {
 		return nil, err

@@ -103,10 +103,7 @@ func mirrorAction(c *cli.Context) error {
 		return fmt.Errorf("load AWS configuration: %w", err)
 	}
 	ecrClient := ecr.NewFromConfig(awsCfg)
-	var source authn.Keychain = authn.DefaultKeychain
-	if id := c.String("dockerhub-secret"); id != "" {
-		source = mirror.NewDockerHubKeychain(mirror.SecretsManagerCredentials(secretsmanager.NewFromConfig(awsCfg), id), nil)
-	}
+	source := mirror.SourceKeychain(secretsmanager.NewFromConfig(awsCfg), c.String("dockerhub-secret"), nil)
 	opts := []mirror.Option{
 		mirror.WithJobs(c.Int("jobs")),
 		mirror.WithSourceKeychain(source),

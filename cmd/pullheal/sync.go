@@ -85,10 +85,7 @@ func syncAction(c *cli.Context) error {
 			return fmt.Errorf("discover the ECR registry (or pass --registry): %w", err)
 		}
 	}
-	var source authn.Keychain = authn.DefaultKeychain
-	if id := c.String("dockerhub-secret"); id != "" {
-		source = mirror.NewDockerHubKeychain(mirror.SecretsManagerCredentials(secretsmanager.NewFromConfig(awsCfg), id), nil)
-	}
+	source := mirror.SourceKeychain(secretsmanager.NewFromConfig(awsCfg), c.String("dockerhub-secret"), nil)
 	cfg := imagesync.Config{
 		Registry:            registry,
 		Subject:             policy.Subject{Cluster: c.String("cluster"), Service: c.String("service"), Family: c.String("family")},

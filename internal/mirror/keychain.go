@@ -202,6 +202,16 @@ type DockerHubKeychain struct {
 	fetched time.Time
 }
 
+// SourceKeychain is the keychain an upstream is read with: the Docker Hub
+// account in the Secrets Manager secret secretID, or when secretID is
+// empty the docker config file's credentials, else anonymous.
+func SourceKeychain(api SecretsAPI, secretID string, now func() time.Time) authn.Keychain {
+	if secretID == "" {
+		return authn.DefaultKeychain
+	}
+	return NewDockerHubKeychain(SecretsManagerCredentials(api, secretID), now)
+}
+
 // NewDockerHubKeychain returns a keychain over creds. now may be nil.
 func NewDockerHubKeychain(creds Credentials, now func() time.Time) *DockerHubKeychain {
 	if now == nil {
