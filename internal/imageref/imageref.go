@@ -75,6 +75,11 @@ func Parse(s string) (Ref, error) {
 	if msg := checkPath(r.Repository); msg != "" {
 		return Ref{}, invalid(s, "%s", msg)
 	}
+	// pkg/name counts a Docker Hub name before library/ is added; the
+	// registry counts the whole repository.
+	if len(r.Repository) > 255 {
+		return Ref{}, invalid(s, "repository longer than 255 characters (%d with its namespace)", len(r.Repository))
+	}
 	if r.Tag != "" && !isTagStart(r.Tag[0]) {
 		return Ref{}, invalid(s, "tag %q must start with a letter, digit or '_'", r.Tag)
 	}
