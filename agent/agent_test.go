@@ -15,8 +15,8 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/pullheal/pullheal/agent"
-	"github.com/pullheal/pullheal/internal/localaws"
-	"github.com/pullheal/pullheal/internal/scenario"
+	"github.com/pullheal/pullheal/internal/testbed/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
 // bed is a running test bed with the scenario set up and its tasks failed.

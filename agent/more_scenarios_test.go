@@ -12,7 +12,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/pullheal/pullheal/agent"
-	"github.com/pullheal/pullheal/internal/scenario"
+	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
 // TestTruncatedReasonIsReadAgain: an event whose reasons were cut before

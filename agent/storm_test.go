@@ -20,8 +20,8 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/pullheal/pullheal/agent"
-	"github.com/pullheal/pullheal/internal/localaws"
-	"github.com/pullheal/pullheal/internal/scenario"
+	"github.com/pullheal/pullheal/internal/testbed/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
 // awsClock measures the time spent in AWS calls, per handled message (the

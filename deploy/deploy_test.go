@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"go/ast"
 	"go/parser"
@@ -23,8 +22,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/pullheal/pullheal/agent"
-	"github.com/pullheal/pullheal/internal/localaws/eventsim"
 	"github.com/pullheal/pullheal/internal/mirror"
+	"github.com/pullheal/pullheal/internal/testbed/localaws/eventsim"
 )
 
 const (
@@ -34,7 +33,6 @@ const (
 	taskDefPath    = "../task-definition.json"
 	cfnPath        = "cloudformation/pullheal.yaml"
 	terraformDir   = "terraform"
-	factsPath      = "../../shared/facts/FACTS.md"
 	agentCmdDir    = "../cmd/pullheal"
 	containerName  = "pullheal"
 	maxStopTimeout = 120 // seconds; ECS's limit for Fargate
@@ -597,27 +595,5 @@ func checkEventPattern(t *testing.T, source string, pattern []byte) {
 		if m != wantMatch {
 			t.Errorf("%s: the rule delivers %s: %v, want %v", source, name, m, wantMatch)
 		}
-	}
-}
-
-func TestEventPatternFixtureMatchesFacts(t *testing.T) {
-	facts, err := os.ReadFile(factsPath)
-	if errors.Is(err, os.ErrNotExist) {
-		t.Skipf("%s is not beside this checkout; testdata/event-pattern.json stands in for it", factsPath)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile("(?m)^- Rule pattern: `([^`]+)`").FindSubmatch(facts)
-	if m == nil {
-		t.Fatalf("%s: no line \"- Rule pattern: `...`\"", factsPath)
-	}
-	var want, got any
-	if err := json.Unmarshal(m[1], &want); err != nil {
-		t.Fatalf("%s: rule pattern: %v", factsPath, err)
-	}
-	readJSON(t, "testdata/event-pattern.json", &got)
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("testdata/event-pattern.json differs from %s (-facts +fixture):\n%s", factsPath, diff)
 	}
 }

@@ -23,8 +23,8 @@ import (
 
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/hostmap"
-	"github.com/pullheal/pullheal/internal/localaws"
-	"github.com/pullheal/pullheal/internal/scenario"
+	"github.com/pullheal/pullheal/internal/testbed/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
 // Timings shared by the tests: a fast scheduler, and agents that poll

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/pullheal/pullheal/agent"
-	"github.com/pullheal/pullheal/internal/scenario"
+	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
 // TestKilledAgentHealsOnceAfterRestart SIGKILLs an agent in the middle of a

@@ -17,8 +17,8 @@ import (
 
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/ecsarn"
-	"github.com/pullheal/pullheal/internal/localaws"
-	"github.com/pullheal/pullheal/internal/scenario"
+	"github.com/pullheal/pullheal/internal/testbed/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
 func demoCommand() *cli.Command {

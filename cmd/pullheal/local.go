@@ -6,8 +6,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/pullheal/pullheal/internal/hubsim"
-	"github.com/pullheal/pullheal/internal/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/hubsim"
+	"github.com/pullheal/pullheal/internal/testbed/localaws"
 )
 
 func localCommand() *cli.Command {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pullheal/pullheal/internal/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/localaws"
 )
 
 // testBed starts the test bed and points the AWS SDK at it through the

@@ -23,8 +23,8 @@ import (
 
 	"github.com/pullheal/pullheal/internal/customize"
 	"github.com/pullheal/pullheal/internal/imagesync"
-	"github.com/pullheal/pullheal/internal/localaws"
 	"github.com/pullheal/pullheal/internal/mirror"
+	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/policy"
 )
 

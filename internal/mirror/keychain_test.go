@@ -19,8 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/pullheal/pullheal/internal/localaws/wire"
 	"github.com/pullheal/pullheal/internal/mirror"
+	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
 )
 
 const ecrHost = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
