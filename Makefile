@@ -42,6 +42,7 @@ lint:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags e2e ./e2e/...
 	$(GO) run $(STATICCHECK) $(PKGS)
+	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 demo: build
 	./$(BIN) demo
