@@ -138,17 +138,13 @@ func parseMode(s string) (fs.FileMode, error) {
 	if err != nil {
 		return 0, fmt.Errorf("mode %q: %w", s, err)
 	}
-	m := fs.FileMode(n & 0o777)
-	if n&0o4000 != 0 {
-		m |= fs.ModeSetuid
+	// An image mirrored for a whole fleet must not gain privilege bits
+	// from a policy line: setuid/setgid directories and sticky ones are
+	// refused rather than silently dropped.
+	if n&0o7000 != 0 {
+		return 0, fmt.Errorf("mode %q sets setuid, setgid or sticky bits; give permission bits only (0750)", s)
 	}
-	if n&0o2000 != 0 {
-		m |= fs.ModeSetgid
-	}
-	if n&0o1000 != 0 {
-		m |= fs.ModeSticky
-	}
-	return m, nil
+	return fs.FileMode(n), nil
 }
 
 // splitWords splits a line into words the way a shell would for the simple

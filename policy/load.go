@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -16,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/pullheal/pullheal/internal/regfile"
 )
 
 // MaxFileSize is the largest policy (and lifecycle policy) file read. Real
@@ -97,14 +98,11 @@ func oneLine(msg string) string {
 // an *Error with one problem naming the file; an invalid policy gives an
 // *Error listing every problem.
 func Load(path string) (*Policy, error) {
-	f, err := os.Open(path)
+	f, err := regfile.Open(path)
 	if err != nil {
 		return nil, fileError(path, openProblem(err), err)
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return nil, fileError(path, "is a directory, not a policy file", nil)
-	}
 	data, err := readLimited(f)
 	if err != nil {
 		return nil, fileError(path, "read: "+err.Error(), err)
@@ -120,6 +118,9 @@ func openProblem(err error) string {
 		return "permission denied"
 	}
 	var pe *fs.PathError
+	if errors.As(err, &pe) && errors.Is(err, regfile.ErrNotRegular) {
+		return pe.Err.Error() // "is a named pipe (FIFO), not a regular file"
+	}
 	if errors.As(err, &pe) {
 		return pe.Op + ": " + pe.Err.Error()
 	}

@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/pullheal/pullheal/internal/imageref"
+	"github.com/pullheal/pullheal/internal/regfile"
 	"github.com/pullheal/pullheal/policy"
 )
 
@@ -282,12 +284,20 @@ func TestLoadFileErrors(t *testing.T) {
 	if err := os.Mkdir(sub, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	// Opening a FIFO for reading used to block until a writer came, past
+	// SIGTERM; it is refused at once.
+	fifo := filepath.Join(dir, "fifo.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name, path, want string
 		is               error
 	}{
 		{"missing", filepath.Join(dir, "missing.yaml"), "no such file", fs.ErrNotExist},
-		{"directory", sub, "is a directory, not a policy file", nil},
+		{"directory", sub, "is a directory, not a regular file", regfile.ErrNotRegular},
+		{"fifo", fifo, "is a named pipe (FIFO), not a regular file", regfile.ErrNotRegular},
+		{"device", "/dev/zero", "is a character device, not a regular file", regfile.ErrNotRegular},
 		{"empty", write("empty.yaml", nil), `file is empty; a policy needs at least "version: 1"`, nil},
 		{"blank", write("blank.yaml", []byte("\n  \n\t\n")), `file is empty; a policy needs at least "version: 1"`, nil},
 		{"comments only", write("comments.yaml", []byte("# nothing\n")), "file holds no YAML document", nil},
@@ -319,6 +329,22 @@ func TestLifecyclePolicyFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Beside the policy's folder, a file whose content must never show up
+	// in an error (the policy lives in dir/p, so "../outside.json" leaves it).
+	outside := filepath.Join(filepath.Dir(dir), filepath.Base(dir)+"-outside.json")
+	if err := os.WriteFile(outside, []byte(`{"secret": "s3cr3t"`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(outside) })
+	if err := os.Symlink(outside, filepath.Join(dir, "lc/link.json")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(filepath.Dir(dir), "outside.json")); err != nil && !errors.Is(err, fs.ErrExist) {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "lc/fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	policyFile := filepath.Join(dir, "policy.yaml")
 	for _, tc := range []struct {
 		name, file, want string
@@ -329,6 +355,10 @@ func TestLifecyclePolicyFile(t *testing.T) {
 		{"missing", "lc/none.json", "no such file"},
 		{"a directory", "lc", "is a directory"},
 		{"absolute", "/etc/hostname", "give a path relative to the policy file"},
+		{"dot-dot out of the folder", "../outside.json", `"../outside.json" leaves the policy's folder`},
+		{"symlink out of the folder", "lc/link.json", `"lc/link.json" leaves the policy's folder`},
+		{"dot-dot that stays inside", "lc/../lc/keep5.json", ""},
+		{"fifo", "lc/fifo", "is a named pipe (FIFO), not a regular file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src := "version: 1\nmirror:\n  repository:\n    lifecyclePolicyFile: " + tc.file + "\n"
@@ -344,6 +374,9 @@ func TestLifecyclePolicyFile(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), policyFile+":4:26: mirror.repository.lifecyclePolicyFile: ") {
 				t.Errorf("error = %v; want it at %s:4:26 and to say %q", err, policyFile, tc.want)
+			}
+			if err != nil && strings.Contains(err.Error(), "s3cr3t") {
+				t.Errorf("error reveals another file's content: %v", err)
 			}
 		})
 	}

@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/pullheal/pullheal/internal/regfile"
 )
 
 // defaultRepository holds ECR's own defaults for a new repository, the base
@@ -230,14 +231,16 @@ func (d *decoder) readLifecycle(name string) (string, error) {
 		return "", fmt.Errorf("%q: give a path relative to the policy file", name)
 	}
 	p := filepath.Join(d.dir, filepath.FromSlash(name))
-	f, err := os.Open(p)
+	// Confined to the policy's folder: a policy handed over by someone else
+	// must not make the agent read (and quote back) any other file.
+	f, err := regfile.OpenIn(d.dir, filepath.FromSlash(name))
 	if err != nil {
+		if strings.Contains(err.Error(), "escapes from parent") {
+			return "", fmt.Errorf("%q leaves the policy's folder %s (a path, or a symlink, that points outside it)", name, d.dir)
+		}
 		return "", fmt.Errorf("%s: %s", p, openProblem(err))
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		return "", fmt.Errorf("%s is a directory", p)
-	}
 	data, err := readLimited(f)
 	switch {
 	case err != nil:

@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/pullheal/pullheal/internal/regfile"
 )
 
 // maxInput bounds what a command reads from one file: an event, a task
@@ -25,22 +27,16 @@ func readInput(path string, stdin io.Reader) ([]byte, string, error) {
 		name = "<stdin>"
 		r = stdin
 	default:
-		st, err := os.Stat(path)
+		f, err := regfile.Open(path)
 		if err != nil {
 			if os.IsNotExist(err) {
 				return nil, name, inputErrorf("%s: no such file", path)
 			}
 			return nil, name, inputErrorf("%s: %v", path, unwrapPathError(err))
 		}
-		if st.IsDir() {
-			return nil, name, inputErrorf("%s: is a directory, not a file", path)
-		}
-		if st.Size() > maxInput {
+		if st, err := f.Stat(); err == nil && st.Size() > maxInput {
+			f.Close()
 			return nil, name, inputErrorf("%s: file is %d bytes, larger than the %d-byte limit", path, st.Size(), maxInput)
-		}
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, name, inputErrorf("%s: %v", path, unwrapPathError(err))
 		}
 		defer f.Close()
 		r = f

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -192,6 +193,12 @@ func TestBadInput(t *testing.T) {
 	empty := write("empty.json", nil)
 	badJSON := write("bad.json", []byte(`{"source": "aws.ecs", "detail-type": "ECS Task State Change", "detail": {"containers": [}`))
 	badYAML := write("bad.yaml", []byte("version: 1\nimages:\n  - match: [\n"))
+	// Reading a FIFO used to block forever (and ignore SIGTERM) waiting
+	// for a writer; every input path refuses it at once.
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name, want string
 		args       []string
@@ -199,6 +206,11 @@ func TestBadInput(t *testing.T) {
 		{"explain missing", "no such file", []string{"explain", filepath.Join(dir, "nope.json")}},
 		{"explain directory", "is a directory", []string{"explain", dir}},
 		{"explain empty", "empty", []string{"explain", empty}},
+		{"explain fifo", "named pipe (FIFO)", []string{"explain", fifo}},
+		{"explain policy fifo", "named pipe (FIFO)", []string{"explain", "--policy", fifo, "testdata/events/running.json"}},
+		{"explain device", "character device", []string{"explain", "/dev/zero"}},
+		{"rewrite fifo", "named pipe (FIFO)", []string{"rewrite", "--registry", testRegistry, fifo}},
+		{"policy validate fifo", "named pipe (FIFO)", []string{"policy", "validate", fifo}},
 		{"explain big", "limit", []string{"explain", big}},
 		{"explain binary", "binary", []string{"explain", garbage}},
 		{"explain noise", noNUL, []string{"explain", noNUL}},
