@@ -20,10 +20,22 @@ const reasonDefault = "no rule matches: pull-through is allowed, mirroring is no
 // does not allocate for the common cases; its slices and maps are shared
 // with the policy.
 func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
+	verify := false
 	for i := range p.Deny {
 		r := &p.Deny[i]
-		if pat, ok := matchRule(r.patterns, &r.Tags, &r.Scope, ref, subj); ok {
+		pat, ok := matchName(r.patterns, &r.Scope, ref, subj)
+		if !ok {
+			continue
+		}
+		switch {
+		case r.Tags.Selects(ref.Tag):
 			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}
+		case ref.Tag == "":
+			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason + " (a digest-only reference cannot be proven outside the rule's tags)"}
+		case ref.Digest != "":
+			// The tag is outside the deny rule, but only if the digest
+			// really is the tag's.
+			verify = true
 		}
 	}
 	if protected, dist, ok := p.Typosquat.check(ref); ok {
@@ -31,11 +43,12 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 	}
 	for i := range p.Images {
 		r := &p.Images[i]
-		pat, ok := matchRule(r.patterns, &r.Tags, &r.Scope, ref, subj)
-		if !ok {
+		pat, ok := matchName(r.patterns, &r.Scope, ref, subj)
+		if !ok || !r.Tags.selectsRef(ref) {
 			continue
 		}
-		d := Decision{Action: r.Action, Rule: pat.rule, Reason: pat.reason}
+		d := Decision{Action: r.Action, Rule: pat.rule, Reason: pat.reason,
+			VerifyTag: verify || ref.Tag != "" && ref.Digest != "" && !r.Tags.isEmpty()}
 		if r.Action == ActionMirror || r.Action == ActionPullThrough && r.MirrorFallback {
 			d.MirrorAllowed = true
 			d.Platforms = r.Platforms
@@ -45,15 +58,24 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 		}
 		return d
 	}
-	return Decision{Action: ActionDefault, Rule: "default", Reason: reasonDefault}
+	return Decision{Action: ActionDefault, Rule: "default", Reason: reasonDefault, VerifyTag: verify}
 }
 
-func matchRule(patterns []namePattern, tags *TagSelector, scope *Scope, ref imageref.Ref, subj Subject) (*namePattern, bool) {
+func matchName(patterns []namePattern, scope *Scope, ref imageref.Ref, subj Subject) (*namePattern, bool) {
 	pat, ok := matchAny(patterns, ref)
-	if !ok || !tags.Selects(ref.Tag) || !scope.admits(subj) {
+	if !ok || !scope.admits(subj) {
 		return nil, false
 	}
 	return pat, true
+}
+
+// selectsRef is Selects for an images rule: a digest-only reference is
+// selected by a tag-restricted rule only when the rule allows digests.
+func (t *TagSelector) selectsRef(ref imageref.Ref) bool {
+	if ref.Tag == "" && !t.isEmpty() {
+		return t.Digests
+	}
+	return t.Selects(ref.Tag)
 }
 
 // admits reports whether every filter of the scope lets subj through.

@@ -252,6 +252,12 @@ func (d *decoder) tagSelector(n *yaml.Node, path string) TagSelector {
 			}
 		}
 	}
+	if v := f["digests"]; v != nil {
+		t.Digests, _ = d.boolean(v, field(path, "digests"))
+		if t.isEmpty() {
+			d.errorf(v, "%s: digests alone restricts nothing; without exact, glob or semver every tag and digest is selected", field(path, "digests"))
+		}
+	}
 	if len(f) == 0 {
 		d.errorf(n, "%s: selects nothing; set exact, glob or semver, or remove tags to select every tag", path)
 	}
@@ -403,6 +409,9 @@ func (d *decoder) denyRules(n *yaml.Node) []DenyRule {
 		r.Match, r.patterns = d.patterns(f, item, path)
 		if v := f["tags"]; v != nil {
 			r.Tags = d.tagSelector(v, field(path, "tags"))
+			if r.Tags.Digests {
+				d.errorf(v, "%s: a deny rule always denies digest-only references (they cannot be proven outside its tags); remove digests", field(path, "tags.digests"))
+			}
 		}
 		if v := d.required(f, "reason", item, path); v != nil {
 			if s, ok := d.str(v, field(path, "reason")); ok {

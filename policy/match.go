@@ -214,6 +214,8 @@ func matchAny(patterns []namePattern, ref imageref.Ref) (*namePattern, bool) {
 	return nil, false
 }
 
+// isEmpty reports whether the selector restricts tags at all; Digests
+// alone (tags: {digests: true}) does not.
 func (t *TagSelector) isEmpty() bool {
 	return len(t.Exact) == 0 && len(t.Glob) == 0 && t.Semver == ""
 }

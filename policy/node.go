@@ -22,7 +22,7 @@ func sections() map[string][]string {
 		"repository":      {"scanOnPush", "tagMutability", "encryption", "tags", "lifecyclePolicy", "lifecyclePolicyFile"},
 		"encryption":      {"type", "kmsKey"},
 		"imageRule":       {"match", "tags", "action", "fallback", "platforms", "pinDigest", "customize", "repository", "reason", "scope"},
-		"tagSelector":     {"exact", "glob", "semver"},
+		"tagSelector":     {"exact", "glob", "semver", "digests"},
 		"denyRule":        {"match", "tags", "reason", "scope"},
 		"typosquat":       {"enabled", "defaults", "maxDistance", "protected", "protectedNamespaces", "allow"},
 		"scope":           {"clusters", "services", "families"},

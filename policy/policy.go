@@ -169,12 +169,17 @@ type DenyRule struct {
 
 // TagSelector selects tags by exact value, glob or semantic-version range. A
 // tag is selected when any of them selects it. A selector with nothing set
-// selects every reference, digest-only ones included; a selector with
-// anything set never selects a reference that has no tag.
+// selects every reference, digest-only ones included. A selector with
+// anything set cannot tell what a digest-only reference is: an images rule
+// selects one only when Digests is set, and a deny rule always denies one
+// (what cannot be proven outside a deny rule is inside it).
 type TagSelector struct {
 	Exact  []string
 	Glob   []string // path.Match syntax: *, ?, [a-z]
 	Semver string   // Masterminds/semver constraint, e.g. ">=1.25, <2"
+	// Digests lets an images rule select digest-only references too
+	// (tags: {digests: true}); it has no effect on deny rules.
+	Digests bool
 
 	constraint *semver.Constraints
 }
@@ -274,4 +279,12 @@ type Decision struct {
 	PinDigest  bool
 	Customize  []string
 	Repository RepositorySettings
+	// VerifyTag is set when the reference carries both a tag and a digest
+	// and the decision rests on the tag (a tag-restricted rule selected it,
+	// or a tag-restricted deny rule let it pass because of its tag). The
+	// digest is what gets pulled, and nothing offline proves that it is the
+	// tag's: whoever acts on the decision must first check that the
+	// upstream tag resolves to the digest (a HEAD, no counted pull), and
+	// treat the image as denied when it does not or cannot tell.
+	VerifyTag bool
 }
