@@ -369,7 +369,10 @@ func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.
 	if err != nil {
 		return result{}, permanent(fmt.Errorf("rewrite %s: %w", task.TaskDefinitionArn, err))
 	}
-	corrected = corrected.WithTags(prov.Tags()...)
+	// A revision keeps every user tag; provenance tags that find no room
+	// under ECS's 50 are named in the review event, whose fields carry
+	// their values. Idempotency then rests on the lease record alone.
+	corrected, rv.ProvenanceNotTagged = corrected.WithProvenance(prov)
 	rv.Diff = taskdef.Diff(src, corrected)
 
 	newArn := lease.Revision

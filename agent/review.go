@@ -50,6 +50,9 @@ type Review struct {
 	ServiceAction           string        `json:"serviceAction,omitempty"`
 	ServiceUpdated          bool          `json:"serviceUpdated"`
 	Diff                    string        `json:"diff,omitempty"`
+	// ProvenanceNotTagged names the provenance tags that did not fit under
+	// ECS's 50 tags per revision (the user's own tags are always kept).
+	ProvenanceNotTagged []string `json:"provenanceNotTagged,omitempty"`
 }
 
 // done is what a finished heal records in its lease, so that a duplicate

@@ -112,5 +112,10 @@ func rewrite(doc *taskdef.Document, cfg plan.Config, only []string) (*taskdef.Do
 		Generation: taskdef.GenerationOf(doc.Tags()) + 1,
 		Reason:     "rewrite: images moved to ECR",
 	}
-	return out.WithTags(prov.Tags()...), nil
+	// Every user tag is kept; provenance takes what room ECS's 50 leave.
+	out, _ = out.WithProvenance(prov)
+	if err := out.CheckSize(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrInvalid marks input that is not a task definition pullheal can rewrite:
@@ -330,6 +331,9 @@ func (d *Document) WithImages(images map[string]string) (*Document, error) {
 		if image == "" {
 			return nil, fmt.Errorf("set image of container %q: %w: empty image reference", name, ErrInvalid)
 		}
+		if n := utf8.RuneCountInString(image); n > MaxImage {
+			return nil, fmt.Errorf("set image of container %q: %w: %s is %d characters, ECS allows %d", name, ErrTooLarge, image, n, MaxImage)
+		}
 		i, ok := index[name]
 		if !ok {
 			return nil, fmt.Errorf("set image of container %q: %w (the task definition has %s)", name, ErrNoContainer, strings.Join(d.containerNames(), ", "))
@@ -366,11 +370,70 @@ func (d *Document) Tags() []Tag {
 	return out
 }
 
+// ECS's limits on what a revision may hold (the RegisterTaskDefinition API
+// reference): an image reference of at most 255 characters, and a task
+// definition of at most 64 KiB of JSON.
+const (
+	MaxImage = 255
+	MaxSize  = 64 << 10
+)
+
+// ErrTooLarge is wrapped by the errors for a document or an image
+// reference over ECS's limits: a permanent condition, never retried.
+var ErrTooLarge = errors.New("over an ECS limit")
+
+// CheckSize refuses a document whose compact JSON (tags included, as
+// RegisterTaskDefinition sends it) is over MaxSize.
+func (d *Document) CheckSize() error {
+	if n := len(appendCompact(nil, &d.root)); n > MaxSize {
+		return fmt.Errorf("task definition %s: %w: %d bytes of JSON, ECS allows %d", d.Family(), ErrTooLarge, n, MaxSize)
+	}
+	return nil
+}
+
 // WithTags returns a copy with each tag set: an existing tag with the same
 // key (case-sensitive, as ECS compares them) gets the new value in place,
-// others are appended in the order given. Tags in the aws: namespace are
-// ignored. The receiver is not changed.
+// others are appended in the order given while the revision has fewer than
+// MaxTags tags. Existing tags are never dropped, so a user's 50 tags
+// survive a heal; tags that would pass the limit are left out (Provenance
+// names them). Tags in the aws: namespace are ignored. The receiver is not
+// changed.
 func (d *Document) WithTags(tags ...Tag) *Document {
+	out, _ := d.withTags(tags)
+	return out
+}
+
+// WithProvenance sets p's tags with WithTags and returns the keys of those
+// that found no room under MaxTags. When not all fit, the most important
+// take the room (tagPriority); the tags keep Provenance.Tags' order.
+func (d *Document) WithProvenance(p Provenance) (*Document, []string) {
+	tags := p.Tags()
+	have := make(map[string]bool)
+	for _, t := range d.Tags() {
+		have[t.Key] = true
+	}
+	room := MaxTags - len(d.Tags())
+	fits := make(map[string]bool, len(tags))
+	for _, key := range tagPriority {
+		if have[key] || room > 0 {
+			fits[key] = true
+			if !have[key] {
+				room--
+			}
+		}
+	}
+	var left []string
+	tags = slices.DeleteFunc(tags, func(t Tag) bool {
+		if !fits[t.Key] {
+			left = append(left, t.Key)
+		}
+		return !fits[t.Key]
+	})
+	out, _ := d.withTags(tags)
+	return out, left
+}
+
+func (d *Document) withTags(tags []Tag) (*Document, []string) {
 	var list value
 	if v := d.root.get("tags"); v != nil {
 		list = *v
@@ -378,6 +441,7 @@ func (d *Document) WithTags(tags ...Tag) *Document {
 		list = value{kind: kindArray}
 	}
 	list.kids = slices.Clone(list.kids)
+	var left []string
 	for _, t := range tags {
 		if IsAWSTag(t.Key) {
 			continue
@@ -389,14 +453,18 @@ func (d *Document) WithTags(tags ...Tag) *Document {
 				found = true
 			}
 		}
-		if !found {
+		switch {
+		case found:
+		case len(list.kids) >= MaxTags:
+			left = append(left, t.Key)
+		default:
 			list.kids = append(list.kids, member{val: value{kind: kindObject, kids: []member{
 				{key: "key", keyLit: `"key"`, val: stringValue(t.Key)},
 				{key: "value", keyLit: `"value"`, val: stringValue(t.Value)},
 			}}})
 		}
 	}
-	return &Document{root: d.root.with("tags", list), sourceArn: d.sourceArn, sizeHint: d.sizeHint}
+	return &Document{root: d.root.with("tags", list), sourceArn: d.sourceArn, sizeHint: d.sizeHint}, left
 }
 
 // Encode writes the document as an indented RegisterTaskDefinition input in

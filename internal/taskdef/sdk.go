@@ -52,6 +52,9 @@ func (d *Document) RegisterInput() (*ecs.RegisterTaskDefinitionInput, error) {
 	if d == nil || d.root.kind != kindObject {
 		return nil, fmt.Errorf("register input: %w: empty document", ErrInvalid)
 	}
+	if err := d.CheckSize(); err != nil {
+		return nil, err
+	}
 	body := d.root
 	body.kids = make([]member, 0, len(d.root.kids))
 	var tags *value
