@@ -29,6 +29,7 @@ import (
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ecrsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ecssim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/eventsim"
+	"github.com/pullheal/pullheal/internal/testbed/localaws/iamsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/secretsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/sqssim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/stssim"
@@ -93,6 +94,7 @@ type Server struct {
 	DynamoDB  *dynamosim.DynamoDB
 	Secrets   *secretsim.Secrets
 	STS       *stssim.STS
+	IAM       *iamsim.IAM
 	Hub       *hubsim.Hub
 	endpoints hostmap.Map
 }
@@ -208,6 +210,7 @@ func (s *Server) build() error {
 	if s.STS, err = stssim.New(stssim.Config{Account: cfg.Account}); err != nil {
 		return fmt.Errorf("sts: %w", err)
 	}
+	s.IAM = iamsim.New(cfg.Account, cfg.Clock)
 	upstreams := map[string]string{DockerHubRegistry: s.hubURL, DockerHubAuth: s.hubURL}
 	if s.ECR, err = ecrsim.New(ecrsim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock,
 		Upstreams: upstreams, Secrets: s.Secrets, StateDir: cfg.StateDir, Logger: s.log}); err != nil {
@@ -257,7 +260,7 @@ func (s *Server) endpointStrings() map[string]string {
 // snapshots are the stand-ins saved as one file each; ECR and Secrets
 // Manager keep their own files in the state directory.
 func (s *Server) snapshots() map[string]snapshotter {
-	return map[string]snapshotter{"ecs.json": s.ECS, "sqs.json": s.SQS, "events.json": s.Events, "dynamodb.json": s.DynamoDB}
+	return map[string]snapshotter{"ecs.json": s.ECS, "sqs.json": s.SQS, "events.json": s.Events, "dynamodb.json": s.DynamoDB, "iam.json": s.IAM}
 }
 
 func (s *Server) restore() error {
@@ -325,6 +328,8 @@ func (s *Server) apiHandler() http.Handler {
 			mux.ServeHTTP(w, r)
 		case s.STS.Handles(r):
 			s.STS.ServeHTTP(w, r)
+		case s.IAM.Handles(r):
+			s.IAM.ServeHTTP(w, r)
 		case r.URL.Path == "/_localaws/tick" && r.Method == http.MethodPost:
 			if err := s.ECS.Tick(r.Context()); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -335,7 +340,7 @@ func (s *Server) apiHandler() http.Handler {
 			_, _ = io.WriteString(w, "ok\n")
 		default:
 			wire.WriteError(w, "1.1", wire.Errorf(http.StatusBadRequest, "UnknownOperationException",
-				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager and STS; got %s %s (X-Amz-Target %q)",
+				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager, STS and IAM; got %s %s (X-Amz-Target %q)",
 				r.Method, r.URL.Path, r.Header.Get("X-Amz-Target")))
 		}
 	})

@@ -89,25 +89,10 @@ func (s *STS) Handles(r *http.Request) bool {
 	if r.Header.Get("X-Amz-Target") != "" {
 		return false
 	}
-	if signedService(r.Header.Get("Authorization")) == "sts" {
+	if wire.SignedService(r.Header.Get("Authorization")) == "sts" {
 		return true
 	}
 	return r.Method == http.MethodGet && r.URL.Query().Get("Action") == "GetCallerIdentity"
-}
-
-// signedService returns the service of a SigV4 Authorization header's
-// credential scope (AKID/DATE/REGION/SERVICE/aws4_request), or "".
-func signedService(auth string) string {
-	_, rest, ok := strings.Cut(auth, "Credential=")
-	if !ok {
-		return ""
-	}
-	cred, _, _ := strings.Cut(rest, ",")
-	parts := strings.Split(strings.TrimSpace(cred), "/")
-	if len(parts) != 5 {
-		return ""
-	}
-	return parts[3]
 }
 
 // ServeHTTP implements http.Handler.

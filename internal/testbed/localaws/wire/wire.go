@@ -232,3 +232,20 @@ func (c *crc32Writer) flush() {
 	c.ResponseWriter.WriteHeader(c.status)
 	_, _ = c.ResponseWriter.Write(c.body)
 }
+
+// SignedService returns the service of a SigV4 Authorization header's
+// credential scope (AKID/DATE/REGION/SERVICE/aws4_request), or "". The
+// query-protocol stand-ins (STS, IAM) carry no X-Amz-Target, so a server
+// mounting several of them on one endpoint routes by it.
+func SignedService(auth string) string {
+	_, rest, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return ""
+	}
+	cred, _, _ := strings.Cut(rest, ",")
+	parts := strings.Split(strings.TrimSpace(cred), "/")
+	if len(parts) != 5 {
+		return ""
+	}
+	return parts[3]
+}

@@ -1,0 +1,149 @@
+package iamsim_test
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/pullheal/pullheal/internal/testbed/localaws/iamsim"
+)
+
+const (
+	account = "123456789012"
+	trust   = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
+	repo    = "arn:aws:ecr:us-east-1:123456789012:repository/docker-hub/library/nginx"
+)
+
+func client(t *testing.T) (*iam.Client, *iamsim.IAM) {
+	t.Helper()
+	sim := iamsim.New(account, nil)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	return iam.New(iam.Options{
+		Region:       "us-east-1",
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
+	}), sim
+}
+
+// TestSimulateTaskExecutionRole checks the evaluation SimulatePrincipalPolicy
+// reports, through the real SDK client, for the roles a healed task may
+// pull with.
+func TestSimulateTaskExecutionRole(t *testing.T) {
+	ctx := context.Background()
+	c, sim := client(t)
+	for _, name := range []string{"managed-only", "with-cache", "denied"} {
+		if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(name), PolicyArn: aws.String(iamsim.TaskExecutionPolicyArn)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put := func(role, doc string) {
+		if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("extra"), PolicyDocument: aws.String(doc)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("with-cache", `{"Version":"2012-10-17","Statement":[{"Sid":"Cache","Effect":"Allow","Action":["ecr:BatchImport*","ecr:CreateRepository"],"Resource":"arn:aws:ecr:*:123456789012:repository/docker-hub/*"}]}`)
+	put("denied", `{"Version":"2012-10-17","Statement":[{"Sid":"NoHub","Effect":"Deny","Action":"ecr:*","Resource":"arn:aws:ecr:us-east-1:123456789012:repository/docker-hub/*"}]}`)
+	actions := []string{"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchImportUpstreamImage", "ecr:CreateRepository"}
+	for _, tc := range []struct {
+		role string
+		want []iamtypes.PolicyEvaluationDecisionType
+	}{
+		{"managed-only", []iamtypes.PolicyEvaluationDecisionType{"allowed", "allowed", "implicitDeny", "implicitDeny"}},
+		{"with-cache", []iamtypes.PolicyEvaluationDecisionType{"allowed", "allowed", "allowed", "allowed"}},
+		{"denied", []iamtypes.PolicyEvaluationDecisionType{"explicitDeny", "explicitDeny", "explicitDeny", "explicitDeny"}},
+	} {
+		out, err := c.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{
+			PolicySourceArn: aws.String("arn:aws:iam::" + account + ":role/" + tc.role),
+			ActionNames:     actions, ResourceArns: []string{repo},
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.role, err)
+		}
+		var got []iamtypes.PolicyEvaluationDecisionType
+		for _, r := range out.EvaluationResults {
+			got = append(got, r.EvalDecision)
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.role, diff)
+		}
+		d, err := sim.Allowed("arn:aws:sts::"+account+":assumed-role/"+tc.role+"/task", "ecr:BatchGetImage", repo)
+		if err != nil || string(d) != string(tc.want[0]) {
+			t.Errorf("Allowed(%s) = %s, %v; want %s", tc.role, d, err, tc.want[0])
+		}
+	}
+
+	// A registry policy (resource-based) can grant what the role lacks,
+	// and an explicit deny in it wins over the role's allow.
+	registry, err := iamsim.ParsePolicy(`{"Version":"2012-10-17","Statement":[{"Sid":"PTC","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::123456789012:root"},"Action":["ecr:CreateRepository","ecr:BatchImportUpstreamImage"],"Resource":"arn:aws:ecr:us-east-1:123456789012:repository/docker-hub/*"}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := sim.Allowed("arn:aws:iam::"+account+":role/managed-only", "ecr:BatchImportUpstreamImage", repo, registry); d != iamsim.Allowed {
+		t.Errorf("registry policy grant: %s, want allowed", d)
+	}
+	if _, err := sim.Allowed("arn:aws:iam::"+account+":role/nobody", "ecr:BatchGetImage", repo); !errors.Is(err, iamsim.ErrNoSuchEntity) {
+		t.Errorf("unknown role: %v", err)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	ctx := context.Background()
+	c, _ := client(t)
+	_, err := c.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{PolicySourceArn: aws.String("arn:aws:iam::123456789012:role/none"), ActionNames: []string{"ecr:BatchGetImage"}})
+	var nse *iamtypes.NoSuchEntityException
+	if !errors.As(err, &nse) {
+		t.Errorf("simulate for a missing role: %v, want NoSuchEntity", err)
+	}
+	_, err = c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("r"), AssumeRolePolicyDocument: aws.String(`{"Statement":[{"Effect":"Maybe","Action":"x"}]}`)})
+	var mal *iamtypes.MalformedPolicyDocumentException
+	if !errors.As(err, &mal) {
+		t.Errorf("malformed trust policy: %v, want MalformedPolicyDocument", err)
+	}
+	if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("r"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("r"), AssumeRolePolicyDocument: aws.String(trust)})
+	var exists *iamtypes.EntityAlreadyExistsException
+	if !errors.As(err, &exists) {
+		t.Errorf("second CreateRole: %v, want EntityAlreadyExists", err)
+	}
+	got, err := c.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String("r")})
+	if err != nil || aws.ToString(got.Role.Arn) != "arn:aws:iam::123456789012:role/r" {
+		t.Fatalf("GetRole: %+v, %v", got, err)
+	}
+	att, err := c.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String("r")})
+	if err != nil || len(att.AttachedPolicies) != 0 {
+		t.Errorf("ListAttachedRolePolicies: %+v, %v", att, err)
+	}
+}
+
+func TestPatterns(t *testing.T) {
+	p, err := iamsim.ParsePolicy(`{"Statement":{"Effect":"Allow","Action":"ECR:Batch?etImage","NotResource":"arn:aws:ecr:*:*:repository/private/*"}}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		action, resource string
+		want             iamsim.Decision
+	}{
+		{"ecr:BatchGetImage", repo, iamsim.Allowed},
+		{"ecr:batchgetimage", repo, iamsim.Allowed},
+		{"ecr:BatchGetImages", repo, iamsim.ImplicitDeny},
+		{"ecr:BatchGetImage", "arn:aws:ecr:us-east-1:1:repository/private/a/b", iamsim.ImplicitDeny},
+	} {
+		if d, _ := iamsim.Evaluate([]*iamsim.Policy{p}, "", tc.action, tc.resource); d != tc.want {
+			t.Errorf("%s on %s: %s, want %s", tc.action, tc.resource, d, tc.want)
+		}
+	}
+}
