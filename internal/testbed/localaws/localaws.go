@@ -60,6 +60,11 @@ type Config struct {
 	APIAddr, RegistryAddr, HubAddr string
 	// StateDir keeps everything across restarts when set.
 	StateDir string
+	// EnforceIAM makes ECR allow the scheduler's pulls only what the task
+	// execution role's policies (iamsim) and the registry and repository
+	// policies grant, with ECR's denial text. Off, every role may pull,
+	// for scenarios that are not about permissions.
+	EnforceIAM bool
 	// Tick runs the ECS scheduler every Tick; 0 leaves it to Server.Tick.
 	Tick time.Duration
 	// RestartDelay is ECS's delay before relaunching a service task that
@@ -212,8 +217,12 @@ func (s *Server) build() error {
 	}
 	s.IAM = iamsim.New(cfg.Account, cfg.Clock)
 	upstreams := map[string]string{DockerHubRegistry: s.hubURL, DockerHubAuth: s.hubURL}
+	var authz ecrsim.Authorizer
+	if cfg.EnforceIAM {
+		authz = s.IAM
+	}
 	if s.ECR, err = ecrsim.New(ecrsim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock,
-		Upstreams: upstreams, Secrets: s.Secrets, StateDir: cfg.StateDir, Logger: s.log}); err != nil {
+		Upstreams: upstreams, Secrets: s.Secrets, StateDir: cfg.StateDir, Logger: s.log, IAM: authz}); err != nil {
 		return fmt.Errorf("ecr: %w", err)
 	}
 	s.endpoints = hostmap.Map{}
@@ -231,8 +240,8 @@ func (s *Server) build() error {
 	s.DynamoDB = dynamosim.New(dynamosim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock})
 	puller, err := ecssim.NewRegistryPuller(ecssim.RegistryPullerConfig{
 		Hosts: s.endpointStrings(),
-		ECRCredentials: func(context.Context, string) (string, string, error) {
-			t := s.ECR.Token()
+		ECRCredentials: func(_ context.Context, _, role string) (string, string, error) {
+			t := s.ECR.TokenFor(role)
 			return t.Username, t.Password, nil
 		},
 		SecretCredentials: func(_ context.Context, arn string) (string, string, error) {

@@ -24,6 +24,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -64,7 +65,21 @@ type Options struct {
 	Sidecar string
 	// DeploymentController is the service's (ECS when empty).
 	DeploymentController ecstypes.DeploymentControllerType
+	// CreateExecutionRole creates the execution role in IAM with the AWS
+	// managed AmazonECSTaskExecutionRolePolicy attached, plus
+	// ExecutionRolePolicy as an inline policy when set; with a test bed
+	// that enforces IAM, the tasks' ECR pulls are then judged by it.
+	CreateExecutionRole bool
+	ExecutionRolePolicy string
+	// RegistryPolicy is put as the ECR registry permissions policy.
+	RegistryPolicy string
 }
+
+// ExecutionRoleName is the scenario's task execution role.
+const ExecutionRoleName = "ecsTaskExecutionRole"
+
+// ExecutionRoleTrust lets ECS tasks assume a role.
+const ExecutionRoleTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ecs-tasks.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
 
 func (o *Options) defaults() {
 	def := func(s *string, v string) {
@@ -108,12 +123,14 @@ type Clients struct {
 	Events  *eventbridge.Client
 	Dynamo  *dynamodb.Client
 	Secrets *secretsmanager.Client
+	IAM     *iam.Client
 }
 
 // NewClients makes the clients from one SDK configuration.
 func NewClients(cfg aws.Config) Clients {
 	return Clients{ECS: ecs.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg),
-		Events: eventbridge.NewFromConfig(cfg), Dynamo: dynamodb.NewFromConfig(cfg), Secrets: secretsmanager.NewFromConfig(cfg)}
+		Events: eventbridge.NewFromConfig(cfg), Dynamo: dynamodb.NewFromConfig(cfg), Secrets: secretsmanager.NewFromConfig(cfg),
+		IAM: iam.NewFromConfig(cfg)}
 }
 
 // Setup creates the scenario.
@@ -126,6 +143,7 @@ func Setup(ctx context.Context, c Clients, o Options) (*Scenario, error) {
 	}{
 		{"Docker Hub secret", s.hubSecret},
 		{"pull-through cache rule", s.pullThrough},
+		{"permissions", s.permissions},
 		{"queues", s.queues},
 		{"event rules", s.rules},
 		{"lease table", s.leaseTable},
@@ -153,6 +171,31 @@ func (s *Scenario) hubSecret(ctx context.Context, c Clients) error {
 		return err
 	}
 	s.HubSecretArn = aws.ToString(out.ARN)
+	return nil
+}
+
+func (s *Scenario) permissions(ctx context.Context, c Clients) error {
+	if s.CreateExecutionRole {
+		role := aws.String(ExecutionRoleName)
+		if _, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: role, AssumeRolePolicyDocument: aws.String(ExecutionRoleTrust)}); err != nil {
+			return err
+		}
+		if _, err := c.IAM.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: role,
+			PolicyArn: aws.String("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")}); err != nil {
+			return err
+		}
+		if s.ExecutionRolePolicy != "" {
+			if _, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: role, PolicyName: aws.String("extra"),
+				PolicyDocument: aws.String(s.ExecutionRolePolicy)}); err != nil {
+				return err
+			}
+		}
+	}
+	if s.RegistryPolicy != "" {
+		if _, err := c.ECR.PutRegistryPolicy(ctx, &ecr.PutRegistryPolicyInput{PolicyText: aws.String(s.RegistryPolicy)}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -261,7 +304,7 @@ func (s *Scenario) TaskDefinition() *ecs.RegisterTaskDefinitionInput {
 		RequiresCompatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityFargate},
 		Cpu:                     aws.String("256"),
 		Memory:                  aws.String("512"),
-		ExecutionRoleArn:        aws.String("arn:aws:iam::123456789012:role/ecsTaskExecutionRole"),
+		ExecutionRoleArn:        aws.String("arn:aws:iam::123456789012:role/" + ExecutionRoleName),
 		ContainerDefinitions: []ecstypes.ContainerDefinition{{
 			Name: aws.String(s.Service), Image: aws.String(s.Image), Essential: aws.Bool(true),
 			PortMappings: []ecstypes.PortMapping{{ContainerPort: aws.Int32(80), Protocol: ecstypes.TransportProtocolTcp}},

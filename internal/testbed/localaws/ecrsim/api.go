@@ -41,6 +41,11 @@ func (e *ECR) Service() wire.Service {
 			"DeleteRepositoryCreationTemplate":    e.deleteRepositoryCreationTemplate,
 			"PutAccountSetting":                   e.putAccountSetting,
 			"GetAccountSetting":                   e.getAccountSetting,
+			"PutRegistryPolicy":                   e.putRegistryPolicy,
+			"GetRegistryPolicy":                   e.getRegistryPolicy,
+			"DeleteRegistryPolicy":                e.deleteRegistryPolicy,
+			"SetRepositoryPolicy":                 e.setRepositoryPolicy,
+			"GetRepositoryPolicy":                 e.getRepositoryPolicy,
 		},
 	}
 }
@@ -151,7 +156,7 @@ func (e *ECR) getAuthorizationToken(_ context.Context, body []byte) (any, error)
 	defer e.mu.Unlock()
 	out := make([]authorizationData, 0, n)
 	for range n {
-		t := e.issueTokenLocked()
+		t := e.issueTokenForLocked("")
 		out = append(out, authorizationData{
 			AuthorizationToken: base64.StdEncoding.EncodeToString([]byte(t.Username + ":" + t.Password)),
 			ExpiresAt:          wire.Epoch(t.ExpiresAt),

@@ -51,6 +51,13 @@ type Config struct {
 	StateDir string
 	// Logger receives upstream fetches at debug level; nil is silent.
 	Logger *slog.Logger
+	// IAM, when set, makes the registry enforce IAM for requests made with
+	// a token issued to a role (TokenFor): manifest and layer GETs need
+	// ecr:BatchGetImage and ecr:GetDownloadUrlForLayer, a fetch through a
+	// pull-through cache also ecr:BatchImportUpstreamImage, and
+	// ecr:CreateRepository when the cache repository does not exist yet.
+	// Denials answer 403 DENIED with ECR's wording. Nil enforces nothing.
+	IAM Authorizer
 }
 
 func (c *Config) applyDefaults() {
@@ -135,6 +142,8 @@ type state struct {
 	Rules        map[string]*cacheRule        `json:"pullThroughCacheRules"`
 	Templates    map[string]*creationTemplate `json:"repositoryCreationTemplates"`
 	Settings     map[string]string            `json:"accountSettings"`
+	// RegistryPolicy is the registry permissions policy (PutRegistryPolicy).
+	RegistryPolicy string `json:"registryPolicy,omitempty"`
 }
 
 const (

@@ -61,6 +61,7 @@ type repository struct {
 	Encryption        encryption           `json:"encryption"`
 	Tags              []tag                `json:"tags,omitempty"`
 	LifecyclePolicy   string               `json:"lifecyclePolicy,omitempty"`
+	Policy            string               `json:"repositoryPolicy,omitempty"`
 	CreatedBy         string               `json:"createdBy,omitempty"`
 	Images            map[string]*image    `json:"images"`                 // by digest
 	ImageTags         map[string]string    `json:"imageTags"`              // tag -> digest

@@ -54,6 +54,19 @@ func (e *ECR) pullThrough(ctx context.Context, rule cacheRule, repoName, ref str
 	} else if cached != "" && now.Sub(checked) < refreshInterval {
 		return cached, nil
 	}
+	// A fetch from upstream is an import by the caller, and a first one
+	// creates the repository in the caller's name.
+	e.mu.Lock()
+	exists := e.st.Repositories[repoName] != nil
+	e.mu.Unlock()
+	if !exists {
+		if rerr := e.authorize(ctx, "ecr:CreateRepository", repoName, createActions); rerr != nil {
+			return "", rerr
+		}
+	}
+	if rerr := e.authorize(ctx, "ecr:BatchImportUpstreamImage", repoName, importActions); rerr != nil {
+		return "", rerr
+	}
 	return e.shared(ctx, repoName+"|"+ref, func(ctx context.Context) (string, *regError) {
 		return e.importManifest(ctx, rule, repoName, ref, cached)
 	})

@@ -122,15 +122,16 @@ func (e *ECR) serveRegistry(w http.ResponseWriter, r *http.Request) {
 		writeRegError(w, &regError{Status: http.StatusNotFound, Code: "NOT_FOUND", Message: "404 page not found"})
 		return
 	}
-	if rerr := e.authenticate(r); rerr != nil {
+	principal, rerr := e.authenticate(r)
+	if rerr != nil {
 		writeRegError(w, rerr)
 		return
 	}
+	r = r.WithContext(withPrincipal(r.Context(), principal))
 	if p.kind != pathBase && p.kind != pathCatalog && !validRepoName(p.repo) {
 		writeRegError(w, &regError{Status: http.StatusBadRequest, Code: "NAME_INVALID", Message: fmt.Sprintf("invalid repository name %q", p.repo)})
 		return
 	}
-	var rerr *regError
 	switch p.kind {
 	case pathBase:
 		w.Header().Set("Content-Type", "application/json")
@@ -151,21 +152,23 @@ func (e *ECR) serveRegistry(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (e *ECR) authenticate(r *http.Request) *regError {
+// authenticate checks the request's token and returns the principal it was
+// issued to ("" for the test bed's own caller).
+func (e *ECR) authenticate(r *http.Request) (string, *regError) {
 	user, password, ok := r.BasicAuth()
 	if ok && user == "AWS" {
-		valid, expired := e.checkPassword(password)
+		valid, expired, principal := e.checkPassword(password)
 		if valid && !expired {
-			return nil
+			return principal, nil
 		}
 		if valid {
-			return &regError{Status: http.StatusForbidden, Code: "DENIED", Message: "Your authorization token has expired. Reauthenticate and try again."}
+			return "", &regError{Status: http.StatusForbidden, Code: "DENIED", Message: "Your authorization token has expired. Reauthenticate and try again."}
 		}
 	}
 	e.mu.Lock()
 	realm := e.proxyEndpointLocked() + "/"
 	e.mu.Unlock()
-	return &regError{Status: http.StatusUnauthorized, Code: "DENIED", Message: "Not Authorized",
+	return "", &regError{Status: http.StatusUnauthorized, Code: "DENIED", Message: "Not Authorized",
 		Header: map[string]string{"WWW-Authenticate": fmt.Sprintf("Basic realm=%q,service=\"ecr.amazonaws.com\"", realm)}}
 }
 
@@ -219,6 +222,9 @@ func (e *ECR) serveTags(w http.ResponseWriter, r *http.Request, repoName string)
 func (e *ECR) serveManifest(w http.ResponseWriter, r *http.Request, p regPath) *regError {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
+		if rerr := e.authorize(r.Context(), "ecr:BatchGetImage", p.repo, pullActions); rerr != nil {
+			return rerr
+		}
 		m, rerr := e.resolveManifest(r.Context(), p.repo, p.ref)
 		if rerr != nil {
 			return rerr
@@ -480,6 +486,9 @@ func (e *ECR) serveBlob(w http.ResponseWriter, r *http.Request, p regPath) *regE
 	}
 	if !isDigest(p.ref) {
 		return &regError{Status: http.StatusBadRequest, Code: "DIGEST_INVALID", Message: fmt.Sprintf("invalid digest %q", p.ref)}
+	}
+	if rerr := e.authorize(r.Context(), "ecr:GetDownloadUrlForLayer", p.repo, pullActions); rerr != nil {
+		return rerr
 	}
 	if !e.repoExists(p.repo) {
 		return e.nameUnknown(p.repo)

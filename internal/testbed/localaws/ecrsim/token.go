@@ -26,39 +26,54 @@ type AuthorizationToken struct {
 func (e *ECR) Token() AuthorizationToken {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.issueTokenLocked()
+	return e.issueTokenForLocked("")
 }
 
-// issueTokenLocked signs the expiry time: a token needs no record, and
-// stays valid across restarts because the key is part of the state.
-func (e *ECR) issueTokenLocked() AuthorizationToken {
+// issueTokenForLocked signs the expiry time and the principal (empty for
+// the test bed's own caller): a token needs no record, and stays valid
+// across restarts because the key is part of the state. The password is
+// EXPIRY.SIGNATURE, or EXPIRY.PRINCIPAL.SIGNATURE with the principal in
+// unpadded base64url.
+func (e *ECR) issueTokenForLocked(principal string) AuthorizationToken {
 	exp := e.now().Add(tokenLifetime).Truncate(time.Second)
 	ts := strconv.FormatInt(exp.Unix(), 10)
-	return AuthorizationToken{Username: "AWS", Password: ts + "." + e.signLocked(ts), ExpiresAt: exp}
+	signed := ts
+	if principal != "" {
+		signed += "." + encodePrincipal(principal)
+	}
+	return AuthorizationToken{Username: "AWS", Password: signed + "." + e.signLocked(signed), ExpiresAt: exp}
 }
 
-func (e *ECR) signLocked(ts string) string {
+func (e *ECR) signLocked(signed string) string {
 	m := hmac.New(sha256.New, e.st.TokenKey)
-	m.Write([]byte(e.cfg.Account + "|" + ts))
+	m.Write([]byte(e.cfg.Account + "|" + signed))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
 // checkPassword reports whether password is a token this registry issued,
-// and whether it has expired.
-func (e *ECR) checkPassword(password string) (valid, expired bool) {
-	ts, sig, ok := strings.Cut(password, ".")
-	if !ok {
-		return false, false
+// whether it has expired, and to whom it was issued.
+func (e *ECR) checkPassword(password string) (valid, expired bool, principal string) {
+	i := strings.LastIndexByte(password, '.')
+	if i < 0 {
+		return false, false, ""
 	}
+	signed, sig := password[:i], password[i+1:]
+	ts, enc, hasPrincipal := strings.Cut(signed, ".")
 	unix, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return false, false
+		return false, false, ""
+	}
+	if hasPrincipal {
+		var ok bool
+		if principal, ok = decodePrincipal(enc); !ok || principal == "" {
+			return false, false, ""
+		}
 	}
 	e.mu.Lock()
-	want := e.signLocked(ts)
+	want := e.signLocked(signed)
 	e.mu.Unlock()
 	if !hmac.Equal([]byte(sig), []byte(want)) {
-		return false, false
+		return false, false, ""
 	}
-	return true, !e.now().Before(time.Unix(unix, 0))
+	return true, !e.now().Before(time.Unix(unix, 0)), principal
 }

@@ -139,9 +139,10 @@ type RegistryPullerConfig struct {
 	// Requests to a host that is neither mapped nor a loopback address
 	// fail as a DNS failure would: the test bed never leaves the machine.
 	Hosts map[string]string
-	// ECRCredentials returns Basic credentials for an ECR registry host;
-	// it is called only for tasks with an execution role, as Fargate does.
-	ECRCredentials Credentials
+	// ECRCredentials returns Basic credentials for an ECR registry host
+	// for a task's execution role (its ARN); it is called only for tasks
+	// with an execution role, as Fargate does.
+	ECRCredentials func(ctx context.Context, host, executionRole string) (username, password string, err error)
 	// SecretCredentials returns the user name and password stored in a
 	// repositoryCredentials secret (by ARN).
 	SecretCredentials Credentials
@@ -155,7 +156,7 @@ type RegistryPullerConfig struct {
 // the task's platform) and checks that every blob exists.
 type RegistryPuller struct {
 	hosts     map[string]*url.URL
-	ecrCreds  Credentials
+	ecrCreds  func(ctx context.Context, host, executionRole string) (string, string, error)
 	secrCreds Credentials
 	base      http.RoundTripper
 }
@@ -433,7 +434,9 @@ func (p *RegistryPuller) credentials(ctx context.Context, host string, req PullR
 		if req.Auth.ExecutionRoleArn == "" || p.ecrCreds == nil {
 			return authn.Anonymous, nil
 		}
-		src, key, pe.CredentialSource = p.ecrCreds, host, "ecr"
+		src, key, pe.CredentialSource = func(ctx context.Context, host string) (string, string, error) {
+			return p.ecrCreds(ctx, host, req.Auth.ExecutionRoleArn)
+		}, host, "ecr"
 	case req.Auth.RepositoryCredentials != "" && p.secrCreds != nil:
 		src, key, pe.CredentialSource = p.secrCreds, req.Auth.RepositoryCredentials, "secretsmanager"
 	default:

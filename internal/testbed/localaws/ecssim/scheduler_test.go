@@ -52,7 +52,7 @@ func newPullBed(t *testing.T) *pullBed {
 	ecrReg := newTestRegistry(t, ecrToken)
 	puller, err := ecssim.NewRegistryPuller(ecssim.RegistryPullerConfig{
 		Hosts: map[string]string{"docker.io": hub.srv.URL, ecrHost: ecrReg.srv.URL, ecrDenied: ecrReg.srv.URL},
-		ECRCredentials: func(_ context.Context, host string) (string, string, error) {
+		ECRCredentials: func(_ context.Context, host, _ string) (string, string, error) {
 			if host == ecrDenied {
 				return "", "", errors.New("AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/ecsTaskExecutionRole/task is not authorized to perform: ecr:GetAuthorizationToken on resource: *")
 			}
