@@ -7,14 +7,14 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/pullheal/pullheal/internal/testbed/localaws/iamsim"
+	"github.com/pullheal/pullheal/internal/iampolicy"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
 )
 
 // Authorizer decides an ECR request by an IAM principal against its
 // identity policies and the resource policies given (iamsim.IAM).
 type Authorizer interface {
-	Allowed(principal, action, resource string, resourcePolicies ...*iamsim.Policy) (iamsim.Decision, error)
+	Allowed(principal, action, resource string, resourcePolicies ...*iampolicy.Policy) (iampolicy.Decision, error)
 }
 
 // principalKey carries the principal a registry request's token was issued
@@ -71,15 +71,15 @@ func (e *ECR) authorize(ctx context.Context, action, repoName string, from polic
 		texts = append(texts, repo.Policy)
 	}
 	e.mu.Unlock()
-	var policies []*iamsim.Policy
+	var policies []*iampolicy.Policy
 	for _, t := range texts {
-		if p, err := iamsim.ParsePolicy(t); err == nil {
+		if p, err := iampolicy.ParsePolicy(t); err == nil {
 			policies = append(policies, p)
 		}
 	}
 	resource := e.repoArn(repoName)
 	d, err := e.cfg.IAM.Allowed(principal, action, resource, policies...)
-	if err == nil && d == iamsim.Allowed {
+	if err == nil && d == iampolicy.Allowed {
 		return nil
 	}
 	session := sessionArn(principal)
@@ -87,7 +87,7 @@ func (e *ECR) authorize(ctx context.Context, action, repoName string, from polic
 	switch {
 	case err != nil:
 		why = "because the role does not exist"
-	case d == iamsim.ExplicitDeny:
+	case d == iampolicy.ExplicitDeny:
 		why = "with an explicit deny in an identity-based policy"
 	}
 	return &regError{Status: http.StatusForbidden, Code: "DENIED",
@@ -116,7 +116,7 @@ func (e *ECR) putRegistryPolicy(_ context.Context, body []byte) (any, error) {
 	if err := e.decode(body, &in, nil); err != nil {
 		return nil, err
 	}
-	if _, err := iamsim.ParsePolicy(in.PolicyText); err != nil {
+	if _, err := iampolicy.ParsePolicy(in.PolicyText); err != nil {
 		return nil, invalidParameter("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid registry policy provided': %v", err)
 	}
 	e.mu.Lock()
@@ -162,7 +162,7 @@ func (e *ECR) setRepositoryPolicy(_ context.Context, body []byte) (any, error) {
 	if err := e.decode(body, &in, func() string { return in.RegistryId }); err != nil {
 		return nil, err
 	}
-	if _, err := iamsim.ParsePolicy(in.PolicyText); err != nil {
+	if _, err := iampolicy.ParsePolicy(in.PolicyText); err != nil {
 		return nil, invalidParameter("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided': %v", err)
 	}
 	e.mu.Lock()

@@ -8,13 +8,10 @@
 // when the role may not (see Allowed), and pullheal's check of the healed
 // tasks' pull permissions has a real SimulatePrincipalPolicy to ask.
 //
-// Evaluation follows IAM's documented logic for one account: an explicit
-// Deny in any applicable policy wins, then an Allow in an identity policy
-// or a resource policy that names the principal, else an implicit deny.
-// Actions match case-insensitively with * and ? wildcards, resources and
-// principals case-sensitively. Statements with a Condition never apply
-// (the test bed has no request context); permissions boundaries, SCPs and
-// session policies are not modelled.
+// Evaluation is internal/iampolicy's (IAM's documented logic for one
+// account). Statements with a Condition never apply (the test bed has no
+// request context); permissions boundaries, SCPs and session policies are
+// not modelled.
 package iamsim
 
 import (
@@ -30,7 +27,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pullheal/pullheal/internal/iampolicy"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
+)
+
+// The evaluation types, as iampolicy defines them.
+type (
+	Decision = iampolicy.Decision
+	Policy   = iampolicy.Policy
+)
+
+// Evaluation results.
+const (
+	Allowed      = iampolicy.Allowed
+	ExplicitDeny = iampolicy.ExplicitDeny
+	ImplicitDeny = iampolicy.ImplicitDeny
 )
 
 const (
@@ -129,8 +140,7 @@ func (m *IAM) Allowed(principal, action, resource string, resourcePolicies ...*P
 	if err != nil {
 		return ImplicitDeny, err
 	}
-	d, _ := Evaluate(append(identity, resourcePolicies...), r.Arn, action, resource)
-	return d, nil
+	return iampolicy.Evaluate(append(identity, resourcePolicies...), r.Arn, action, resource).Decision, nil
 }
 
 // roleName accepts arn:aws:iam::ACCOUNT:role[/path]/NAME and
@@ -151,7 +161,7 @@ func roleName(arn string) string {
 func (m *IAM) identityPolicies(r *role) ([]*Policy, error) {
 	var out []*Policy
 	for _, name := range slices.Sorted(mapsKeys(r.Inline)) {
-		p, err := ParsePolicy(r.Inline[name])
+		p, err := iampolicy.ParsePolicy(r.Inline[name])
 		if err != nil {
 			return nil, err
 		}
@@ -162,7 +172,7 @@ func (m *IAM) identityPolicies(r *role) ([]*Policy, error) {
 		if !ok {
 			continue
 		}
-		p, err := ParsePolicy(mp.Document)
+		p, err := iampolicy.ParsePolicy(mp.Document)
 		if err != nil {
 			return nil, err
 		}
@@ -281,7 +291,7 @@ func members(form url.Values, name string) []string {
 }
 
 func checkDocument(doc string) error {
-	if _, err := ParsePolicy(doc); err != nil {
+	if _, err := iampolicy.ParsePolicy(doc); err != nil {
 		return errf(http.StatusBadRequest, "MalformedPolicyDocument", "%v", err)
 	}
 	return nil
@@ -542,7 +552,7 @@ func (m *IAM) simulatePrincipalPolicy(form url.Values) (any, error) {
 	}
 	var extra []*Policy
 	if doc := form.Get("ResourcePolicy"); doc != "" {
-		p, err := ParsePolicy(doc)
+		p, err := iampolicy.ParsePolicy(doc)
 		if err != nil {
 			return nil, errf(http.StatusBadRequest, "InvalidInput", "%v", err)
 		}
@@ -566,9 +576,9 @@ func (m *IAM) simulatePrincipalPolicy(form url.Values) (any, error) {
 	var results []evalXML
 	for _, a := range actions {
 		for _, res := range resources {
-			d, sids := Evaluate(policies, r.Arn, a, res)
-			e := evalXML{EvalActionName: a, EvalResourceName: res, EvalDecision: string(d)}
-			for _, sid := range sids {
+			ev := iampolicy.Evaluate(policies, r.Arn, a, res)
+			e := evalXML{EvalActionName: a, EvalResourceName: res, EvalDecision: string(ev.Decision)}
+			for _, sid := range ev.Sids {
 				e.MatchedStatements = append(e.MatchedStatements, statementXML{SourcePolicyID: sid, SourcePolicyType: "IAM Policy"})
 			}
 			results = append(results, e)

@@ -1,4 +1,15 @@
-package iamsim
+// Package iampolicy parses IAM policy documents and evaluates them for one
+// request, with IAM's documented logic for a single account: an explicit
+// Deny in any applicable policy wins, then an Allow, else an implicit deny.
+// Actions match case-insensitively with * and ? wildcards, resources and
+// principals case-sensitively.
+//
+// It serves two sides: the agent reads ECR registry and repository policies
+// (resource-based) to tell whether a healed task's role may pull, and the
+// test bed's IAM evaluates identity policies with the same rules. What it
+// cannot know it does not guess: a statement with a Condition is reported
+// (Evaluate's conditional result), never assumed to apply or not.
+package iampolicy
 
 import (
 	"encoding/json"
@@ -25,10 +36,9 @@ type Policy struct {
 	Statements []Statement
 }
 
-// Statement is one statement of a policy. Conditions are kept only to be
-// honoured conservatively: a statement with a Condition never matches,
-// since the test bed knows no request context (as SimulatePrincipalPolicy
-// without context entries reports the keys missing and does not apply it).
+// Statement is one statement of a policy. A statement with a Condition
+// never applies in Evaluate (no request context is known), and Evaluate
+// says that one would have applied but for its condition.
 type Statement struct {
 	Sid          string
 	Effect       string // Allow or Deny
@@ -62,6 +72,9 @@ func ParsePolicy(doc string) (*Policy, error) {
 	var stmts []json.RawMessage
 	if err := json.Unmarshal(raw.Statement, &stmts); err != nil {
 		stmts = []json.RawMessage{raw.Statement}
+	}
+	if len(stmts) == 0 {
+		return nil, fmt.Errorf("%w: Statement is empty", ErrMalformed)
 	}
 	p := &Policy{}
 	for i, s := range stmts {
@@ -186,12 +199,10 @@ func anyMatch(patterns []string, s string, fold bool) bool {
 	return false
 }
 
-// applies reports whether the statement covers action on resource for
-// principal ("" for identity-based evaluation, where Principal is absent).
-func (st *Statement) applies(principal, action, resource string) bool {
-	if st.HasCondition {
-		return false
-	}
+// matches reports whether the statement covers action on resource for
+// principal ("" for identity-based evaluation, where Principal is absent),
+// its Condition aside.
+func (st *Statement) matches(principal, action, resource string) bool {
 	if len(st.Actions) > 0 && !anyMatch(st.Actions, action, true) {
 		return false
 	}
@@ -237,25 +248,39 @@ func accountOf(arn string) string {
 	return parts[4]
 }
 
+// Result is the outcome of Evaluate.
+type Result struct {
+	Decision Decision
+	// Sids are the statements that decided (the deny, or every allow).
+	Sids []string
+	// Conditional is set when a statement with a Condition would have
+	// applied but for it: the decision may then differ in a real request.
+	Conditional bool
+}
+
 // Evaluate applies IAM's rule to a set of policies for one request: an
 // explicit Deny in any wins, then an Allow in any, else an implicit deny.
-// The returned Sids are those of the statements that decided.
-func Evaluate(policies []*Policy, principal, action, resource string) (Decision, []string) {
-	var allows []string
+func Evaluate(policies []*Policy, principal, action, resource string) Result {
+	var r Result
 	for _, p := range policies {
 		for i := range p.Statements {
 			st := &p.Statements[i]
-			if !st.applies(principal, action, resource) {
+			if !st.matches(principal, action, resource) {
+				continue
+			}
+			if st.HasCondition {
+				r.Conditional = true
 				continue
 			}
 			if st.Effect == "Deny" {
-				return ExplicitDeny, []string{st.Sid}
+				return Result{Decision: ExplicitDeny, Sids: []string{st.Sid}, Conditional: r.Conditional}
 			}
-			allows = append(allows, st.Sid)
+			r.Sids = append(r.Sids, st.Sid)
 		}
 	}
-	if len(allows) > 0 {
-		return Allowed, allows
+	r.Decision = ImplicitDeny
+	if len(r.Sids) > 0 {
+		r.Decision = Allowed
 	}
-	return ImplicitDeny, nil
+	return r
 }
