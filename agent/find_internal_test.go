@@ -98,3 +98,24 @@ func TestFindCorrectedOrdersRevisionsItself(t *testing.T) {
 		})
 	}
 }
+
+func TestSameRevision(t *testing.T) {
+	const arn = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:3"
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{arn, arn, true},
+		{arn, "web:3", true},
+		{"web:3", arn, true},
+		{arn, "web:4", false},
+		{arn, "api:3", false},
+		{arn, "arn:aws:ecs:us-east-1:123456789012:task-definition/web:30", false},
+		{arn, "web", false},
+		{"", arn, false},
+	} {
+		if got := sameRevision(tc.a, tc.b); got != tc.want {
+			t.Errorf("sameRevision(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

@@ -444,10 +444,10 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 		controller = svc.DeploymentController.Type
 	}
 	switch {
-	case current == rv.TaskDefinitionArn:
+	case sameRevision(current, rv.TaskDefinitionArn):
 		rv.ServiceAction = "none: the service already runs the corrected revision"
 		return nil
-	case current != rv.SourceTaskDefinitionArn:
+	case !sameRevision(current, rv.SourceTaskDefinitionArn):
 		rv.ServiceAction = "none: the service has moved on to " + current + " and is left alone"
 		return nil
 	case controller != ecstypes.DeploymentControllerTypeEcs:
@@ -469,6 +469,20 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 	h.metrics.PullsAvoided.Add(float64(rewritten) * float64(max(svc.DesiredCount, 1)))
 	log.Info("service updated", "service", rv.Service, "target", rv.TaskDefinitionArn)
 	return nil
+}
+
+// sameRevision reports whether two task-definition references name the
+// same revision. DescribeServices documents the full ARN, but a service
+// updated with family:revision (which UpdateService accepts) may be
+// reported in that form (moto echoes it back), and taking it for a service
+// that moved on would leave a failing service unhealed.
+func sameRevision(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, ra, okA := ecsarn.TaskDefinition(a)
+	fb, rb, okB := ecsarn.TaskDefinition(b)
+	return okA && okB && fa == fb && ra == rb
 }
 
 func describeGroup(task *ecsevent.Task) string {
