@@ -162,8 +162,9 @@ func TestDuplicateDeliveriesYieldOneRevision(t *testing.T) {
 	if got := a1.metric(t, "pullheal_revisions_registered_total"); got != 1 {
 		t.Errorf("agent-1 registered %v revisions, want 1", got)
 	}
-	if got, want := a1.metric(t, "pullheal_events_total", "cause", "rate-limit", "outcome", "duplicate"), float64(len(copies)-1); got != want {
-		t.Errorf("agent-1 recognised %v duplicates, want %v", got, want)
+	// At least: SQS may deliver a copy more than once.
+	if got, want := a1.metric(t, "pullheal_events_total", "cause", "rate-limit", "outcome", "duplicate"), float64(len(copies)-1); got < want {
+		t.Errorf("agent-1 recognised %v duplicates, want at least %v", got, want)
 	}
 
 	a1.Kill()
@@ -285,7 +286,7 @@ func TestOtherStopIsLeftAlone(t *testing.T) {
 
 	eventually(t, healTimeout, "the agent ignoring the stop", func() (bool, string) {
 		n := a.metric(t, "pullheal_events_total", "cause", "other", "outcome", "ignored")
-		return n == 1, "not yet"
+		return n >= 1, "not yet"
 	})
 	w.waitDrained(t)
 	if got := w.correctedRevisions(t); len(got) != 0 {

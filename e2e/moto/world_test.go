@@ -282,6 +282,9 @@ func (w *world) stopEvent(template string) string {
 	d := ev["detail"].(map[string]any)
 	d["clusterArn"], d["taskArn"], d["taskDefinitionArn"] = w.clusterArn, taskArn, w.source
 	d["group"] = "service:" + w.service
+	if _, ok := d["containerInstanceArn"]; ok {
+		d["containerInstanceArn"] = fmt.Sprintf("arn:aws:ecs:%s:%s:container-instance/%s/%s", reg, account, w.cluster, randomHex(16))
+	}
 	d["overrides"] = map[string]any{"containerOverrides": []any{map[string]any{"name": "web"}}}
 	// The template's image becomes the web container's in every reason.
 	containers := d["containers"].([]any)
