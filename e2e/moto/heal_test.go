@@ -52,7 +52,7 @@ func TestHealsAService(t *testing.T) {
 		t.Errorf("corrected web image %q, want %q", got, want)
 	}
 	checkRich(t, src.TaskDefinition)
-	if diff := cmp.Diff(comparable(t, src.TaskDefinition, ""), comparable(t, dst.TaskDefinition, w.image)); diff != "" {
+	if diff := cmp.Diff(fieldsOf(t, src.TaskDefinition, ""), fieldsOf(t, dst.TaskDefinition, w.image)); diff != "" {
 		t.Errorf("the corrected revision changed more than the web image (-source +corrected):\n%s", diff)
 	}
 	tags := tagMap(dst.Tags)
@@ -118,9 +118,9 @@ func checkRich(t *testing.T, td *ecstypes.TaskDefinition) {
 	}
 }
 
-// comparable is a revision as JSON, without what every registration sets
+// fieldsOf is a revision as JSON, without what every registration sets
 // anew, and with the web container's image set to image when given.
-func comparable(t *testing.T, td *ecstypes.TaskDefinition, image string) map[string]any {
+func fieldsOf(t *testing.T, td *ecstypes.TaskDefinition, image string) map[string]any {
 	t.Helper()
 	c := *td
 	c.ContainerDefinitions = append([]ecstypes.ContainerDefinition(nil), td.ContainerDefinitions...)
