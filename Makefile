@@ -5,7 +5,7 @@ BIN           := bin/pullheal
 FUZZTIME      ?= 30s
 PKGS          := ./...
 
-.PHONY: all build test unit fuzz e2e bench lint demo clean
+.PHONY: all build test unit fuzz e2e e2e-moto bench lint demo clean
 
 all: build
 
@@ -14,8 +14,9 @@ build:
 
 # The one command CI runs. It is deterministic: unit tests with the race
 # detector (every fuzz target's seed corpus runs as a plain test, no
-# exploration), then the end-to-end suite against the built binary.
-test: unit e2e
+# exploration), then the end-to-end suites against the built binary: on
+# the local test bed, and on moto and docker-registry (docs/moto.md).
+test: unit e2e e2e-moto
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -34,6 +35,11 @@ fuzz:
 e2e: build
 	$(GO) test -race -count=1 -tags e2e ./e2e/...
 
+# The agent against peers written by others: moto_server and Debian's
+# docker-registry must be on PATH; the suite fails, never skips, without them.
+e2e-moto: build
+	$(GO) test -race -count=1 -parallel 8 -tags e2emoto ./e2e/moto/...
+
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
@@ -41,6 +47,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags e2e ./e2e/...
+	$(GO) vet -tags e2emoto ./e2e/moto/...
 	$(GO) run $(STATICCHECK) $(PKGS)
 	@$(GO) mod tidy -diff >/dev/null || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 

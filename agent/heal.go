@@ -447,10 +447,10 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 		controller = svc.DeploymentController.Type
 	}
 	switch {
-	case current == rv.TaskDefinitionArn:
+	case sameRevision(current, rv.TaskDefinitionArn):
 		rv.ServiceAction = "none: the service already runs the corrected revision"
 		return nil
-	case current != rv.SourceTaskDefinitionArn:
+	case !sameRevision(current, rv.SourceTaskDefinitionArn):
 		rv.ServiceAction = "none: the service has moved on to " + current + " and is left alone"
 		return nil
 	case controller != ecstypes.DeploymentControllerTypeEcs:
@@ -472,6 +472,20 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 	h.metrics.PullsAvoided.Add(float64(rewritten) * float64(max(svc.DesiredCount, 1)))
 	log.Info("service updated", "service", rv.Service, "target", rv.TaskDefinitionArn)
 	return nil
+}
+
+// sameRevision reports whether two task-definition references name the
+// same revision. DescribeServices documents the full ARN, but a service
+// updated with family:revision (which UpdateService accepts) may be
+// reported in that form (moto echoes it back), and taking it for a service
+// that moved on would leave a failing service unhealed.
+func sameRevision(a, b string) bool {
+	if a == b {
+		return true
+	}
+	fa, ra, okA := ecsarn.TaskDefinition(a)
+	fb, rb, okB := ecsarn.TaskDefinition(b)
+	return okA && okB && fa == fb && ra == rb
 }
 
 func describeGroup(task *ecsevent.Task) string {
@@ -509,9 +523,19 @@ func (h *Healer) describe(ctx context.Context, arn string) (*taskdef.Document, e
 
 // findCorrected looks for an ACTIVE revision of family that carries the
 // rewrite ID, newer than the source. Only a lease taken over from a holder
-// that died needs it, so the common path makes no such calls.
+// that died (or any lease of a single replica) needs it. The revisions are
+// ordered by their own numbers, newest first: the sort asked of
+// ListTaskDefinitions only saves pages while the answer shows it was
+// honoured, so a server that ignores it (moto does) costs more calls but
+// never ends the search before the corrected revision.
 func (h *Healer) findCorrected(ctx context.Context, family, source, rewriteID string) (string, error) {
 	_, srcRev, _ := ecsarn.TaskDefinition(source)
+	type revision struct {
+		arn string
+		n   int
+	}
+	var newer []revision
+	descending, last := true, 0
 	var next *string
 	for {
 		out, err := h.ecs.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{
@@ -521,28 +545,36 @@ func (h *Healer) findCorrected(ctx context.Context, family, source, rewriteID st
 			return "", fmt.Errorf("list revisions of %s: %w", family, err)
 		}
 		for _, arn := range out.TaskDefinitionArns {
-			fam, rev, _ := ecsarn.TaskDefinition(arn)
-			if fam != family {
+			fam, rev, ok := ecsarn.TaskDefinition(arn)
+			if !ok || fam != family {
 				continue
 			}
-			if rev <= srcRev {
-				return "", nil
+			if last > 0 && rev >= last {
+				descending = false
 			}
-			d, err := h.describe(ctx, arn)
-			if err != nil {
-				return "", err
-			}
-			for _, t := range d.Tags() {
-				if t.Key == taskdef.TagRewriteID && t.Value == rewriteID {
-					return arn, nil
-				}
+			last = rev
+			if rev > srcRev {
+				newer = append(newer, revision{arn, rev})
 			}
 		}
-		if out.NextToken == nil {
-			return "", nil
+		if aws.ToString(out.NextToken) == "" || (descending && last > 0 && last <= srcRev) {
+			break
 		}
 		next = out.NextToken
 	}
+	sort.Slice(newer, func(i, j int) bool { return newer[i].n > newer[j].n })
+	for _, r := range newer {
+		d, err := h.describe(ctx, r.arn)
+		if err != nil {
+			return "", err
+		}
+		for _, t := range d.Tags() {
+			if t.Key == taskdef.TagRewriteID && t.Value == rewriteID {
+				return r.arn, nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // containersToRewrite is the failed containers, or with the policy's

@@ -113,9 +113,18 @@ func (r *Reviewer) Publish(ctx context.Context, rv Review) error {
 	if err != nil {
 		return fmt.Errorf("put review event: %w", err)
 	}
-	if out.FailedEntryCount > 0 && len(out.Entries) > 0 {
-		e := out.Entries[0]
-		return fmt.Errorf("put review event: %s: %s", aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage))
+	// Either sign of a failed entry counts: a count without entries, or an
+	// entry with an error code under a zero count, is still a lost review.
+	failed := out.FailedEntryCount > 0
+	code, msg := "unknown error", "no entry in the answer"
+	for _, e := range out.Entries {
+		if e.ErrorCode != nil || e.ErrorMessage != nil {
+			failed, code, msg = true, aws.ToString(e.ErrorCode), aws.ToString(e.ErrorMessage)
+			break
+		}
+	}
+	if failed {
+		return fmt.Errorf("put review event: %s: %s", code, msg)
 	}
 	return nil
 }

@@ -3,14 +3,12 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +22,7 @@ import (
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/proctest"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
@@ -45,7 +44,7 @@ var ephemeral = addrs{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}
 // bed is one `pullheal local` process and the scenario set up on it.
 type bed struct {
 	t        *testing.T
-	local    *proc
+	local    *proctest.Proc
 	state    string
 	env      map[string]string
 	addrs    addrs
@@ -89,7 +88,7 @@ func newBed(t *testing.T, cfg bedConfig) *bed {
 // environment lines.
 func startBed(t *testing.T, dir string, a addrs) *bed {
 	t.Helper()
-	p := startProc(t, "pullheal local", nil, "local",
+	p := proctest.Start(t, "pullheal local", binary, nil, "local",
 		"--listen", a.api, "--registry-listen", a.registry, "--hub-listen", a.hub,
 		"--state", dir, "--tick", tick, "--restart-delay", restartDelay)
 	env := waitEnv(t, p)
@@ -119,12 +118,12 @@ func startBed(t *testing.T, dir string, a addrs) *bed {
 // envKeys are the lines `pullheal local` promises.
 var envKeys = []string{"AWS_ENDPOINT_URL", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "PULLHEAL_REGISTRY_ENDPOINTS", "PULLHEAL_HUB_URL"}
 
-func waitEnv(t *testing.T, p *proc) map[string]string {
+func waitEnv(t *testing.T, p *proctest.Proc) map[string]string {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		env := map[string]string{}
-		for _, l := range p.stdoutLines() {
+		for _, l := range p.StdoutLines() {
 			k, v, ok := strings.Cut(strings.TrimPrefix(l, "export "), "=")
 			if ok && strings.HasPrefix(l, "export ") {
 				env[k] = v
@@ -140,13 +139,13 @@ func waitEnv(t *testing.T, p *proc) map[string]string {
 		if missing == "" {
 			return env
 		}
-		if !p.running() {
+		if !p.Running() {
 			t.Fatalf("pullheal local exited before printing %s", missing)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("pullheal local printed no %s within 20s", missing)
 		}
-		p.waitChange(200 * time.Millisecond)
+		p.WaitChange(200 * time.Millisecond)
 	}
 }
 
@@ -216,7 +215,7 @@ func (b *bed) agentEnv(endpoint string) []string {
 
 // agentProc is a running `pullheal agent`.
 type agentProc struct {
-	*proc
+	*proctest.Proc
 	metricsURL string
 }
 
@@ -255,9 +254,9 @@ func (b *bed) startAgent(t *testing.T, name string, cfg agentConfig) *agentProc 
 	if cfg.workers != "" {
 		args = append(args, "--workers", cfg.workers)
 	}
-	p := startProc(t, name, b.agentEnv(cfg.endpoint), args...)
-	l := p.waitLog(t, 20*time.Second, "its metrics address", func(l logLine) bool { return l.msg() == "serving metrics and health" })
-	return &agentProc{proc: p, metricsURL: "http://" + l.str("address")}
+	p := proctest.Start(t, name, binary, b.agentEnv(cfg.endpoint), args...)
+	l := p.WaitLog(t, 20*time.Second, "its metrics address", func(l proctest.LogLine) bool { return l.Msg() == "serving metrics and health" })
+	return &agentProc{Proc: p, metricsURL: "http://" + l.Str("address")}
 }
 
 // get fetches one of the agent's HTTP endpoints.
@@ -265,12 +264,12 @@ func (a *agentProc) get(t *testing.T, path string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(a.metricsURL + path)
 	if err != nil {
-		t.Fatalf("%s %s: %v", a.name, path, err)
+		t.Fatalf("%s %s: %v", a.Name, path, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: %v", a.name, path, err)
+		t.Fatalf("%s %s: %v", a.Name, path, err)
 	}
 	return resp.StatusCode, string(body)
 }
@@ -281,49 +280,13 @@ func (a *agentProc) metric(t *testing.T, name string, labels ...string) float64 
 	t.Helper()
 	code, body := a.get(t, "/metrics")
 	if code != http.StatusOK {
-		t.Fatalf("%s /metrics: %d", a.name, code)
+		t.Fatalf("%s /metrics: %d", a.Name, code)
 	}
-	v, err := sumMetric(body, name, labels...)
+	v, err := proctest.SumMetric(body, name, labels...)
 	if err != nil {
-		t.Fatalf("%s /metrics: %v", a.name, err)
+		t.Fatalf("%s /metrics: %v", a.Name, err)
 	}
 	return v
-}
-
-// sumMetric reads the Prometheus text format: `name{labels} value`.
-func sumMetric(text, name string, labels ...string) (float64, error) {
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		series, value, ok := strings.Cut(line, " ")
-		if !ok {
-			return 0, fmt.Errorf("metric line %q has no value", line)
-		}
-		metric, labelText, _ := strings.Cut(series, "{")
-		if metric != name {
-			continue
-		}
-		match := true
-		for i := 0; i+1 < len(labels); i += 2 {
-			if !strings.Contains(labelText, labels[i]+`="`+labels[i+1]+`"`) {
-				match = false
-			}
-		}
-		if !match {
-			continue
-		}
-		f, err := strconv.ParseFloat(strings.Fields(value)[0], 64)
-		if err != nil {
-			return 0, fmt.Errorf("metric line %q: %v", line, err)
-		}
-		sum += f
-	}
-	return sum, sc.Err()
 }
 
 // eventually polls cond until it holds; on timeout the test fails with

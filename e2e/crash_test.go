@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/testbed/proctest"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
@@ -50,7 +51,7 @@ func TestKilledAgentHealsOnceAfterRestart(t *testing.T) {
 			}
 			a1 := b.startAgent(t, "agent-1", first)
 			if reached == nil {
-				a1.waitLog(t, healTimeout, `"planned"`, func(l logLine) bool { return l.msg() == "planned" })
+				a1.WaitLog(t, healTimeout, `"planned"`, func(l proctest.LogLine) bool { return l.Msg() == "planned" })
 			} else {
 				select {
 				case <-reached:
@@ -58,7 +59,7 @@ func TestKilledAgentHealsOnceAfterRestart(t *testing.T) {
 					t.Fatalf("agent-1 never reached the step")
 				}
 			}
-			a1.kill()
+			a1.Kill()
 			t.Logf("agent-1 killed; revisions then: %v", b.revisions(t))
 
 			a2 := b.startAgent(t, "agent-2", agentConfig{holder: "agent-2", lockTable: true, lease: "3s", visibility: "2s"})
@@ -71,7 +72,7 @@ func TestKilledAgentHealsOnceAfterRestart(t *testing.T) {
 			if got := len(b.reviewsOf(t, agent.DetailCorrected)); got != 1 {
 				t.Errorf("%d correction reviews after the restart, want 1", got)
 			}
-			if !a2.running() {
+			if !a2.Running() {
 				t.Error("agent-2 exited")
 			}
 		})
@@ -117,8 +118,8 @@ func TestSIGTERMReleasesInFlightMessages(t *testing.T) {
 			}
 
 			sent := time.Now()
-			a.signal(t, syscall.SIGTERM)
-			exited, err := a.wait(t, 30*time.Second)
+			a.Signal(t, syscall.SIGTERM)
+			exited, err := a.Wait(t, 30*time.Second)
 			took := exited.Sub(sent)
 			visible, inFlight := b.depth(t, b.sc.QueueURL)
 			t.Logf("exited %s after SIGTERM (grace %s): %v; queue: %d visible, %d in flight", took.Round(10*time.Millisecond), grace, err, visible, inFlight)
@@ -136,18 +137,18 @@ func TestSIGTERMReleasesInFlightMessages(t *testing.T) {
 			// New stop events keep arriving: check that the very messages the
 			// agent held are the visible ones.
 			ids := b.visibleIDs(t, b.sc.QueueURL)
-			released := a.logs(func(l logLine) bool { return l.msg() == "releasing message at shutdown" })
+			released := a.Logs(func(l proctest.LogLine) bool { return l.Msg() == "releasing message at shutdown" })
 			if len(released) == 0 {
 				t.Fatal("the agent logged no released message")
 			}
 			for _, l := range released {
-				if !ids[l.str("message_id")] {
-					t.Errorf("released message %s is not visible in the queue", l.str("message_id"))
+				if !ids[l.Str("message_id")] {
+					t.Errorf("released message %s is not visible in the queue", l.Str("message_id"))
 				}
 				// The heal was interrupted, not judged: a call cut short by
 				// the shutdown must not count as a failed heal to report.
-				if why := l.str("error"); !strings.Contains(why, tc.interrupted) {
-					t.Errorf("released message %s because %q; want the interrupted %s as the cause", l.str("message_id"), why, tc.interrupted)
+				if why := l.Str("error"); !strings.Contains(why, tc.interrupted) {
+					t.Errorf("released message %s because %q; want the interrupted %s as the cause", l.Str("message_id"), why, tc.interrupted)
 				}
 			}
 		})

@@ -331,7 +331,7 @@ func TestPoisonMessageGoesToTheDLQ(t *testing.T) {
 	if got := a.metric(t, "pullheal_message_errors_total", "disposition", "left"); got < 2 {
 		t.Errorf("%v messages left for redelivery, want at least 2 (one per receive)", got)
 	}
-	if !a.running() {
+	if !a.Running() {
 		t.Fatal("the agent exited")
 	}
 	if code, _ := a.get(t, "/healthz"); code != http.StatusOK {

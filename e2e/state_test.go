@@ -44,7 +44,7 @@ func TestLocalStateSurvivesSIGKILL(t *testing.T) {
 	before := b.snapshot(t)
 	b.waitSaved(t)
 
-	b.local.kill()
+	b.local.Kill()
 	restarted := startBed(t, b.state, b.addrs)
 	if diff := cmp.Diff(b.env, restarted.env); diff != "" {
 		t.Fatalf("environment changed across the restart on the same ports (-before +after):\n%s", diff)
@@ -73,7 +73,7 @@ func TestLocalStateSurvivesSIGKILL(t *testing.T) {
 	if got := len(b.reviewsOf(t, agent.DetailCorrected)); got != 1 {
 		t.Errorf("%d correction reviews, want 1", got)
 	}
-	if !a.running() {
+	if !a.Running() {
 		t.Error("the agent exited while the test bed restarted")
 	}
 }

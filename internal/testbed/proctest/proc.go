@@ -1,6 +1,9 @@
-//go:build e2e
-
-package e2e
+// Package proctest runs the built pullheal binary as child processes for the
+// end-to-end suites (e2e against `pullheal local`, e2e/moto against moto and
+// docker-registry): each process in its own process group, its output kept
+// line by line so that a test can wait for a log line, printed when the test
+// fails, and its Prometheus metrics read back.
+package proctest
 
 import (
 	"bytes"
@@ -15,11 +18,9 @@ import (
 	"time"
 )
 
-// proc is one pullheal process: its own process group, its output kept
-// line by line so that tests can wait for a log line, and printed when
-// the test fails.
-type proc struct {
-	name string
+// Proc is one running process.
+type Proc struct {
+	Name string
 	cmd  *exec.Cmd
 
 	mu      sync.Mutex
@@ -31,20 +32,24 @@ type proc struct {
 	exited  time.Time
 }
 
-// logLine is one JSON log line of a pullheal process.
-type logLine map[string]any
+// LogLine is one JSON log line of a pullheal process.
+type LogLine map[string]any
 
-func (l logLine) msg() string { s, _ := l["msg"].(string); return s }
+// Msg is the line's message.
+func (l LogLine) Msg() string { s, _ := l["msg"].(string); return s }
 
-func (l logLine) str(key string) string { s, _ := l[key].(string); return s }
+// Str is the line's string attribute key, or "".
+func (l LogLine) Str(key string) string { s, _ := l[key].(string); return s }
 
-// startProc runs the binary with args. The environment is the test's minus
-// anything that points the SDK or pullheal somewhere, plus env.
-func startProc(t *testing.T, name string, env []string, args ...string) *proc {
+// Start runs binary with args. The environment is the test's minus anything
+// that points the SDK or pullheal somewhere (HermeticEnv), plus env. The
+// process is killed when the test ends, and its output printed if the test
+// failed.
+func Start(t *testing.T, name, binary string, env []string, args ...string) *Proc {
 	t.Helper()
-	p := &proc{name: name, changed: make(chan struct{}), done: make(chan struct{})}
+	p := &Proc{Name: name, changed: make(chan struct{}), done: make(chan struct{})}
 	p.cmd = exec.Command(binary, args...)
-	p.cmd.Env = append(hermeticEnv(), env...)
+	p.cmd.Env = append(HermeticEnv(), env...)
 	p.cmd.Stdout = &lineSink{p: p, stdout: true}
 	p.cmd.Stderr = &lineSink{p: p}
 	// Its own group, so that a kill reaches it and nothing else.
@@ -60,15 +65,17 @@ func startProc(t *testing.T, name string, env []string, args ...string) *proc {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
-		p.kill()
+		p.Kill()
 		if t.Failed() {
-			p.dump(t)
+			p.Dump(t)
 		}
 	})
 	return p
 }
 
-func hermeticEnv() []string {
+// HermeticEnv is the test's environment without AWS_* and PULLHEAL_*
+// variables, so that nothing of the caller's shell reaches a process.
+func HermeticEnv() []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		if strings.HasPrefix(kv, "AWS_") || strings.HasPrefix(kv, "PULLHEAL_") {
@@ -79,8 +86,8 @@ func hermeticEnv() []string {
 	return out
 }
 
-// kill ends the process group with SIGKILL and waits for the process.
-func (p *proc) kill() {
+// Kill ends the process group with SIGKILL and waits for the process.
+func (p *Proc) Kill() {
 	select {
 	case <-p.done:
 		return
@@ -93,29 +100,30 @@ func (p *proc) kill() {
 	}
 }
 
-// signal sends sig to the process.
-func (p *proc) signal(t *testing.T, sig syscall.Signal) {
+// Signal sends sig to the process.
+func (p *Proc) Signal(t *testing.T, sig syscall.Signal) {
 	t.Helper()
 	if err := syscall.Kill(p.cmd.Process.Pid, sig); err != nil {
-		t.Fatalf("signal %s: %v", p.name, err)
+		t.Fatalf("signal %s: %v", p.Name, err)
 	}
 }
 
-// wait waits for the process to exit and returns when it exited and its
+// Wait waits for the process to exit and returns when it exited and its
 // exit error.
-func (p *proc) wait(t *testing.T, timeout time.Duration) (time.Time, error) {
+func (p *Proc) Wait(t *testing.T, timeout time.Duration) (time.Time, error) {
 	t.Helper()
 	select {
 	case <-p.done:
 	case <-time.After(timeout):
-		t.Fatalf("%s still running after %s", p.name, timeout)
+		t.Fatalf("%s still running after %s", p.Name, timeout)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.exited, p.exitErr
 }
 
-func (p *proc) running() bool {
+// Running reports whether the process has not exited yet.
+func (p *Proc) Running() bool {
 	select {
 	case <-p.done:
 		return false
@@ -124,8 +132,8 @@ func (p *proc) running() bool {
 	}
 }
 
-// waitLog waits for a stderr log line that match accepts and returns it.
-func (p *proc) waitLog(t *testing.T, timeout time.Duration, what string, match func(logLine) bool) logLine {
+// WaitLog waits for a stderr log line that match accepts and returns it.
+func (p *Proc) WaitLog(t *testing.T, timeout time.Duration, what string, match func(LogLine) bool) LogLine {
 	t.Helper()
 	deadline := time.After(timeout)
 	seen := 0
@@ -135,7 +143,7 @@ func (p *proc) waitLog(t *testing.T, timeout time.Duration, what string, match f
 		seen = len(p.stderr)
 		p.mu.Unlock()
 		for _, raw := range lines {
-			var l logLine
+			var l LogLine
 			if json.Unmarshal([]byte(raw), &l) == nil && match(l) {
 				return l
 			}
@@ -148,21 +156,21 @@ func (p *proc) waitLog(t *testing.T, timeout time.Duration, what string, match f
 			more := len(p.stderr) > seen
 			p.mu.Unlock()
 			if !more {
-				t.Fatalf("%s exited (%v) before logging %s", p.name, p.exitErr, what)
+				t.Fatalf("%s exited (%v) before logging %s", p.Name, p.exitErr, what)
 			}
 		case <-deadline:
-			t.Fatalf("%s did not log %s within %s", p.name, what, timeout)
+			t.Fatalf("%s did not log %s within %s", p.Name, what, timeout)
 		}
 	}
 }
 
-// logs returns the stderr log lines that match.
-func (p *proc) logs(match func(logLine) bool) []logLine {
+// Logs returns the stderr log lines that match.
+func (p *Proc) Logs(match func(LogLine) bool) []LogLine {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []logLine
+	var out []LogLine
 	for _, raw := range p.stderr {
-		var l logLine
+		var l LogLine
 		if json.Unmarshal([]byte(raw), &l) == nil && match(l) {
 			out = append(out, l)
 		}
@@ -170,14 +178,16 @@ func (p *proc) logs(match func(logLine) bool) []logLine {
 	return out
 }
 
-// stdoutLines returns what the process printed on stdout so far.
-func (p *proc) stdoutLines() []string {
+// StdoutLines returns what the process printed on stdout so far.
+func (p *Proc) StdoutLines() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]string(nil), p.stdout...)
 }
 
-func (p *proc) waitChange(timeout time.Duration) {
+// WaitChange returns when a line arrives, the process exits, or timeout
+// passes, whichever comes first.
+func (p *Proc) WaitChange(timeout time.Duration) {
 	p.mu.Lock()
 	ch := p.changed
 	p.mu.Unlock()
@@ -191,7 +201,8 @@ func (p *proc) waitChange(timeout time.Duration) {
 // maxDump bounds what a failing test prints per stream.
 const maxDump = 400
 
-func (p *proc) dump(t *testing.T) {
+// Dump logs the process's output and exit status.
+func (p *Proc) Dump(t *testing.T) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, s := range []struct {
@@ -204,14 +215,14 @@ func (p *proc) dump(t *testing.T) {
 			cut = fmt.Sprintf(" (last %d of %d lines)", maxDump, len(lines))
 			lines = lines[len(lines)-maxDump:]
 		}
-		t.Logf("---- %s %s%s ----\n%s", p.name, s.name, cut, strings.Join(lines, "\n"))
+		t.Logf("---- %s %s%s ----\n%s", p.Name, s.name, cut, strings.Join(lines, "\n"))
 	}
-	t.Logf("---- %s exit: %v ----", p.name, p.exitErr)
+	t.Logf("---- %s exit: %v ----", p.Name, p.exitErr)
 }
 
 // lineSink splits a process's output into lines.
 type lineSink struct {
-	p       *proc
+	p       *Proc
 	stdout  bool
 	partial []byte
 }
