@@ -386,7 +386,7 @@ var ErrTooLarge = errors.New("over an ECS limit")
 // RegisterTaskDefinition sends it) is over MaxSize.
 func (d *Document) CheckSize() error {
 	if n := len(appendCompact(nil, &d.root)); n > MaxSize {
-		return fmt.Errorf("task definition %s: %w: %d bytes of JSON, ECS allows %d", d.Family(), ErrTooLarge, n, MaxSize)
+		return fmt.Errorf("task definition %s: %w: %d bytes of JSON, ECS allows %d (RegisterTaskDefinition would answer \"Actual length: '%d'. Max allowed length is '%d' bytes.\")", d.Family(), ErrTooLarge, n, MaxSize, n, MaxSize)
 	}
 	return nil
 }

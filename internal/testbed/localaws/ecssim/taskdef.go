@@ -95,7 +95,15 @@ func (e *ECS) taskDefArn(family string, revision int) string {
 	return e.arn("task-definition/" + family + ":" + strconv.Itoa(revision))
 }
 
+// maxTaskDefinition is ECS's limit on a RegisterTaskDefinition request, in
+// bytes of JSON (the developer guide's quotas: 64 KiB).
+const maxTaskDefinition = 64 << 10
+
 func (e *ECS) registerTaskDefinition(ctx context.Context, body []byte) (any, error) {
+	if len(body) > maxTaskDefinition {
+		// ECS's own wording (a ClientException), as CloudTrail records it.
+		return nil, clientErr("Actual length: '%d'. Max allowed length is '%d' bytes.", len(body), maxTaskDefinition)
+	}
 	var doc map[string]json.RawMessage
 	if err := wire.Decode(body, &doc); err != nil {
 		return nil, err
