@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/ecsarn"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/internal/taskdef"
 	"github.com/pullheal/pullheal/policy"
@@ -92,6 +93,13 @@ func Apply(ctx context.Context, api ECSAPI, rep *Report, svcs []Service, revs *R
 			continue
 		}
 		g.Go(func() error {
+			if first.ECRPull == ECRPullNo {
+				// As the agent: a revision that cannot pull from ECR would fail the same way.
+				mu.Lock()
+				defer mu.Unlock()
+				out = append(out, Applied{Family: familyOf(src), SourceTaskDefinitionArn: src, Action: "skipped", Reason: first.ECRPullReason})
+				return nil
+			}
 			a, rev, err := correct(gctx, api, revs, src, images, cfg)
 			if err != nil {
 				return err
@@ -257,6 +265,11 @@ func rollOne(ctx context.Context, api ECSAPI, s Service, g *Revision, cfg ApplyC
 	}
 	a.Action = "updated"
 	return a, nil
+}
+
+func familyOf(arn string) string {
+	fam, _, _ := ecsarn.TaskDefinition(arn)
+	return fam
 }
 
 func sortedValues(m map[string]string) []string {
