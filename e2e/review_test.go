@@ -358,6 +358,31 @@ func TestScanFleet(t *testing.T) {
 	}
 	fitsWidth(t, "scan text", b.mustCLI(t, "scan"))
 
+	// --inspect HEADs each image (free on the hub): the hub's images are
+	// multi-platform indexes, two counted GETs per task.
+	hubBefore := b.pulls(t).Total
+	inspected := scan("--inspect")
+	for _, s := range inspected.Services {
+		limited := 0
+		for _, c := range s.Containers {
+			if c.RateLimited {
+				limited++
+				if !c.ManifestsKnown || c.Manifests != 2 {
+					t.Errorf("%s/%s %s: manifests %d (known %v), want 2: the hub serves an index", s.Cluster, s.Service, c.Image, c.Manifests, c.ManifestsKnown)
+				}
+			}
+		}
+		if s.Pulls != 2*limited*int(s.DesiredCount) {
+			t.Errorf("%s/%s: %d pulls with --inspect, want %d", s.Cluster, s.Service, s.Pulls, 2*limited*int(s.DesiredCount))
+		}
+	}
+	if inspected.Total.Pulls != 2*pulls {
+		t.Errorf("total with --inspect %d, want %d", inspected.Total.Pulls, 2*pulls)
+	}
+	if after := b.pulls(t).Total; after != hubBefore {
+		t.Errorf("--inspect cost %d counted pulls on the hub, want none", after-hubBefore)
+	}
+
 	applied := scan("--apply", "propose")
 	registered := map[string]string{}
 	for _, a := range applied.Applied {

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 
@@ -35,6 +38,7 @@ func scanCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "pull-through", Usage: "declared pull-through cache rule `UPSTREAM=PREFIX`; repeatable"},
 			&cli.BoolFlag{Name: "discover-rules", Value: true, Usage: "add the account's pull-through cache rules (DescribePullThroughCacheRules)"},
 			&cli.StringSliceFlag{Name: "rate-limited", Usage: "also count pulls from registry `HOST` (Docker Hub always counts); repeatable"},
+			&cli.BoolFlag{Name: "inspect", Usage: "HEAD each rate-limited image on its registry (not counted as a pull) to count a multi-platform image as two manifest GETs per task"},
 			&cli.IntFlag{Name: "anonymous-limit", Value: fleet.DefaultAnonymousLimit, Usage: "anonymous pulls per 6h per IP"},
 			&cli.IntFlag{Name: "authenticated-limit", Value: fleet.DefaultAuthenticatedLimit, Usage: "authenticated pulls per 6h"},
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "json or text"},
@@ -120,8 +124,12 @@ func scanAction(c *cli.Context) error {
 		return inputErrorf("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	api := ecs.NewFromConfig(cfg)
-	rep, svcs, revs, err := fleet.Scan(c.Context, api, c.StringSlice("cluster"), fleet.Config{Plan: planCfg, RateLimited: limited,
-		AnonymousLimit: c.Int("anonymous-limit"), AuthenticatedLimit: c.Int("authenticated-limit"), Workers: c.Int("workers")})
+	scanCfg := fleet.Config{Plan: planCfg, RateLimited: limited,
+		AnonymousLimit: c.Int("anonymous-limit"), AuthenticatedLimit: c.Int("authenticated-limit"), Workers: c.Int("workers")}
+	if c.Bool("inspect") {
+		scanCfg.Manifests = manifestCounter(endpoints.Transport(remote.DefaultTransport))
+	}
+	rep, svcs, revs, err := fleet.Scan(c.Context, api, c.StringSlice("cluster"), scanCfg)
 	if err != nil {
 		return reviewError(err)
 	}
@@ -135,6 +143,26 @@ func scanAction(c *cli.Context) error {
 		}
 	}
 	return printScan(c, format, rep)
+}
+
+// manifestCounter HEADs an image anonymously: a HEAD is not a counted
+// pull. A task pulling an index GETs the index and its platform's
+// manifest, each counted; a single manifest is one GET.
+func manifestCounter(t http.RoundTripper) func(ctx context.Context, image string) (int, error) {
+	return func(ctx context.Context, image string) (int, error) {
+		ref, err := name.ParseReference(image)
+		if err != nil {
+			return 0, err
+		}
+		desc, err := remote.Head(ref, remote.WithContext(ctx), remote.WithTransport(t), remote.WithRetryBackoff(remote.Backoff{Steps: 1}))
+		if err != nil {
+			return 0, err
+		}
+		if desc.MediaType.IsIndex() {
+			return 2, nil
+		}
+		return 1, nil
+	}
 }
 
 func printScan(c *cli.Context, format string, rep *fleet.Report) error {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/pullheal/pullheal/internal/ecsarn"
 	"github.com/pullheal/pullheal/internal/imageref"
@@ -32,6 +35,11 @@ type Config struct {
 	// the fleet's total is held against (Docker Hub's when 0).
 	AnonymousLimit, AuthenticatedLimit int
 	Workers                            int
+	// Manifests, when set, tells how many manifest GETs one pull of an
+	// image costs (a HEAD, which the hub does not count, tells an index
+	// from a single manifest). It is asked once per distinct image; an
+	// error leaves the image at 1, unknown.
+	Manifests func(ctx context.Context, image string) (int, error)
 }
 
 // Container is one container's image and what the agent would do with it.
@@ -44,8 +52,9 @@ type Container struct {
 	Target      string `json:"target"`
 	Reason      string `json:"reason"`
 	// Manifests is the counted manifest GETs of one pull of the image:
-	// 1 unless known.
-	Manifests int `json:"manifests"`
+	// 1 unless known (ManifestsKnown).
+	Manifests      int  `json:"manifests"`
+	ManifestsKnown bool `json:"manifestsKnown"`
 }
 
 // ECR pull answers: whether the image puller can read from private ECR.
@@ -123,8 +132,53 @@ func Scan(ctx context.Context, api ECSAPI, clusters []string, cfg Config) (*Repo
 		}
 		rep.Services = append(rep.Services, cfg.service(s, rev))
 	}
+	if cfg.Manifests != nil {
+		cfg.countManifests(ctx, rep.Services)
+	}
 	rep.Total = cfg.total(rep.Services)
 	return rep, svcs, revs, nil
+}
+
+// countManifests asks cfg.Manifests about each distinct rate-limited image
+// and recounts the services' pulls.
+func (cfg *Config) countManifests(ctx context.Context, svcs []ServiceReport) {
+	known := map[string]int{}
+	for _, s := range svcs {
+		for _, c := range s.Containers {
+			if c.RateLimited {
+				known[c.Image] = 0
+			}
+		}
+	}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Workers, 1))
+	for image := range known {
+		g.Go(func() error {
+			n, err := cfg.Manifests(gctx, image)
+			if err == nil && n > 0 {
+				mu.Lock()
+				known[image] = n
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for i := range svcs {
+		s := &svcs[i]
+		s.Pulls = 0
+		for j := range s.Containers {
+			c := &s.Containers[j]
+			if !c.RateLimited {
+				continue
+			}
+			if n := known[c.Image]; n > 0 {
+				c.Manifests, c.ManifestsKnown = n, true
+			}
+			s.Pulls += int(max(s.DesiredCount, 0)) * c.Manifests
+		}
+	}
 }
 
 func (cfg *Config) service(s Service, rev *Revision) ServiceReport {
