@@ -114,6 +114,9 @@ func printRevisions(w io.Writer, revs []review.Revision) error {
 	}
 	var b strings.Builder
 	row := func(format string, args ...any) { b.WriteString(fit(fmt.Sprintf(format, args...), textWidth) + "\n") }
+	// Values (images, diffs) are wrapped rather than cut: every character
+	// of them may matter to a reviewer.
+	long := func(indent, text string) { b.WriteString(wrapIndented(indent, text, textWidth)) }
 	row("%-30s %-30s %-4s %-16s %s", "REVISION", "SOURCE", "GEN", "REWRITE ID", "REGISTERED")
 	for _, r := range revs {
 		row("%-30s %-30s %-4d %-16s %s", fit(ecsarn.Name(r.TaskDefinitionArn), 30), fit(ecsarn.Name(r.SourceTaskDefinitionArn), 30),
@@ -125,20 +128,50 @@ func printRevisions(w io.Writer, revs []review.Revision) error {
 			row("  %-11s %s/%s", s.Status, s.Cluster, s.Service)
 		}
 		for _, im := range r.Images {
-			row("  %s (%s): %s", im.Container, im.Route, im.From)
-			row("  %s  -> %s", strings.Repeat(" ", utf8.RuneCountInString(im.Container)), im.To)
+			long("  ", fmt.Sprintf("%s (%s): %s", im.Container, im.Route, im.From))
+			long("  "+strings.Repeat(" ", utf8.RuneCountInString(im.Container)+2), "-> "+im.To)
 		}
 		if r.Reason != "" {
-			row("  reason: %s", r.Reason)
+			long("  ", "reason: "+r.Reason)
 		}
 		if r.Diff != "" {
 			for _, l := range strings.Split(strings.TrimRight(r.Diff, "\n"), "\n") {
-				row("    %s", l)
+				long("    ", l)
 			}
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// wrapIndented writes text after indent, breaking it at width columns
+// (at a space when there is one in the line) and indenting continuation
+// lines two more columns.
+func wrapIndented(indent, text string, width int) string {
+	var b strings.Builder
+	r := []rune(text)
+	first := true
+	for {
+		pre := indent
+		if !first {
+			pre = indent + "  "
+		}
+		room := max(width-utf8.RuneCountInString(pre), 10)
+		if len(r) <= room {
+			b.WriteString(pre + string(r) + "\n")
+			return b.String()
+		}
+		cut := room
+		for i := room; i > 0; i-- {
+			if r[i] == ' ' {
+				cut = i
+				break
+			}
+		}
+		b.WriteString(pre + strings.TrimRight(string(r[:cut]), " ") + "\n")
+		r = []rune(strings.TrimLeft(string(r[cut:]), " "))
+		first = false
+	}
 }
 
 // fit cuts s to n columns, keeping both ends: the start names a thing, the

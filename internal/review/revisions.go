@@ -158,7 +158,9 @@ func (l *Lister) revision(ctx context.Context, revs *fleet.Revisions, g *fleet.R
 	r := Revision{TaskDefinitionArn: g.Arn, SourceTaskDefinitionArn: src, RewriteID: id, Generation: max(taskdef.GenerationOf(g.Tags), 1),
 		Reason: reason, Images: []Image{}, Services: []ServiceStatus{}, RegisteredAt: g.RegisteredAt}
 	var source *fleet.Revision
-	if src != "" {
+	// pullheal rewrite of a file without an ARN (in CI) names the family
+	// alone: no revision to compare with.
+	if _, _, ok := ecsarn.TaskDefinition(src); ok {
 		s, err := revs.Get(ctx, src)
 		switch {
 		case err == nil:
