@@ -439,6 +439,38 @@ func TestScanFleet(t *testing.T) {
 			t.Errorf("%s/%s: %s, want proposed", s.Cluster, s.Service, s.Status)
 		}
 	}
+
+	// --apply update rolls the services onto the revisions registered
+	// above, a batch at a time, and registers nothing new.
+	updated := 0
+	for _, a := range scan("--apply", "update", "--batch", "7").Applied {
+		switch {
+		case a.Service == "" && a.Family != fleetbed.CannotPullFromECR && a.Action != "exists":
+			t.Errorf("apply update: %+v, want the revision of the first run", a)
+		case a.Service != "" && (a.Action != "updated" || a.TaskDefinitionArn != registered[a.Family]):
+			t.Errorf("apply update: %+v, want %s/%s updated to %s", a, a.Cluster, a.Service, registered[a.Family])
+		case a.Service != "":
+			updated++
+		}
+	}
+	after := scan()
+	for _, s := range after.Services {
+		fam := byName[s.Cluster+"/"+s.Service].Family.Name
+		want := fl.Revisions[fam]
+		if registered[fam] != "" {
+			want = registered[fam]
+		}
+		if s.TaskDefinitionArn != want {
+			t.Errorf("%s/%s (%s) runs %s after apply update, want %s", s.Cluster, s.Service, fam, s.TaskDefinitionArn, want)
+		}
+	}
+	if want := 20 * len(fleetbed.NeedingRevision); updated != want {
+		t.Errorf("%d services updated, want %d", updated, want)
+	}
+	// Only the family without an execution role still pulls from Docker Hub.
+	if after.Total.ExposedServices != 20 {
+		t.Errorf("after apply update %d services exposed, want the 20 of %s", after.Total.ExposedServices, fleetbed.CannotPullFromECR)
+	}
 }
 
 func staticCreds(env map[string]string) aws.CredentialsProvider {
