@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"sync"
@@ -78,15 +79,20 @@ func Apply(ctx context.Context, api ECSAPI, rep *Report, svcs []Service, revs *R
 
 	var out []Applied
 	var mu sync.Mutex
-	corrected := map[string]*Revision{}
+	corrected := map[string]correction{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(cfg.Workers, 1))
 	for _, src := range sources {
-		first := rep.Services[bySource[src][0]]
-		images := map[string]string{}
-		for _, c := range first.Containers {
-			if c.RateLimited && c.Route == string(plan.PullThrough) {
-				images[c.Name] = c.Target
+		// The plan may differ between services of one revision (a
+		// policy's scope names clusters and services): the first service
+		// with something to rewrite decides the revision; roll checks the
+		// others against it.
+		var first ServiceReport
+		var images map[string]string
+		for _, i := range bySource[src] {
+			if m := rewrites(rep.Services[i]); len(m) > 0 {
+				first, images = rep.Services[i], m
+				break
 			}
 		}
 		if len(images) == 0 {
@@ -108,7 +114,7 @@ func Apply(ctx context.Context, api ECSAPI, rep *Report, svcs []Service, revs *R
 			defer mu.Unlock()
 			out = append(out, a)
 			if rev != nil {
-				corrected[src] = rev
+				corrected[src] = correction{rev: rev, images: images}
 			}
 			return nil
 		})
@@ -120,14 +126,43 @@ func Apply(ctx context.Context, api ECSAPI, rep *Report, svcs []Service, revs *R
 	if cfg.Mode != ApplyUpdate {
 		return out, nil
 	}
+	reports := map[string]ServiceReport{}
+	for _, r := range rep.Services {
+		reports[r.Cluster+"/"+r.Service] = r
+	}
 	var todo []Service
 	for _, s := range svcs {
-		if corrected[s.TaskDefinitionArn()] != nil {
-			todo = append(todo, s)
+		g, ok := corrected[s.TaskDefinitionArn()]
+		if !ok {
+			continue
 		}
+		if !maps.Equal(rewrites(reports[s.Cluster+"/"+s.Name()]), g.images) {
+			out = append(out, Applied{Family: g.rev.Family, SourceTaskDefinitionArn: s.TaskDefinitionArn(), TaskDefinitionArn: g.rev.Arn,
+				Cluster: s.Cluster, Service: s.Name(), Action: "skipped", Reason: "the plan for this service differs from the corrected revision's (policy scope)"})
+			continue
+		}
+		todo = append(todo, s)
 	}
 	updates, err := roll(ctx, api, todo, corrected, cfg)
 	return append(out, updates...), err
+}
+
+// correction is a corrected revision and the image map it applied.
+type correction struct {
+	rev    *Revision
+	images map[string]string
+}
+
+// rewrites is the image map scan applies to a service's revision: its
+// rate-limited containers with a pull-through route.
+func rewrites(r ServiceReport) map[string]string {
+	m := map[string]string{}
+	for _, c := range r.Containers {
+		if c.RateLimited && c.Route == string(plan.PullThrough) {
+			m[c.Name] = c.Target
+		}
+	}
+	return m
 }
 
 // correct finds or registers the corrected revision of src.
@@ -202,7 +237,7 @@ func findRewrite(ctx context.Context, api ECSAPI, revs *Revisions, source *Revis
 // roll updates the services, Batch at a time, each only if it still runs
 // the source, ECS drives its deployments, the policy allows updates and
 // nobody reverted the corrected revision.
-func roll(ctx context.Context, api ECSAPI, svcs []Service, corrected map[string]*Revision, cfg ApplyConfig) ([]Applied, error) {
+func roll(ctx context.Context, api ECSAPI, svcs []Service, corrected map[string]correction, cfg ApplyConfig) ([]Applied, error) {
 	batch := max(cfg.Batch, 1)
 	var out []Applied
 	for i := 0; i < len(svcs); i += batch {
@@ -218,7 +253,7 @@ func roll(ctx context.Context, api ECSAPI, svcs []Service, corrected map[string]
 		g, gctx := errgroup.WithContext(ctx)
 		for j, s := range part {
 			g.Go(func() error {
-				a, err := rollOne(gctx, api, s, corrected[s.TaskDefinitionArn()], cfg)
+				a, err := rollOne(gctx, api, s, corrected[s.TaskDefinitionArn()].rev, cfg)
 				res[j] = a
 				return err
 			})

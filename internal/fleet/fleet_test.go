@@ -23,6 +23,7 @@ import (
 	"github.com/pullheal/pullheal/internal/testbed/fleetbed"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
+	"github.com/pullheal/pullheal/policy"
 )
 
 // bed is the test bed with a Docker Hub pull-through rule (and its
@@ -285,4 +286,47 @@ func BenchmarkScan1000Services50Clusters(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(calls.Load())/float64(b.N), "calls/scan")
+}
+
+// TestApplyUpdateHonoursPolicyScope: services of one revision that the
+// policy's scope splits are rolled only where the plan applies.
+func TestApplyUpdateHonoursPolicyScope(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 2, 30)
+	pol, err := policy.Load("testdata/scope.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	cfg, err := b.reg.PlanConfig(ctx, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, svcs, revs, err := fleet.Scan(ctx, b.ecs, nil, fleet.Config{Plan: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fleet.Apply(ctx, b.ecs, rep, svcs, revs, fleet.ApplyConfig{Mode: fleet.ApplyUpdate, Policy: pol, Preflight: b.reg.Preflight, Batch: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]string{}
+	for _, a := range got {
+		if a.Service != "" {
+			actions[a.Service] = a.Action
+		}
+	}
+	for _, name := range []string{"svc-0000", "svc-0020"} {
+		if actions[name] != "updated" {
+			t.Errorf("%s: %q, want updated", name, actions[name])
+		}
+	}
+	if actions["svc-0010"] != "skipped" {
+		t.Errorf("svc-0010 (out of scope): %q, want skipped", actions["svc-0010"])
+	}
+	for _, s := range b.fleet.Services {
+		if s.Name == "svc-0010" && serviceRevision(t, b, s) != s.TaskDefinitionArn {
+			t.Errorf("the out-of-scope service was moved")
+		}
+	}
 }

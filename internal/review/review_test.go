@@ -177,6 +177,7 @@ func TestRevertAndApprove(t *testing.T) {
 	b.service(t, "api", src, "")
 	b.service(t, "blue", src, ecstypes.DeploymentControllerTypeCodeDeploy)
 	gen := b.generated(t, "api", src, b.registry+"/docker-hub/library/nginx:1.27")
+	other := b.generated(t, "worker", src, b.registry+"/docker-hub/library/nginx:1.27")
 	b.update(t, "api", gen)
 	a := &review.Actor{ECS: b.c.ECS, Events: b.c.Events, Lister: b.lister()}
 	ctx := ctxT(t)
@@ -207,6 +208,7 @@ func TestRevertAndApprove(t *testing.T) {
 		{"approve on an unknown service", func() error { _, err := a.Approve(ctx, "prod", "nope", gen); return err }, review.ErrInput},
 		{"revert in an unknown cluster", func() error { _, err := a.Revert(ctx, "nope", "api"); return err }, review.ErrInput},
 		{"approve an unknown revision", func() error { _, err := a.Approve(ctx, "prod", "api", "api:99"); return err }, review.ErrInput},
+		{"approve another family's revision", func() error { _, err := a.Approve(ctx, "prod", "api", other); return err }, review.ErrInput},
 	}
 	for _, r := range refusals {
 		if err := r.do(); !errors.Is(err, r.want) {
