@@ -228,8 +228,7 @@ type Revision struct {
 	Number       int
 	RegisteredAt time.Time
 	Doc          *taskdef.Document
-	// LaunchTypes are the requiresCompatibilities.
-	Tags []taskdef.Tag
+	Tags         []taskdef.Tag
 }
 
 // Tag returns the value of the tag key, and whether it is there.
