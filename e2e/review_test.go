@@ -476,3 +476,28 @@ func TestScanFleet(t *testing.T) {
 func staticCreds(env map[string]string) aws.CredentialsProvider {
 	return credentials.NewStaticCredentialsProvider(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"], "")
 }
+
+// TestDemoStateServesReview: the state demo --state leaves behind is
+// served by pullheal local, and the review commands work on it.
+func TestDemoStateServesReview(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "state")
+	demo := startProc(t, "pullheal demo", nil, "demo", "--state", dir)
+	if _, err := demo.wait(t, 60*time.Second); err != nil {
+		t.Fatalf("pullheal demo --state: %v", err)
+	}
+	b := startBed(t, dir, ephemeral)
+	revs := b.listRevisions(t)
+	if len(revs) != 1 || len(revs[0].Services) != 1 || revs[0].Services[0] != (review.ServiceStatus{Cluster: "prod", Service: "web", Status: review.Deployed}) {
+		t.Fatalf("revisions on the demo's state: %+v, want the demo's heal deployed on prod/web", revs)
+	}
+	b.mustCLI(t, "revert", "--cluster", "prod", "--service", "web")
+	revs = b.listRevisions(t)
+	if len(revs) != 1 || revs[0].Services[0].Status != review.Reverted {
+		t.Errorf("after revert: %+v, want reverted", revs)
+	}
+	b.mustCLI(t, "approve", "--cluster", "prod", "--service", "web")
+	if out := b.mustCLI(t, "scan"); !strings.Contains(out, "0 of 1 services pull 0 images") {
+		t.Errorf("scan after approve:\n%s", out)
+	}
+}
