@@ -193,8 +193,9 @@ func (l *Lister) revision(ctx context.Context, revs *fleet.Revisions, g *fleet.R
 	return r, nil
 }
 
-// Status is the status of generated revision g for service s, or "" when s has nothing to do with it: it runs
-// neither g nor its source and has not been moved since g was registered.
+// Status is the status of generated revision g for service s, or "" when
+// s has nothing to do with it: it runs neither g nor its source and has not
+// been moved since g was registered. Superseded may be refined by DriftOf.
 //
 // ECS keeps no history of the revisions a service ran, so the time of the
 // service's primary deployment stands in for it: a deployment newer than g
