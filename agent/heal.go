@@ -460,6 +460,10 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 		rv.ServiceAction = "proposed: the policy's update mode is propose; update the service to the corrected revision after review"
 		return nil
 	}
+	if action, err := h.revertedAction(ctx, rv.TaskDefinitionArn); err != nil || action != "" {
+		rv.ServiceAction = action
+		return err
+	}
 	_, err = h.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{
 		Cluster: aws.String(task.ClusterArn), Service: aws.String(rv.Service), TaskDefinition: aws.String(rv.TaskDefinitionArn),
 	})

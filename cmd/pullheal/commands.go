@@ -12,5 +12,9 @@ func commands() []*cli.Command {
 		demoCommand(),
 		mirrorCommand(),
 		syncCommand(),
+		revisionsCommand(),
+		approveCommand(),
+		revertCommand(),
+		scanCommand(),
 	}
 }

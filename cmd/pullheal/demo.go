@@ -31,6 +31,7 @@ func demoCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 30 * time.Second, Usage: "give up after this long"},
 			&cli.IntFlag{Name: "tasks", Value: 3, Usage: "desired count of the demo service"},
 			&cli.BoolFlag{Name: "verbose", Usage: "also print the agent's JSON log on stderr"},
+			&cli.StringFlag{Name: "state", Usage: "leave the test bed's state in `DIR` (new or empty), for `pullheal local --state DIR` to serve afterwards"},
 		},
 		Action: demoAction,
 	}
@@ -50,6 +51,10 @@ func demoAction(c *cli.Context) error {
 	if c.Int("tasks") < 1 || c.Int("tasks") > 100 {
 		return inputErrorf("--tasks must be between 1 and 100, got %d", c.Int("tasks"))
 	}
+	state := c.String("state")
+	if err := emptyStateDir(state); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("timeout"))
 	defer cancel()
 	n := &narrator{w: c.App.Writer, start: time.Now()}
@@ -57,11 +62,16 @@ func demoAction(c *cli.Context) error {
 	fmt.Fprintln(n.w, "(everything runs on the local test bed: real AWS SDK clients, loopback HTTP, no AWS account)")
 	fmt.Fprintln(n.w)
 
-	bed, err := localaws.Start(ctx, localaws.Config{RestartDelay: 300 * time.Millisecond})
+	bed, err := localaws.Start(ctx, localaws.Config{RestartDelay: 300 * time.Millisecond, StateDir: state})
 	if err != nil {
 		return fmt.Errorf("start the test bed: %w", err)
 	}
-	defer bed.Close()
+	closed := false
+	defer func() {
+		if !closed {
+			bed.Close()
+		}
+	}()
 	n.say("test bed up: AWS APIs on %s, ECR registry %s, Docker Hub stand-in on %s", bed.APIURL(), bed.RegistryHost(), bed.HubURL())
 
 	clients := scenario.NewClients(bed.AWSConfig())
@@ -111,6 +121,36 @@ func demoAction(c *cli.Context) error {
 	}
 	healed.took = time.Since(startedAt)
 	summarize(n, bed, sc, healed)
+	if state == "" {
+		return nil
+	}
+	stopAgent()
+	<-agentDone
+	started = false
+	closed = true
+	if err := bed.Close(); err != nil {
+		return fmt.Errorf("save the test bed's state in %s: %w", state, err)
+	}
+	fmt.Fprintf(n.w, "\nthe test bed's state is in %s: serve it with `pullheal local --state %s`, then try\n", state, state)
+	fmt.Fprintln(n.w, "`pullheal revisions`, `pullheal revert --cluster prod --service web`, `pullheal approve ...` and `pullheal scan`")
+	return nil
+}
+
+// emptyStateDir accepts "" (no state), a directory that does not exist
+// yet, or an empty one: the demo sets its scenario up from nothing.
+func emptyStateDir(dir string) error {
+	if dir == "" {
+		return nil
+	}
+	entries, err := os.ReadDir(dir)
+	switch {
+	case os.IsNotExist(err):
+		return nil
+	case err != nil:
+		return inputErrorf("--state %s: %v", dir, unwrapPathError(err))
+	case len(entries) > 0:
+		return inputErrorf("--state %s: directory is not empty; the demo starts from a new test bed", dir)
+	}
 	return nil
 }
 

@@ -1,0 +1,332 @@
+package fleet_test
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go/middleware"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/fleet"
+	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/internal/testbed/fleetbed"
+	"github.com/pullheal/pullheal/internal/testbed/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/scenario"
+	"github.com/pullheal/pullheal/policy"
+)
+
+// bed is the test bed with a Docker Hub pull-through rule (and its
+// account) and a fleet on it. The scheduler does not run: a scan reads
+// services and task definitions only.
+type bed struct {
+	srv   *localaws.Server
+	ecs   *ecs.Client
+	reg   *agent.Registry
+	plan  plan.Config
+	fleet *fleetbed.Fleet
+	want  map[string][]fleetbed.Expect
+}
+
+func newBed(t testing.TB, clusters, services int) *bed {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srv, err := localaws.Start(ctx, localaws.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	c := scenario.NewClients(srv.AWSConfig())
+	if _, err := scenario.Setup(ctx, c, scenario.Options{NoService: true, HubUser: localaws.HubUser, HubToken: localaws.HubToken}); err != nil {
+		t.Fatal(err)
+	}
+	transport := srv.Endpoints().Transport(http.DefaultTransport)
+	ref, err := name.ParseReference("docker.io/library/nginx:1.27")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Head(ref, remote.WithContext(ctx), remote.WithTransport(transport))
+	if err != nil {
+		t.Fatalf("HEAD nginx:1.27 on the hub: %v", err)
+	}
+	fams, want := fleetbed.Mixed(srv.RegistryHost(), desc.Digest.String())
+	f, err := fleetbed.Build(ctx, c.ECS, fleetbed.Spec{Prefix: "team", Clusters: clusters, Services: services, Families: fams,
+		Desired: func(i int) int32 { return int32(1 + i%3) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := agent.NewRegistry(agent.RegistryConfig{DiscoverRules: true, Transport: transport}, ecr.NewFromConfig(srv.AWSConfig()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := reg.PlanConfig(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &bed{srv: srv, ecs: c.ECS, reg: reg, plan: pc, fleet: f, want: want}
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestScanReportsEachKindOfImage scans a fleet with an image from every
+// kind of registry and checks every service against the fixture's
+// expectation.
+func TestScanReportsEachKindOfImage(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 4, 40)
+	rep, _, _, err := fleet.Scan(ctxT(t), b.ecs, nil, fleet.Config{Plan: b.plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Services) != 40 {
+		t.Fatalf("%d services reported, want 40", len(rep.Services))
+	}
+	byName := map[string]fleetbed.Service{}
+	for _, s := range b.fleet.Services {
+		byName[s.Cluster+"/"+s.Name] = s
+	}
+	wantPulls, wantExposed := 0, 0
+	for _, got := range rep.Services {
+		s, ok := byName[got.Cluster+"/"+got.Service]
+		if !ok {
+			t.Errorf("reported service %s/%s is not part of the fleet", got.Cluster, got.Service)
+			continue
+		}
+		var gotC []fleetbed.Expect
+		limited := 0
+		for _, c := range got.Containers {
+			gotC = append(gotC, fleetbed.Expect{Container: c.Name, RateLimited: c.RateLimited, Route: c.Route, Target: c.Target})
+			if c.RateLimited {
+				limited++
+			}
+		}
+		if diff := cmp.Diff(b.want[s.Family.Name], gotC); diff != "" {
+			t.Errorf("%s (%s) containers (-want +got):\n%s", got.Service, s.Family.Name, diff)
+		}
+		if want := int(s.Desired) * limited; got.Pulls != want {
+			t.Errorf("%s: pulls %d, want desired %d x %d images = %d", got.Service, got.Pulls, s.Desired, limited, want)
+		}
+		wantPulls += int(s.Desired) * limited
+		if limited > 0 {
+			wantExposed++
+		}
+		wantECR := fleet.ECRPullUnknown
+		if s.Family.NoExecutionRole {
+			wantECR = fleet.ECRPullNo
+		}
+		if got.ECRPull != wantECR {
+			t.Errorf("%s: ecrPull %q, want %q (%s)", got.Service, got.ECRPull, wantECR, got.ECRPullReason)
+		}
+		if got.Generated != (s.Family.Name == "healed") {
+			t.Errorf("%s: generated %v", got.Service, got.Generated)
+		}
+	}
+	tot := rep.Total
+	if tot.Pulls != wantPulls || tot.ExposedServices != wantExposed || tot.Services != 40 {
+		t.Errorf("total %+v, want %d pulls over %d exposed services of 40", tot, wantPulls, wantExposed)
+	}
+	if tot.OverAnonymous != (wantPulls > 100) || tot.OverAuthenticated != (wantPulls > 200) {
+		t.Errorf("total %+v: over-limit flags wrong for %d pulls", tot, wantPulls)
+	}
+}
+
+// TestApplyProposeRegistersOncePerRevision: one corrected revision per
+// source revision that needs one, none on a second run, nothing deployed;
+// then update mode rolls the services onto them, except where a guard says
+// no.
+func TestApplyProposeRegistersOncePerRevision(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 3, 30)
+	ctx := ctxT(t)
+	apply := func(mode string) []fleet.Applied {
+		t.Helper()
+		rep, svcs, revs, err := fleet.Scan(ctx, b.ecs, nil, fleet.Config{Plan: b.plan})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := fleet.Apply(ctx, b.ecs, rep, svcs, revs, fleet.ApplyConfig{Mode: mode, Preflight: b.reg.Preflight, Batch: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	first := apply(fleet.ApplyPropose)
+	registered := map[string]string{}
+	for _, a := range first {
+		if a.Family == fleetbed.CannotPullFromECR {
+			if a.Action != "skipped" {
+				t.Errorf("first run: %s: %s (%s), want skipped: it has no execution role", a.Family, a.Action, a.Reason)
+			}
+			continue
+		}
+		if a.Action != "registered" {
+			t.Errorf("first run: %s: %s (%s), want registered", a.Family, a.Action, a.Reason)
+		}
+		registered[a.Family] = a.TaskDefinitionArn
+	}
+	if diff := cmp.Diff(fleetbed.NeedingRevision, keys(registered)); diff != "" {
+		t.Errorf("families given a revision (-want +got):\n%s", diff)
+	}
+	for fam, arn := range registered {
+		if arn != "arn:aws:ecs:us-east-1:123456789012:task-definition/"+fam+":2" {
+			t.Errorf("%s: registered %s, want its revision 2", fam, arn)
+		}
+	}
+	for _, a := range apply(fleet.ApplyPropose) {
+		if a.Family == fleetbed.CannotPullFromECR {
+			continue
+		}
+		if a.Action != "exists" || a.TaskDefinitionArn != registered[a.Family] {
+			t.Errorf("second run: %s: %s %s, want exists %s", a.Family, a.Action, a.TaskDefinitionArn, registered[a.Family])
+		}
+	}
+	for _, s := range b.fleet.Services {
+		if got := serviceRevision(t, b, s); got != s.TaskDefinitionArn {
+			t.Fatalf("propose moved %s to %s", s.Name, got)
+		}
+	}
+
+	// A person reverted the hub-user revision, and one hub-official
+	// service moved on: update mode leaves both alone.
+	if _, err := b.ecs.TagResource(ctx, &ecs.TagResourceInput{ResourceArn: aws.String(registered["hub-user"]),
+		Tags: []ecstypes.Tag{{Key: aws.String(agent.TagReverted), Value: aws.String("someone")}}}); err != nil {
+		t.Fatal(err)
+	}
+	var moved fleetbed.Service
+	for _, s := range b.fleet.Services {
+		if s.Family.Name == "hub-official" {
+			moved = s
+			break
+		}
+	}
+	if _, err := b.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{Cluster: aws.String(moved.Cluster), Service: aws.String(moved.Name),
+		TaskDefinition: aws.String(b.fleet.Revisions["ecr"])}); err != nil {
+		t.Fatal(err)
+	}
+	apply(fleet.ApplyUpdate)
+	for _, s := range b.fleet.Services {
+		got := serviceRevision(t, b, s)
+		want := s.TaskDefinitionArn
+		switch {
+		case s.Name == moved.Name:
+			want = b.fleet.Revisions["ecr"]
+		case s.Family.Name == "hub-user":
+		case registered[s.Family.Name] != "":
+			want = registered[s.Family.Name]
+		}
+		if got != want {
+			t.Errorf("%s (%s) runs %s, want %s", s.Name, s.Family.Name, got, want)
+		}
+	}
+}
+
+func serviceRevision(t *testing.T, b *bed, s fleetbed.Service) string {
+	t.Helper()
+	svc, err := fleet.DescribeService(ctxT(t), b.ecs, s.Cluster, s.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc.TaskDefinitionArn()
+}
+
+// keys are m's keys, NeedingRevision's first in its order, then the rest.
+func keys(m map[string]string) []string {
+	var out []string
+	for _, f := range fleetbed.NeedingRevision {
+		if _, ok := m[f]; ok {
+			out = append(out, f)
+		}
+	}
+	for f := range m {
+		if !slices.Contains(fleetbed.NeedingRevision, f) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// BenchmarkScan1000Services50Clusters scans a fleet of 1,000 services in
+// 50 clusters on the in-process test bed: every call goes over loopback
+// HTTP through the SDK, as against ECS.
+func BenchmarkScan1000Services50Clusters(b *testing.B) {
+	bd := newBed(b, 50, 1000)
+	ctx := context.Background()
+	var calls atomic.Int64
+	counted := ecs.NewFromConfig(bd.srv.AWSConfig(), func(o *ecs.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("count", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				calls.Add(1)
+				return next.HandleInitialize(ctx, in)
+			}), middleware.After)
+		})
+	})
+	b.ResetTimer()
+	for b.Loop() {
+		rep, _, _, err := fleet.Scan(ctx, counted, nil, fleet.Config{Plan: bd.plan})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(rep.Services) != 1000 {
+			b.Fatalf("%d services", len(rep.Services))
+		}
+	}
+	b.ReportMetric(float64(calls.Load())/float64(b.N), "calls/scan")
+}
+
+// TestApplyUpdateHonoursPolicyScope: services of one revision that the
+// policy's scope splits are rolled only where the plan applies.
+func TestApplyUpdateHonoursPolicyScope(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 2, 30)
+	pol, err := policy.Load("testdata/scope.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	cfg, err := b.reg.PlanConfig(ctx, pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, svcs, revs, err := fleet.Scan(ctx, b.ecs, nil, fleet.Config{Plan: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := fleet.Apply(ctx, b.ecs, rep, svcs, revs, fleet.ApplyConfig{Mode: fleet.ApplyUpdate, Policy: pol, Preflight: b.reg.Preflight, Batch: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actions := map[string]string{}
+	for _, a := range got {
+		if a.Service != "" {
+			actions[a.Service] = a.Action
+		}
+	}
+	for _, name := range []string{"svc-0000", "svc-0020"} {
+		if actions[name] != "updated" {
+			t.Errorf("%s: %q, want updated", name, actions[name])
+		}
+	}
+	if actions["svc-0010"] != "skipped" {
+		t.Errorf("svc-0010 (out of scope): %q, want skipped", actions["svc-0010"])
+	}
+	for _, s := range b.fleet.Services {
+		if s.Name == "svc-0010" && serviceRevision(t, b, s) != s.TaskDefinitionArn {
+			t.Errorf("the out-of-scope service was moved")
+		}
+	}
+}
