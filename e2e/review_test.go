@@ -26,6 +26,7 @@ import (
 	"github.com/pullheal/pullheal/internal/review"
 	"github.com/pullheal/pullheal/internal/testbed/fleetbed"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/proctest"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
@@ -34,7 +35,7 @@ import (
 func (b *bed) cli(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(hermeticEnv(), b.agentEnv("")...)
+	cmd.Env = append(proctest.HermeticEnv(), b.agentEnv("")...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	done := make(chan error, 1)
@@ -141,7 +142,7 @@ func TestRevertThenAgentProposes(t *testing.T) {
 
 	// The agent is stopped so that the next failure meets a fresh one,
 	// which (unlike the running one) has not seen it as a duplicate.
-	a.kill()
+	a.Kill()
 	out := b.mustCLI(t, "revert", "--cluster", b.sc.Cluster, "--service", b.sc.Service)
 	if !strings.Contains(out, "reverted: prod/web") {
 		t.Errorf("revert printed %q", out)
@@ -195,9 +196,9 @@ func TestProposedThenApproved(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitQueued(t, 1)
-	p := startProc(t, "agent", append(b.agentEnv(""), "PULLHEAL_POLICY="+pol), "agent", "--queue-url", b.sc.QueueURL,
+	p := proctest.Start(t, "agent", binary, append(b.agentEnv(""), "PULLHEAL_POLICY="+pol), "agent", "--queue-url", b.sc.QueueURL,
 		"--wait-time", waitTime, "--visibility", "5s", "--listen", "127.0.0.1:0")
-	p.waitLog(t, 20*time.Second, "its metrics address", func(l logLine) bool { return l.msg() == "serving metrics and health" })
+	p.WaitLog(t, 20*time.Second, "its metrics address", func(l proctest.LogLine) bool { return l.Msg() == "serving metrics and health" })
 	var proposed string
 	eventually(t, healTimeout, "a proposed revision", func() (bool, string) {
 		for _, rv := range b.reviewsOf(t, agent.DetailCorrected) {
@@ -267,7 +268,7 @@ func TestProposedThenApproved(t *testing.T) {
 func TestScanFleet(t *testing.T) {
 	t.Parallel()
 	// The scheduler idles: a scan reads services and task definitions only.
-	p := startProc(t, "pullheal local", nil, "local", "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0",
+	p := proctest.Start(t, "pullheal local", binary, nil, "local", "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0",
 		"--hub-listen", "127.0.0.1:0", "--tick", "1h")
 	env := waitEnv(t, p)
 	b := &bed{t: t, local: p, env: env}
@@ -482,8 +483,8 @@ func staticCreds(env map[string]string) aws.CredentialsProvider {
 func TestDemoStateServesReview(t *testing.T) {
 	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "state")
-	demo := startProc(t, "pullheal demo", nil, "demo", "--state", dir)
-	if _, err := demo.wait(t, 60*time.Second); err != nil {
+	demo := proctest.Start(t, "pullheal demo", binary, nil, "demo", "--state", dir)
+	if _, err := demo.Wait(t, 60*time.Second); err != nil {
 		t.Fatalf("pullheal demo --state: %v", err)
 	}
 	b := startBed(t, dir, ephemeral)
