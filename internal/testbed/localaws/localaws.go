@@ -29,8 +29,10 @@ import (
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ecrsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ecssim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/eventsim"
+	"github.com/pullheal/pullheal/internal/testbed/localaws/s3sim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/secretsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/sqssim"
+	"github.com/pullheal/pullheal/internal/testbed/localaws/ssmsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/stssim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
 )
@@ -93,6 +95,8 @@ type Server struct {
 	DynamoDB  *dynamosim.DynamoDB
 	Secrets   *secretsim.Secrets
 	STS       *stssim.STS
+	S3        *s3sim.S3
+	SSM       *ssmsim.SSM
 	Hub       *hubsim.Hub
 	endpoints hostmap.Map
 }
@@ -226,6 +230,12 @@ func (s *Server) build() error {
 		return fmt.Errorf("eventbridge: %w", err)
 	}
 	s.DynamoDB = dynamosim.New(dynamosim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock})
+	if s.S3, err = s3sim.New(s3sim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock}); err != nil {
+		return fmt.Errorf("s3: %w", err)
+	}
+	if s.SSM, err = ssmsim.New(ssmsim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock}); err != nil {
+		return fmt.Errorf("ssm: %w", err)
+	}
 	puller, err := ecssim.NewRegistryPuller(ecssim.RegistryPullerConfig{
 		Hosts: s.endpointStrings(),
 		ECRCredentials: func(context.Context, string) (string, string, error) {
@@ -257,7 +267,8 @@ func (s *Server) endpointStrings() map[string]string {
 // snapshots are the stand-ins saved as one file each; ECR and Secrets
 // Manager keep their own files in the state directory.
 func (s *Server) snapshots() map[string]snapshotter {
-	return map[string]snapshotter{"ecs.json": s.ECS, "sqs.json": s.SQS, "events.json": s.Events, "dynamodb.json": s.DynamoDB}
+	return map[string]snapshotter{"ecs.json": s.ECS, "sqs.json": s.SQS, "events.json": s.Events, "dynamodb.json": s.DynamoDB,
+		"s3.json": s.S3, "ssm.json": s.SSM}
 }
 
 func (s *Server) restore() error {
@@ -315,16 +326,19 @@ func (s *Server) Save() error {
 
 // apiHandler serves every AWS API on one endpoint, as AWS_ENDPOINT_URL
 // points every client at one URL: JSON protocols by X-Amz-Target, STS by
-// its query-protocol form.
+// its query-protocol form, S3 (REST, path-style) by its SigV4 signing
+// service.
 func (s *Server) apiHandler() http.Handler {
 	mux := wire.NewMux(s.ECS.Service(), s.ECR.Service(), s.SQS.Service(), s.Events.Service(),
-		s.DynamoDB.Service(), s.Secrets.Service())
+		s.DynamoDB.Service(), s.Secrets.Service(), s.SSM.Service())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case mux.Handles(r):
 			mux.ServeHTTP(w, r)
 		case s.STS.Handles(r):
 			s.STS.ServeHTTP(w, r)
+		case s.S3.Handles(r):
+			s.S3.ServeHTTP(w, r)
 		case r.URL.Path == "/_localaws/tick" && r.Method == http.MethodPost:
 			if err := s.ECS.Tick(r.Context()); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -335,7 +349,7 @@ func (s *Server) apiHandler() http.Handler {
 			_, _ = io.WriteString(w, "ok\n")
 		default:
 			wire.WriteError(w, "1.1", wire.Errorf(http.StatusBadRequest, "UnknownOperationException",
-				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager and STS; got %s %s (X-Amz-Target %q)",
+				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager, STS, S3 and SSM; got %s %s (X-Amz-Target %q)",
 				r.Method, r.URL.Path, r.Header.Get("X-Amz-Target")))
 		}
 	})
