@@ -38,6 +38,8 @@ type HealerConfig struct {
 	// Policy is the platform team's policy; nil means pull-through only,
 	// nothing mirrored.
 	Policy *policy.Policy
+	// Policies, when set, gives the policy in force instead of Policy.
+	Policies PolicySource
 	// DryRun decides and logs but registers, updates and publishes nothing.
 	DryRun bool
 	// Now is the clock (tests pass a fixed one).
@@ -86,6 +88,7 @@ func NewHealer(cfg HealerConfig, deps HealerDeps) (*Healer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Policies = policySource(cfg.Policies, cfg.Policy)
 	return &Healer{cfg: cfg, ecs: deps.ECS, reg: deps.Registry, review: deps.Review, leases: deps.Leases,
 		mirror: deps.Mirror, metrics: deps.Metrics, flights: map[string]*flight{}, healed: newRecent(4096, 10*time.Minute, cfg.Now)}, nil
 }
@@ -252,9 +255,12 @@ func failedImages(fs []ecsevent.Failure) string {
 // healOnce is the heal itself: describe, plan, coordinate, preflight or
 // mirror, register, roll the service, review.
 func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ecsevent.Failure, log *slog.Logger) (result, error) {
+	// One snapshot of the policy decides this heal, however often it is
+	// reloaded meanwhile.
+	pol, polInfo := snapshot(h.cfg.Policies)
 	rv := Review{
 		Cluster: task.ClusterArn, TaskArn: task.TaskArn, SourceTaskDefinitionArn: task.TaskDefinitionArn,
-		Group: task.Group,
+		Group: task.Group, Policy: polInfo,
 	}
 	if svc, ok := task.Service(); ok {
 		rv.Service = svc
@@ -272,19 +278,19 @@ func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ec
 		return h.finish(ctx, outcomeSkipped, rv, log)
 	}
 	subj := policy.Subject{Cluster: ecsarn.Name(task.ClusterArn), Service: rv.Service, Family: src.Family()}
-	if p := h.cfg.Policy; p != nil {
-		if ok, why := p.InScope(subj); !ok {
+	if pol != nil {
+		if ok, why := pol.InScope(subj); !ok {
 			rv.Reason = "out of the policy's scope: " + why
 			return h.finish(ctx, outcomeSkipped, rv, log)
 		}
 	}
-	cfg, err := h.reg.PlanConfig(ctx, h.cfg.Policy)
+	cfg, err := h.reg.PlanConfig(ctx, pol)
 	if err != nil {
 		return result{}, err
 	}
 	// Plan every container first: deciding is free, moving images is not,
 	// and a revision that cannot work is refused before anything moves.
-	ctrs := h.containersToRewrite(src, limited)
+	ctrs := containersToRewrite(src, limited, pol)
 	steps := make([]plan.Step, 0, len(ctrs))
 	routable := 0
 	for _, c := range ctrs {
@@ -346,12 +352,12 @@ func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ec
 		log.Info("dry run", "rewrite_id", rv.RewriteID)
 		return result{outcome: outcomeSkipped, review: rv}, nil
 	}
-	return h.correct(ctx, task, src, images, rv, log)
+	return h.correct(ctx, task, src, images, rv, pol, log)
 }
 
 // correct registers (or finds) the corrected revision under the failure's
 // lease and rolls the service onto it.
-func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.Document, images map[string]string, rv Review, log *slog.Logger) (result, error) {
+func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.Document, images map[string]string, rv Review, pol *policy.Policy, log *slog.Logger) (result, error) {
 	lease, err := h.leases.Acquire(ctx, rv.RewriteID)
 	if err != nil {
 		return result{}, err
@@ -401,7 +407,7 @@ func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.
 	if err := lease.Registered(ctx, newArn); err != nil {
 		return result{}, err
 	}
-	if err := h.rollService(ctx, task, &rv, len(images), log); err != nil {
+	if err := h.rollService(ctx, task, &rv, len(images), pol, log); err != nil {
 		return result{}, err
 	}
 	rv.Reason = "rate-limited pull moved to ECR"
@@ -420,7 +426,7 @@ func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.
 
 // rollService moves a service that still runs the failing revision onto the
 // corrected one, when its deployment controller and the policy allow.
-func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Review, rewritten int, log *slog.Logger) error {
+func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Review, rewritten int, pol *policy.Policy, log *slog.Logger) error {
 	if rv.Service == "" {
 		rv.ServiceAction = "none: the task was not started by a service (" + describeGroup(task) + "); the corrected revision is registered for its owner to use"
 		return nil
@@ -453,7 +459,7 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 	case controller != ecstypes.DeploymentControllerTypeEcs:
 		rv.ServiceAction = fmt.Sprintf("proposed: the service's deployment controller is %s, which pullheal does not drive; deploy the corrected revision through it", controller)
 		return nil
-	case h.cfg.Policy != nil && h.cfg.Policy.Heal.ServiceUpdate == policy.ProposeOnly:
+	case pol != nil && pol.Heal.ServiceUpdate == policy.ProposeOnly:
 		rv.ServiceAction = "proposed: the policy's update mode is propose; update the service to the corrected revision after review"
 		return nil
 	}
@@ -544,12 +550,12 @@ func (h *Healer) findCorrected(ctx context.Context, family, source, rewriteID st
 
 // containersToRewrite is the failed containers, or with the policy's
 // all-docker-hub setting every Docker Hub container of the task definition.
-func (h *Healer) containersToRewrite(src *taskdef.Document, limited []ecsevent.Failure) []taskdef.Container {
+func containersToRewrite(src *taskdef.Document, limited []ecsevent.Failure, pol *policy.Policy) []taskdef.Container {
 	failed := map[string]bool{}
 	for _, f := range limited {
 		failed[f.Container] = true
 	}
-	all := h.cfg.Policy != nil && h.cfg.Policy.Heal.Containers == policy.ContainersAllDockerHub
+	all := pol != nil && pol.Heal.Containers == policy.ContainersAllDockerHub
 	var out []taskdef.Container
 	for _, c := range src.Containers() {
 		if failed[c.Name] {

@@ -19,6 +19,10 @@ func NewS3Client(cfg aws.Config) *s3.Client {
 		if o.BaseEndpoint != nil {
 			o.UsePathStyle = true
 		}
+		// An object uploaded without a checksum (by an older tool) is
+		// read all the same; the SDK would write a line to stderr,
+		// outside the agent's JSON log, on every such read.
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 }
 

@@ -14,7 +14,10 @@
 //     If-Match (412), If-None-Match (304), and the date conditions only
 //     when the matching ETag condition is absent.
 //   - A PutObject body sent with the aws-chunked content encoding
-//     (flexible checksums as a trailer) is decoded.
+//     (flexible checksums as a trailer) is decoded. A flexible checksum
+//     sent with the object is checked (BadDigest) and stored; without one
+//     the stand-in stores a CRC32 (S3 computes CRC64NVME). GetObject with
+//     x-amz-checksum-mode: ENABLED returns it, and the SDK checks the body.
 //   - CreateBucket in us-east-1 on a bucket the caller owns answers 200, as
 //     S3 does there for legacy compatibility; elsewhere
 //     BucketAlreadyOwnedByYou. Every caller is the one account.
@@ -66,6 +69,10 @@ type object struct {
 	ETag         string    `json:"etag"`
 	ContentType  string    `json:"contentType,omitempty"`
 	LastModified time.Time `json:"lastModified"`
+	// ChecksumAlgorithm and Checksum are the flexible checksum stored
+	// with the object, returned when a GET asks for it.
+	ChecksumAlgorithm string `json:"checksumAlgorithm,omitempty"`
+	Checksum          string `json:"checksum,omitempty"`
 }
 
 // New returns an S3 with no buckets.
@@ -248,7 +255,7 @@ func (s *S3) putObject(w http.ResponseWriter, r *http.Request, bucketName, key s
 		writeError(w, r, &apiError{Status: http.StatusBadRequest, Code: "KeyTooLongError", Message: "Your key is too long", Key: key})
 		return
 	}
-	data, err := readBody(r)
+	data, trailers, err := readBody(r)
 	if err != nil {
 		writeError(w, r, err)
 		return
@@ -267,6 +274,12 @@ func (s *S3) putObject(w http.ResponseWriter, r *http.Request, bucketName, key s
 	if o.ContentType == "" {
 		o.ContentType = "binary/octet-stream"
 	}
+	alg, value, cerr := objectChecksum(r.Header, trailers, data)
+	if cerr != nil {
+		writeError(w, r, cerr)
+		return
+	}
+	o.ChecksumAlgorithm, o.Checksum = alg, value
 	s.mu.Lock()
 	b, ok := s.buckets[bucketName]
 	if ok {
@@ -279,59 +292,64 @@ func (s *S3) putObject(w http.ResponseWriter, r *http.Request, bucketName, key s
 	}
 	writeHeaders(w)
 	w.Header().Set("ETag", o.ETag)
-	// Echo the flexible checksum the client sent, as S3 does.
-	for k, v := range r.Header {
-		if strings.HasPrefix(strings.ToLower(k), "x-amz-checksum-") && len(v) > 0 {
-			w.Header().Set(k, v[0])
-		}
-	}
+	w.Header().Set(checksumHeaders[o.ChecksumAlgorithm], o.Checksum)
+	w.Header().Set("X-Amz-Checksum-Type", "FULL_OBJECT")
 	w.WriteHeader(http.StatusOK)
 }
 
-// readBody reads a PutObject body, decoding the aws-chunked encoding.
-func readBody(r *http.Request) ([]byte, error) {
+// readBody reads a PutObject body, decoding the aws-chunked encoding and
+// returning its trailers (lower-case names).
+func readBody(r *http.Request) ([]byte, map[string]string, error) {
 	chunked := strings.Contains(r.Header.Get("Content-Encoding"), "aws-chunked") ||
 		strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-")
 	data, err := io.ReadAll(io.LimitReader(r.Body, maxObject+64<<10))
 	if err != nil {
-		return nil, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: "read body: " + err.Error()}
+		return nil, nil, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: "read body: " + err.Error()}
 	}
+	var trailers map[string]string
 	if chunked {
-		if data, err = decodeChunked(data); err != nil {
-			return nil, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: err.Error()}
+		if data, trailers, err = decodeChunked(data); err != nil {
+			return nil, nil, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody", Message: err.Error()}
 		}
 		if dl := r.Header.Get("X-Amz-Decoded-Content-Length"); dl != "" && dl != strconv.Itoa(len(data)) {
-			return nil, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody",
+			return nil, nil, &apiError{Status: http.StatusBadRequest, Code: "IncompleteBody",
 				Message: "You did not provide the number of bytes specified by the x-amz-decoded-content-length HTTP header"}
 		}
 	}
 	if len(data) > maxObject {
-		return nil, &apiError{Status: http.StatusBadRequest, Code: "EntityTooLarge",
+		return nil, nil, &apiError{Status: http.StatusBadRequest, Code: "EntityTooLarge",
 			Message: fmt.Sprintf("Your proposed upload exceeds the maximum allowed size of this test bed (%d bytes)", maxObject)}
 	}
-	return data, nil
+	return data, trailers, nil
 }
 
 // decodeChunked decodes aws-chunked: SIZE[;chunk-signature=...]\r\n DATA
-// \r\n, ending with a zero-size chunk and optional trailer lines.
-func decodeChunked(b []byte) ([]byte, error) {
+// \r\n, ending with a zero-size chunk and optional NAME:VALUE trailer
+// lines.
+func decodeChunked(b []byte) ([]byte, map[string]string, error) {
 	var out []byte
 	for {
 		line, rest, ok := strings.Cut(string(b), "\r\n")
 		if !ok {
-			return nil, fmt.Errorf("aws-chunked body: chunk header not terminated")
+			return nil, nil, fmt.Errorf("aws-chunked body: chunk header not terminated")
 		}
 		sizeHex, _, _ := strings.Cut(line, ";")
 		n, err := strconv.ParseInt(strings.TrimSpace(sizeHex), 16, 64)
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("aws-chunked body: bad chunk size %q", sizeHex)
+			return nil, nil, fmt.Errorf("aws-chunked body: bad chunk size %q", sizeHex)
 		}
 		b = []byte(rest)
 		if n == 0 {
-			return out, nil // trailers (checksums) follow; they are not kept
+			trailers := map[string]string{}
+			for _, l := range strings.Split(rest, "\r\n") {
+				if k, v, ok := strings.Cut(l, ":"); ok {
+					trailers[strings.ToLower(strings.TrimSpace(k))] = strings.TrimSpace(v)
+				}
+			}
+			return out, trailers, nil
 		}
 		if int64(len(b)) < n+2 || string(b[n:n+2]) != "\r\n" {
-			return nil, fmt.Errorf("aws-chunked body: chunk shorter than its size")
+			return nil, nil, fmt.Errorf("aws-chunked body: chunk shorter than its size")
 		}
 		out = append(out, b[:n]...)
 		b = b[n+2:]
@@ -371,6 +389,10 @@ func (s *S3) getObject(w http.ResponseWriter, r *http.Request, bucketName, key s
 	}
 	h.Set("Content-Type", o.ContentType)
 	h.Set("Content-Length", strconv.Itoa(len(o.Data)))
+	if strings.EqualFold(r.Header.Get("X-Amz-Checksum-Mode"), "ENABLED") && o.Checksum != "" {
+		h.Set(checksumHeaders[o.ChecksumAlgorithm], o.Checksum)
+		h.Set("X-Amz-Checksum-Type", "FULL_OBJECT")
+	}
 	h.Set("Accept-Ranges", "bytes")
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {

@@ -235,3 +235,41 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatalf("restored %q", data)
 	}
 }
+
+// The SDK's flexible checksum is checked and stored; a GET in checksum
+// mode returns it and the SDK validates the body against it.
+func TestChecksums(t *testing.T) {
+	c, _, url := serve(t, "")
+	ctx := context.Background()
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("sums")}); err != nil {
+		t.Fatal(err)
+	}
+	put, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("sums"), Key: aws.String("k"), Body: strings.NewReader("hello world"),
+		ChecksumAlgorithm: s3types.ChecksumAlgorithmSha256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("sums"), Key: aws.String("k"), ChecksumMode: s3types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(got.Body); err != nil {
+		t.Fatalf("body failed the SDK's checksum validation: %v", err)
+	}
+	got.Body.Close()
+	if aws.ToString(got.ChecksumSHA256) == "" || aws.ToString(got.ChecksumSHA256) != aws.ToString(put.ChecksumSHA256) {
+		t.Fatalf("GET checksum %q, PUT %q", aws.ToString(got.ChecksumSHA256), aws.ToString(put.ChecksumSHA256))
+	}
+	req, _ := http.NewRequest(http.MethodPut, url+"/sums/bad", strings.NewReader("hello world"))
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0")
+	req.Header.Set("X-Amz-Checksum-Crc32", "AAAAAA==")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "<Code>BadDigest</Code>") {
+		t.Fatalf("wrong checksum: %s %s", resp.Status, body)
+	}
+}
