@@ -78,9 +78,13 @@ func TestRemotePolicyBadInput(t *testing.T) {
 		"rewrite": func(l string) []string {
 			return []string{"rewrite", "--registry", testRegistry, "--policy", l, "testdata/taskdefs/fargate-describe.json"}
 		},
-		"mirror": func(l string) []string { return []string{"mirror", "--policy", l, "nginx:1.27", "127.0.0.1:1/mirror/nginx:1.27"} },
-		"sync":   func(l string) []string { return []string{"sync", "--policy", l} },
-		"agent":  func(l string) []string { return []string{"agent", "--listen", "", "--queue-url", "http://127.0.0.1:1/q", "--policy", l} },
+		"mirror": func(l string) []string {
+			return []string{"mirror", "--policy", l, "nginx:1.27", "127.0.0.1:1/mirror/nginx:1.27"}
+		},
+		"sync": func(l string) []string { return []string{"sync", "--policy", l} },
+		"agent": func(l string) []string {
+			return []string{"agent", "--listen", "", "--queue-url", "http://127.0.0.1:1/q", "--policy", l}
+		},
 	}
 	for name, args := range commands {
 		for _, tc := range locations {
