@@ -19,6 +19,7 @@ import (
 	"github.com/pullheal/pullheal/internal/ecsevent"
 	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/internal/policysource"
 	"github.com/pullheal/pullheal/internal/taskdef"
 	"github.com/pullheal/pullheal/policy"
 )
@@ -211,7 +212,15 @@ type result struct {
 // heal runs the heal of one failure once per agent, however many messages
 // of it arrive together.
 func (h *Healer) heal(ctx context.Context, task *ecsevent.Task, limited []ecsevent.Failure, log *slog.Logger) (result, error) {
+	// One snapshot of the policy decides this heal, however often it is
+	// reloaded meanwhile. A decision belongs to the policy it was made
+	// with: a failure skipped under one policy is decided again under
+	// the next.
+	pol, polInfo := snapshot(h.cfg.Policies)
 	key := task.TaskDefinitionArn + "|" + failedImages(limited)
+	if polInfo != nil {
+		key += "|" + polInfo.SHA256
+	}
 	if r, ok := h.healed.get(key); ok {
 		return result{outcome: outcomeDuplicate, review: r.review}, nil
 	}
@@ -232,7 +241,7 @@ func (h *Healer) heal(ctx context.Context, task *ecsevent.Task, limited []ecseve
 	h.flights[key] = f
 	h.mu.Unlock()
 
-	f.res, f.err = h.healOnce(ctx, task, limited, log)
+	f.res, f.err = h.healOnce(ctx, task, limited, pol, polInfo, log)
 	if f.err == nil {
 		h.healed.put(key, f.res)
 	}
@@ -254,10 +263,7 @@ func failedImages(fs []ecsevent.Failure) string {
 
 // healOnce is the heal itself: describe, plan, coordinate, preflight or
 // mirror, register, roll the service, review.
-func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ecsevent.Failure, log *slog.Logger) (result, error) {
-	// One snapshot of the policy decides this heal, however often it is
-	// reloaded meanwhile.
-	pol, polInfo := snapshot(h.cfg.Policies)
+func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ecsevent.Failure, pol *policy.Policy, polInfo *policysource.Info, log *slog.Logger) (result, error) {
 	rv := Review{
 		Cluster: task.ClusterArn, TaskArn: task.TaskArn, SourceTaskDefinitionArn: task.TaskDefinitionArn,
 		Group: task.Group, Policy: polInfo,

@@ -40,6 +40,7 @@ type Watcher struct {
 	cur      atomic.Pointer[Snapshot]
 	failures *prometheus.CounterVec
 	info     *prometheus.GaugeVec
+	ok       prometheus.Gauge
 }
 
 // Refusal reasons, the reason label of pullheal_policy_reload_failures_total.
@@ -73,6 +74,10 @@ func NewWatcher(r *Reader, first *Snapshot, cfg WatcherConfig) (*Watcher, error)
 			Name: "pullheal_policy_info",
 			Help: "The policy in force (value 1): its source, version (S3 ETag, SSM parameter version or file modification time) and SHA-256.",
 		}, []string{"source", "version", "sha256"}),
+		ok: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "pullheal_policy_last_reload_successful",
+			Help: "1 when the last re-read of the policy found it unchanged or put it in force, 0 when it was refused or could not be read: alert on 0, the refusal stays until the source is fixed.",
+		}),
 	}
 	// Both reasons exist from the start, so that a rate over them is 0
 	// rather than absent.
@@ -85,7 +90,11 @@ func NewWatcher(r *Reader, first *Snapshot, cfg WatcherConfig) (*Watcher, error)
 		if err := cfg.Registerer.Register(w.info); err != nil {
 			return nil, fmt.Errorf("policy watcher metrics: %w", err)
 		}
+		if err := cfg.Registerer.Register(w.ok); err != nil {
+			return nil, fmt.Errorf("policy watcher metrics: %w", err)
+		}
 	}
+	w.ok.Set(1)
 	w.set(first)
 	return w, nil
 }
@@ -116,7 +125,9 @@ func (w *Watcher) Run(ctx context.Context) {
 // Reload reads the policy once and puts a changed, valid one in force. A
 // policy that does not validate, or a location that cannot be read, leaves
 // the policy in force as it is; the refusal is logged at WARN, counted, and
-// returned.
+// returned. A refused policy is refused again at each reload until the
+// source changes: the WARN line and the count repeat, so that an alert on
+// them lasts as long as the problem.
 func (w *Watcher) Reload(ctx context.Context) error {
 	cur := w.Current()
 	next, err := w.r.Read(ctx, cur)
@@ -135,6 +146,7 @@ func (w *Watcher) Reload(ctx context.Context) error {
 			reason, msg = ReasonInvalid, "new policy refused; the policy in force stays"
 		}
 		w.failures.WithLabelValues(reason).Inc()
+		w.ok.Set(0)
 		attrs := []any{"source", cur.Info.Source, "reason", reason, "error", err.Error(),
 			"in_force_version", cur.Info.Version, "in_force_sha256", cur.Info.SHA256}
 		if pe != nil {
@@ -143,6 +155,7 @@ func (w *Watcher) Reload(ctx context.Context) error {
 		w.log.Warn(msg, attrs...)
 		return err
 	}
+	w.ok.Set(1)
 	if next == cur {
 		return nil
 	}

@@ -93,6 +93,10 @@ func TestWatcherReload(t *testing.T) {
 	failures := func(reason string) float64 {
 		return metricValue(t, reg, "pullheal_policy_reload_failures_total", map[string]string{"reason": reason})
 	}
+	lastOK := func() float64 { return metricValue(t, reg, "pullheal_policy_last_reload_successful", nil) }
+	if lastOK() != 0 {
+		t.Fatal("pullheal_policy_last_reload_successful is not 0 after a refusal")
+	}
 	if failures(policysource.ReasonInvalid) != 1 || failures(policysource.ReasonRead) != 0 {
 		t.Fatalf("failures = invalid %v read %v", failures(policysource.ReasonInvalid), failures(policysource.ReasonRead))
 	}
@@ -107,6 +111,10 @@ func TestWatcherReload(t *testing.T) {
 		t.Fatalf("WARN line = %v", warn)
 	}
 
+	b.putObject(t, "policy.yaml", fixture(t, "deny-redis.yaml"))
+	if err := w.Reload(ctx); err != nil || lastOK() != 1 {
+		t.Fatalf("good policy back: %v, last reload successful %v", err, lastOK())
+	}
 	if _, err := b.s3.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("policies"), Key: aws.String("policy.yaml")}); err != nil {
 		t.Fatal(err)
 	}
