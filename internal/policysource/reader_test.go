@@ -43,7 +43,7 @@ type statusWriter struct {
 
 func (w *statusWriter) WriteHeader(s int) { w.status = s; w.ResponseWriter.WriteHeader(s) }
 
-func newBed(t *testing.T) *bed {
+func newBed(t testing.TB) *bed {
 	t.Helper()
 	s3s, err := s3sim.New(s3sim.Config{})
 	if err != nil {
@@ -101,14 +101,14 @@ func fixture(t *testing.T, name string) string {
 	return string(data)
 }
 
-func (b *bed) putObject(t *testing.T, key, body string) {
+func (b *bed) putObject(t testing.TB, key, body string) {
 	t.Helper()
 	if _, err := b.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("policies"), Key: aws.String(key), Body: strings.NewReader(body)}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func (b *bed) putParameter(t *testing.T, name, value string) {
+func (b *bed) putParameter(t testing.TB, name, value string) {
 	t.Helper()
 	_, err := b.ssm.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value),
 		Type: ssmtypes.ParameterTypeSecureString, Overwrite: aws.Bool(true)})
@@ -117,7 +117,7 @@ func (b *bed) putParameter(t *testing.T, name, value string) {
 	}
 }
 
-func (b *bed) reader(t *testing.T, location string) *policysource.Reader {
+func (b *bed) reader(t testing.TB, location string) *policysource.Reader {
 	t.Helper()
 	loc, err := policysource.ParseLocation(location)
 	if err != nil {

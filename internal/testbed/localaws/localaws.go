@@ -1,7 +1,7 @@
 // Package localaws is pullheal's local test bed: wire-compatible stand-ins
 // for the AWS APIs pullheal uses (ECS with a simulated scheduler, ECR and
 // its registry with pull-through, SQS, EventBridge, DynamoDB, Secrets
-// Manager, STS) and a Docker-Hub-like registry, served over loopback HTTP
+// Manager, STS, S3, SSM Parameter Store) and a Docker-Hub-like registry, served over loopback HTTP
 // so the real aws-sdk-go-v2 clients and registry clients drive them
 // unchanged. One Server runs them all, for tests, `pullheal demo` and
 // `pullheal local`.
