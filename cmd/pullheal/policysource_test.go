@@ -111,3 +111,20 @@ func TestRemotePolicyUnreachable(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want exit 1 naming ssm:/p", code, stderr)
 	}
 }
+
+// policy validate and policy test read the same locations.
+func TestPolicyCommandsWithRemotePolicy(t *testing.T) {
+	policyBed(t)
+	code, stdout, stderr := runCLI(t, "", "policy", "validate", "ssm:/pullheal/policy")
+	if code != 0 || !strings.HasPrefix(stdout, "ssm:/pullheal/policy: valid") {
+		t.Errorf("validate: exit %d, %q %q", code, stdout, stderr)
+	}
+	code, _, stderr = runCLI(t, "", "policy", "validate", "s3://policies/invalid.yaml")
+	if code != 2 || !strings.HasPrefix(lastLine(stderr), "pullheal: s3://policies/invalid.yaml:") {
+		t.Errorf("validate invalid: exit %d, %q", code, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "", "policy", "test", "--policy", "s3://policies/deny-redis.yaml", "bitnami/redis:7.2")
+	if code != 0 || !strings.Contains(stdout, "banned in this test") {
+		t.Errorf("test: exit %d, %q %q", code, stdout, stderr)
+	}
+}

@@ -80,8 +80,8 @@ func (r *Reader) Location() Location { return r.loc }
 
 // Read reads and parses the policy. With prev (an earlier Snapshot of this
 // Reader), an unchanged policy returns prev itself, unparsed: S3 answers a
-// conditional GET with 304, SSM's parameter version has not moved, a file's
-// bytes hash the same. A policy whose version moved but whose bytes did not
+// conditional GET with 304; SSM's parameter version and the value's hash
+// are the same; a file's bytes hash the same. A policy whose version moved but whose bytes did not
 // returns a new Snapshot sharing prev's Policy.
 //
 // Errors name the location in one line (an *Error), except an invalid
