@@ -28,6 +28,10 @@ type Options struct {
 	Intake Intake
 	// Policy is the platform team's policy; nil: pull-through only.
 	Policy *policy.Policy
+	// Policies, when set, gives the policy in force instead of Policy and
+	// may swap it while the agent runs (a policysource.Watcher); each heal
+	// uses one snapshot. Build a watcher with ReloadCheck(o) as its Accept.
+	Policies PolicySource
 	// Registry is the ECR host; "" takes the policy's, else discovers it.
 	Registry string
 	// PullThrough are rules given on the command line; the policy's
@@ -73,19 +77,21 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 	if o.RegistryTransport == nil {
 		o.RegistryTransport = remote.DefaultTransport
 	}
+	policies := policySource(o.Policies, o.Policy)
+	// The registry and rule discovery are set up from the policy in force
+	// at startup (ReloadCheck keeps a reload from changing them); the
+	// mirror prefix and everything else plan reads from each heal's
+	// snapshot.
+	initial, _ := snapshot(policies)
 	registry := o.Registry
-	if registry == "" && o.Policy != nil {
-		registry = o.Policy.Registry
+	if registry == "" && initial != nil {
+		registry = initial.Registry
 	}
-	discover := o.DiscoverRules && (o.Policy == nil || o.Policy.PullThrough.Source != policy.PullThroughDeclared)
+	discover := o.DiscoverRules && (initial == nil || initial.PullThrough.Source != policy.PullThroughDeclared)
 	metrics := NewMetrics(o.Registerer)
 	ecrClient := ecr.NewFromConfig(cfg)
-	mirrorPrefix := ""
-	if o.Policy != nil {
-		mirrorPrefix = o.Policy.Mirror.Prefix
-	}
 	reg, err := NewRegistry(RegistryConfig{
-		Host: registry, PullThrough: o.PullThrough, DiscoverRules: discover, MirrorPrefix: mirrorPrefix,
+		Host: registry, PullThrough: o.PullThrough, DiscoverRules: discover,
 		Transport: o.Endpoints.Transport(o.RegistryTransport), Now: o.Now,
 	}, ecrClient)
 	if err != nil {
@@ -105,7 +111,7 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return NewHealer(HealerConfig{Policy: o.Policy, DryRun: o.DryRun, Now: o.Now}, HealerDeps{
+	return NewHealer(HealerConfig{Policies: policies, DryRun: o.DryRun, Now: o.Now}, HealerDeps{
 		ECS:      ecs.NewFromConfig(cfg),
 		Registry: reg,
 		Mirror:   mirrorer,

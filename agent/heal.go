@@ -19,6 +19,7 @@ import (
 	"github.com/pullheal/pullheal/internal/ecsevent"
 	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/internal/policysource"
 	"github.com/pullheal/pullheal/internal/taskdef"
 	"github.com/pullheal/pullheal/policy"
 )
@@ -38,6 +39,8 @@ type HealerConfig struct {
 	// Policy is the platform team's policy; nil means pull-through only,
 	// nothing mirrored.
 	Policy *policy.Policy
+	// Policies, when set, gives the policy in force instead of Policy.
+	Policies PolicySource
 	// DryRun decides and logs but registers, updates and publishes nothing.
 	DryRun bool
 	// Now is the clock (tests pass a fixed one).
@@ -86,6 +89,7 @@ func NewHealer(cfg HealerConfig, deps HealerDeps) (*Healer, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	cfg.Policies = policySource(cfg.Policies, cfg.Policy)
 	return &Healer{cfg: cfg, ecs: deps.ECS, reg: deps.Registry, review: deps.Review, leases: deps.Leases,
 		mirror: deps.Mirror, metrics: deps.Metrics, flights: map[string]*flight{}, healed: newRecent(4096, 10*time.Minute, cfg.Now)}, nil
 }
@@ -208,7 +212,15 @@ type result struct {
 // heal runs the heal of one failure once per agent, however many messages
 // of it arrive together.
 func (h *Healer) heal(ctx context.Context, task *ecsevent.Task, limited []ecsevent.Failure, log *slog.Logger) (result, error) {
+	// One snapshot of the policy decides this heal, however often it is
+	// reloaded meanwhile. A decision belongs to the policy it was made
+	// with: a failure skipped under one policy is decided again under
+	// the next.
+	pol, polInfo := snapshot(h.cfg.Policies)
 	key := task.TaskDefinitionArn + "|" + failedImages(limited)
+	if polInfo != nil {
+		key += "|" + polInfo.SHA256
+	}
 	if r, ok := h.healed.get(key); ok {
 		return result{outcome: outcomeDuplicate, review: r.review}, nil
 	}
@@ -229,7 +241,7 @@ func (h *Healer) heal(ctx context.Context, task *ecsevent.Task, limited []ecseve
 	h.flights[key] = f
 	h.mu.Unlock()
 
-	f.res, f.err = h.healOnce(ctx, task, limited, log)
+	f.res, f.err = h.healOnce(ctx, task, limited, pol, polInfo, log)
 	if f.err == nil {
 		h.healed.put(key, f.res)
 	}
@@ -251,10 +263,10 @@ func failedImages(fs []ecsevent.Failure) string {
 
 // healOnce is the heal itself: describe, plan, coordinate, preflight or
 // mirror, register, roll the service, review.
-func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ecsevent.Failure, log *slog.Logger) (result, error) {
+func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ecsevent.Failure, pol *policy.Policy, polInfo *policysource.Info, log *slog.Logger) (result, error) {
 	rv := Review{
 		Cluster: task.ClusterArn, TaskArn: task.TaskArn, SourceTaskDefinitionArn: task.TaskDefinitionArn,
-		Group: task.Group,
+		Group: task.Group, Policy: polInfo,
 	}
 	if svc, ok := task.Service(); ok {
 		rv.Service = svc
@@ -272,19 +284,19 @@ func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ec
 		return h.finish(ctx, outcomeSkipped, rv, log)
 	}
 	subj := policy.Subject{Cluster: ecsarn.Name(task.ClusterArn), Service: rv.Service, Family: src.Family()}
-	if p := h.cfg.Policy; p != nil {
-		if ok, why := p.InScope(subj); !ok {
+	if pol != nil {
+		if ok, why := pol.InScope(subj); !ok {
 			rv.Reason = "out of the policy's scope: " + why
 			return h.finish(ctx, outcomeSkipped, rv, log)
 		}
 	}
-	cfg, err := h.reg.PlanConfig(ctx, h.cfg.Policy)
+	cfg, err := h.reg.PlanConfig(ctx, pol)
 	if err != nil {
 		return result{}, err
 	}
 	// Plan every container first: deciding is free, moving images is not,
 	// and a revision that cannot work is refused before anything moves.
-	ctrs := h.containersToRewrite(src, limited)
+	ctrs := containersToRewrite(src, limited, pol)
 	steps := make([]plan.Step, 0, len(ctrs))
 	routable := 0
 	for _, c := range ctrs {
@@ -346,12 +358,12 @@ func (h *Healer) healOnce(ctx context.Context, task *ecsevent.Task, limited []ec
 		log.Info("dry run", "rewrite_id", rv.RewriteID)
 		return result{outcome: outcomeSkipped, review: rv}, nil
 	}
-	return h.correct(ctx, task, src, images, rv, log)
+	return h.correct(ctx, task, src, images, rv, pol, log)
 }
 
 // correct registers (or finds) the corrected revision under the failure's
 // lease and rolls the service onto it.
-func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.Document, images map[string]string, rv Review, log *slog.Logger) (result, error) {
+func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.Document, images map[string]string, rv Review, pol *policy.Policy, log *slog.Logger) (result, error) {
 	lease, err := h.leases.Acquire(ctx, rv.RewriteID)
 	if err != nil {
 		return result{}, err
@@ -404,7 +416,7 @@ func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.
 	if err := lease.Registered(ctx, newArn); err != nil {
 		return result{}, err
 	}
-	if err := h.rollService(ctx, task, &rv, len(images), log); err != nil {
+	if err := h.rollService(ctx, task, &rv, len(images), pol, log); err != nil {
 		return result{}, err
 	}
 	rv.Reason = "rate-limited pull moved to ECR"
@@ -423,7 +435,7 @@ func (h *Healer) correct(ctx context.Context, task *ecsevent.Task, src *taskdef.
 
 // rollService moves a service that still runs the failing revision onto the
 // corrected one, when its deployment controller and the policy allow.
-func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Review, rewritten int, log *slog.Logger) error {
+func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Review, rewritten int, pol *policy.Policy, log *slog.Logger) error {
 	if rv.Service == "" {
 		rv.ServiceAction = "none: the task was not started by a service (" + describeGroup(task) + "); the corrected revision is registered for its owner to use"
 		return nil
@@ -456,7 +468,7 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 	case controller != ecstypes.DeploymentControllerTypeEcs:
 		rv.ServiceAction = fmt.Sprintf("proposed: the service's deployment controller is %s, which pullheal does not drive; deploy the corrected revision through it", controller)
 		return nil
-	case h.cfg.Policy != nil && h.cfg.Policy.Heal.ServiceUpdate == policy.ProposeOnly:
+	case pol != nil && pol.Heal.ServiceUpdate == policy.ProposeOnly:
 		rv.ServiceAction = "proposed: the policy's update mode is propose; update the service to the corrected revision after review"
 		return nil
 	}
@@ -583,12 +595,12 @@ func (h *Healer) findCorrected(ctx context.Context, family, source, rewriteID st
 
 // containersToRewrite is the failed containers, or with the policy's
 // all-docker-hub setting every Docker Hub container of the task definition.
-func (h *Healer) containersToRewrite(src *taskdef.Document, limited []ecsevent.Failure) []taskdef.Container {
+func containersToRewrite(src *taskdef.Document, limited []ecsevent.Failure, pol *policy.Policy) []taskdef.Container {
 	failed := map[string]bool{}
 	for _, f := range limited {
 		failed[f.Container] = true
 	}
-	all := h.cfg.Policy != nil && h.cfg.Policy.Heal.Containers == policy.ContainersAllDockerHub
+	all := pol != nil && pol.Heal.Containers == policy.ContainersAllDockerHub
 	var out []taskdef.Container
 	for _, c := range src.Containers() {
 		if failed[c.Name] {

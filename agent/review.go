@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/pullheal/pullheal/internal/policysource"
 )
 
 // EventsAPI lists the EventBridge call the reviewer makes.
@@ -53,6 +55,9 @@ type Review struct {
 	// ProvenanceNotTagged names the provenance tags that did not fit under
 	// ECS's 50 tags per revision (the user's own tags are always kept).
 	ProvenanceNotTagged []string `json:"provenanceNotTagged,omitempty"`
+	// Policy names the policy the heal decided with; absent when the
+	// agent runs without one.
+	Policy *policysource.Info `json:"policy,omitempty"`
 }
 
 // done is what a finished heal records in its lease, so that a duplicate

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -19,6 +20,7 @@ import (
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/internal/policysource"
 	"github.com/pullheal/pullheal/policy"
 )
 
@@ -34,7 +36,8 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "wait-time", Value: 20 * time.Second, Usage: "SQS long-poll wait (at most 20s)"},
 			&cli.DurationFlag{Name: "visibility", Value: 60 * time.Second, Usage: "visibility timeout of a received message; extended while it is handled"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 25 * time.Second, Usage: "after SIGTERM, how long in-flight messages may finish before they are released (keep under the task's stopTimeout)"},
-			&cli.StringFlag{Name: "policy", Usage: "platform team's policy `FILE`"},
+			&cli.StringFlag{Name: "policy", Usage: "platform team's policy " + policyUsage},
+			&cli.DurationFlag{Name: "policy-reload", Value: policysource.DefaultInterval, Usage: "how often the policy is read again (conditionally: an unchanged one costs no download); 0: never"},
 			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST`; default: discovered from the ECR authorization token"},
 			&cli.StringSliceFlag{Name: "pull-through", Usage: "declared pull-through cache rule `UPSTREAM=PREFIX`; repeatable"},
 			&cli.BoolFlag{Name: "discover-rules", Value: true, Usage: "add the account's pull-through cache rules (DescribePullThroughCacheRules)"},
@@ -68,11 +71,8 @@ func agentAction(c *cli.Context) error {
 	if c.String("queue-url") == "" {
 		return inputErrorf("--queue-url is required")
 	}
-	var pol *policy.Policy
-	if path := c.String("policy"); path != "" {
-		if pol, err = policy.Load(path); err != nil {
-			return asInputError(err)
-		}
+	if d := c.Duration("policy-reload"); d != 0 && d < time.Second {
+		return inputErrorf("--policy-reload %s: want 0 (never) or at least 1s", d)
 	}
 	var rules []plan.PullThroughRule
 	for _, s := range c.StringSlice("pull-through") {
@@ -110,15 +110,25 @@ func agentAction(c *cli.Context) error {
 		host, _ := os.Hostname()
 		holder = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
-	a, err := agent.FromConfig(awsCfg, agent.Options{
+	opts := agent.Options{
 		Intake: agent.Intake{
 			QueueURL: c.String("queue-url"), Workers: c.Int("workers"), WaitTime: c.Duration("wait-time"),
 			Visibility: c.Duration("visibility"), ShutdownGrace: c.Duration("shutdown-grace"),
 		},
-		Policy: pol, Registry: registry, PullThrough: rules, DiscoverRules: c.Bool("discover-rules"),
+		Registry: registry, PullThrough: rules, DiscoverRules: c.Bool("discover-rules"),
 		ReviewBus: c.String("review-bus"), LockTable: c.String("lock-table"), Lease: c.Duration("lease"), Holder: holder,
 		DryRun: c.Bool("dry-run"), DockerHubSecret: c.String("dockerhub-secret"), Endpoints: endpoints, Registerer: reg,
-	}, log)
+	}
+	var polInfo policysource.Info
+	if location := c.String("policy"); location != "" {
+		w, err := watchPolicy(ctx, location, awsCfg, c.Duration("policy-reload"), opts, reg, log)
+		if err != nil {
+			return err
+		}
+		opts.Policies = w
+		polInfo = w.Current().Info
+	}
+	a, err := agent.FromConfig(awsCfg, opts, log)
 	if err != nil {
 		return inputErrorf("%v", err)
 	}
@@ -142,7 +152,9 @@ func agentAction(c *cli.Context) error {
 	}
 	log.Info("agent started", "queue_url", c.String("queue-url"), "region", awsCfg.Region,
 		"registry", nonEmpty(registry, "discover"), "pull_through", strings.Join(ruleStrings(rules), ","),
-		"lock_table", c.String("lock-table"), "dry_run", c.Bool("dry-run"))
+		"lock_table", c.String("lock-table"), "dry_run", c.Bool("dry-run"),
+		"policy_source", polInfo.Source, "policy_version", polInfo.Version, "policy_sha256", polInfo.SHA256,
+		"policy_reload", c.Duration("policy-reload").String())
 	err = a.Run(ctx)
 	log.Info("agent stopped")
 	return err
@@ -154,4 +166,24 @@ func ruleStrings(rules []plan.PullThroughRule) []string {
 		out[i] = r.Upstream + "=" + r.Prefix
 	}
 	return out
+}
+
+// watchPolicy reads the agent's policy and returns the watcher that keeps
+// it current; it re-reads every interval (never when 0) until ctx ends.
+func watchPolicy(ctx context.Context, location string, awsCfg aws.Config, interval time.Duration, opts agent.Options,
+	reg prometheus.Registerer, log *slog.Logger) (*policysource.Watcher, error) {
+	snap, r, err := readPolicy(ctx, location, &awsCfg)
+	if err != nil {
+		return nil, err
+	}
+	w, err := policysource.NewWatcher(r, snap, policysource.WatcherConfig{
+		Interval: interval, Accept: agent.ReloadCheck(opts), Registerer: reg, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if interval > 0 {
+		go w.Run(ctx)
+	}
+	return w, nil
 }

@@ -29,7 +29,7 @@ func mirrorCommand() *cli.Command {
 			"Creates the ECR repository when missing. With --policy, refuses an image the policy does not allow\n" +
 			"to be mirrored, and applies its platforms and repository settings.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "policy", Usage: "policy `FILE`: only what it allowlists for mirroring is copied"},
+			&cli.StringFlag{Name: "policy", Usage: "only what the policy allowlists for mirroring is copied: " + policyUsage},
 			&cli.StringSliceFlag{Name: "platform", Usage: "copy only `OS/ARCH[/VARIANT]`; repeatable (default: all)"},
 			&cli.IntFlag{Name: "jobs", Value: 6, Usage: "blobs copied at once"},
 			&cli.IntFlag{Name: "reserve", Usage: "refuse to spend the source's last `N` advertised pulls"},
@@ -80,11 +80,12 @@ func mirrorAction(c *cli.Context) error {
 	}
 	platforms := c.StringSlice("platform")
 	var settings policy.RepositorySettings
-	if path := c.String("policy"); path != "" {
-		pol, err := policy.Load(path)
+	if location := c.String("policy"); location != "" {
+		snap, _, err := readPolicy(c.Context, location, nil)
 		if err != nil {
-			return asInputError(err)
+			return err
 		}
+		pol := snap.Policy
 		d := pol.Decide(srcRef, policy.Subject{})
 		if !d.MirrorAllowed {
 			return inputErrorf("the policy does not allow mirroring %s (%s: %s)", srcRef, d.Rule, d.Reason)

@@ -19,7 +19,7 @@ func policyCommand() *cli.Command {
 			{
 				Name:      "validate",
 				Usage:     "report every problem of a policy file, each as FILE:LINE:COLUMN: message",
-				ArgsUsage: "FILE",
+				ArgsUsage: "FILE|s3://BUCKET/KEY|ssm:NAME",
 				Action:    policyValidate,
 			},
 			{
@@ -27,7 +27,7 @@ func policyCommand() *cli.Command {
 				Usage:     "print the policy's decision, and the rule that made it, for each image",
 				ArgsUsage: "IMAGE...",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "policy", Usage: "policy `FILE` (required)"},
+					&cli.StringFlag{Name: "policy", Usage: "(required) " + policyUsage},
 					&cli.StringFlag{Name: "cluster", Usage: "decide for a workload in cluster `NAME` (scope rules)"},
 					&cli.StringFlag{Name: "service", Usage: "decide for service `NAME` (scope rules)"},
 					&cli.StringFlag{Name: "family", Usage: "decide for task-definition family `NAME` (scope rules)"},
@@ -46,7 +46,7 @@ func policyValidate(c *cli.Context) error {
 		return inputErrorf("policy validate takes one policy file, got %d arguments", c.NArg())
 	}
 	path := c.Args().First()
-	p, err := policy.Load(path)
+	snap, _, err := readPolicy(c.Context, path, nil)
 	var perr *policy.Error
 	if errors.As(err, &perr) && len(perr.Problems) > 1 {
 		for _, pr := range perr.Problems {
@@ -55,8 +55,9 @@ func policyValidate(c *cli.Context) error {
 		return inputErrorf("%s: %d problems", path, len(perr.Problems))
 	}
 	if err != nil {
-		return asInputError(err)
+		return err
 	}
+	p := snap.Policy
 	fmt.Fprintf(c.App.Writer, "%s: valid (%d image rules, %d deny rules, typosquat protection %s)\n",
 		path, len(p.Images), len(p.Deny), onOff(p.Typosquat.Enabled))
 	return nil
@@ -91,10 +92,11 @@ func policyTest(c *cli.Context) error {
 	if c.NArg() == 0 {
 		return inputErrorf("policy test needs at least one image")
 	}
-	p, err := policy.Load(c.String("policy"))
+	snap, _, err := readPolicy(c.Context, c.String("policy"), nil)
 	if err != nil {
-		return asInputError(err)
+		return err
 	}
+	p := snap.Policy
 	subj := policy.Subject{Cluster: c.String("cluster"), Service: c.String("service"), Family: c.String("family")}
 	var verdicts []Verdict
 	bad := 0

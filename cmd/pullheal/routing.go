@@ -13,7 +13,7 @@ import (
 // The flags explain and rewrite share: where corrected images go.
 func routingFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "policy", Usage: "platform team's policy `FILE` (what may be mirrored, denied, typosquats)"},
+		&cli.StringFlag{Name: "policy", Usage: "platform team's policy (what may be mirrored, denied, typosquats): " + policyUsage},
 		&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST` that corrected images live in (ACCOUNT.dkr.ecr.REGION.amazonaws.com)"},
 		&cli.StringSliceFlag{Name: "pull-through", Usage: "a pull-through cache rule `UPSTREAM=PREFIX` (docker.io=docker-hub); repeatable"},
 	}
@@ -23,11 +23,12 @@ func routingFlags() []cli.Flag {
 // the registry to use when neither the flag nor the policy names one.
 func routing(c *cli.Context, fallback string) (plan.Config, error) {
 	var cfg plan.Config
-	if path := c.String("policy"); path != "" {
-		p, err := policy.Load(path)
+	if location := c.String("policy"); location != "" {
+		snap, _, err := readPolicy(c.Context, location, nil)
 		if err != nil {
-			return cfg, asInputError(err)
+			return cfg, err
 		}
+		p := snap.Policy
 		// plan reads the policy's registry, declared rules and mirror
 		// prefix itself; flags override them.
 		cfg.Policy = p

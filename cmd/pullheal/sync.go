@@ -28,7 +28,7 @@ func syncCommand() *cli.Command {
 			"newest). Deny rules, typosquat protection and scopes apply. Images already in ECR cost no pull.\n" +
 			"Exit 0 when every image was synced or skipped by the policy, 1 when any failed, 2 for bad input.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "policy", Usage: "policy `FILE` (required)"},
+			&cli.StringFlag{Name: "policy", Usage: "(required) " + policyUsage},
 			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST` (default: the policy's, else the account's from the ECR authorization token)"},
 			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account ({\"username\",\"accessToken\"})"},
 			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
@@ -56,10 +56,11 @@ func syncAction(c *cli.Context) error {
 	if path == "" {
 		return inputErrorf("sync needs --policy FILE")
 	}
-	pol, err := policy.Load(path)
+	snap, _, err := readPolicy(c.Context, path, nil)
 	if err != nil {
-		return asInputError(err)
+		return err
 	}
+	pol := snap.Policy
 	endpoints, err := hostmap.Parse(c.String("registry-endpoints"))
 	if err != nil {
 		return inputErrorf("--registry-endpoints: %v", err)

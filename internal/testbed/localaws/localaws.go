@@ -1,7 +1,7 @@
 // Package localaws is pullheal's local test bed: wire-compatible stand-ins
 // for the AWS APIs pullheal uses (ECS with a simulated scheduler, ECR and
 // its registry with pull-through, SQS, EventBridge, DynamoDB, Secrets
-// Manager, STS) and a Docker-Hub-like registry, served over loopback HTTP
+// Manager, STS, S3, SSM Parameter Store) and a Docker-Hub-like registry, served over loopback HTTP
 // so the real aws-sdk-go-v2 clients and registry clients drive them
 // unchanged. One Server runs them all, for tests, `pullheal demo` and
 // `pullheal local`.
@@ -30,8 +30,10 @@ import (
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ecssim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/eventsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/iamsim"
+	"github.com/pullheal/pullheal/internal/testbed/localaws/s3sim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/secretsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/sqssim"
+	"github.com/pullheal/pullheal/internal/testbed/localaws/ssmsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/stssim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
 )
@@ -100,6 +102,8 @@ type Server struct {
 	Secrets   *secretsim.Secrets
 	STS       *stssim.STS
 	IAM       *iamsim.IAM
+	S3        *s3sim.S3
+	SSM       *ssmsim.SSM
 	Hub       *hubsim.Hub
 	endpoints hostmap.Map
 }
@@ -238,6 +242,12 @@ func (s *Server) build() error {
 		return fmt.Errorf("eventbridge: %w", err)
 	}
 	s.DynamoDB = dynamosim.New(dynamosim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock})
+	if s.S3, err = s3sim.New(s3sim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock}); err != nil {
+		return fmt.Errorf("s3: %w", err)
+	}
+	if s.SSM, err = ssmsim.New(ssmsim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock}); err != nil {
+		return fmt.Errorf("ssm: %w", err)
+	}
 	puller, err := ecssim.NewRegistryPuller(ecssim.RegistryPullerConfig{
 		Hosts: s.endpointStrings(),
 		ECRCredentials: func(_ context.Context, _, role string) (string, string, error) {
@@ -269,7 +279,8 @@ func (s *Server) endpointStrings() map[string]string {
 // snapshots are the stand-ins saved as one file each; ECR and Secrets
 // Manager keep their own files in the state directory.
 func (s *Server) snapshots() map[string]snapshotter {
-	return map[string]snapshotter{"ecs.json": s.ECS, "sqs.json": s.SQS, "events.json": s.Events, "dynamodb.json": s.DynamoDB, "iam.json": s.IAM}
+	return map[string]snapshotter{"ecs.json": s.ECS, "sqs.json": s.SQS, "events.json": s.Events, "dynamodb.json": s.DynamoDB,
+		"iam.json": s.IAM, "s3.json": s.S3, "ssm.json": s.SSM}
 }
 
 func (s *Server) restore() error {
@@ -327,10 +338,11 @@ func (s *Server) Save() error {
 
 // apiHandler serves every AWS API on one endpoint, as AWS_ENDPOINT_URL
 // points every client at one URL: JSON protocols by X-Amz-Target, STS by
-// its query-protocol form.
+// its query-protocol form, S3 (REST, path-style) by its SigV4 signing
+// service.
 func (s *Server) apiHandler() http.Handler {
 	mux := wire.NewMux(s.ECS.Service(), s.ECR.Service(), s.SQS.Service(), s.Events.Service(),
-		s.DynamoDB.Service(), s.Secrets.Service())
+		s.DynamoDB.Service(), s.Secrets.Service(), s.SSM.Service())
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case mux.Handles(r):
@@ -339,6 +351,8 @@ func (s *Server) apiHandler() http.Handler {
 			s.STS.ServeHTTP(w, r)
 		case s.IAM.Handles(r):
 			s.IAM.ServeHTTP(w, r)
+		case s.S3.Handles(r):
+			s.S3.ServeHTTP(w, r)
 		case r.URL.Path == "/_localaws/tick" && r.Method == http.MethodPost:
 			if err := s.ECS.Tick(r.Context()); err != nil {
 				http.Error(w, err.Error(), http.StatusInternalServerError)
@@ -349,7 +363,7 @@ func (s *Server) apiHandler() http.Handler {
 			_, _ = io.WriteString(w, "ok\n")
 		default:
 			wire.WriteError(w, "1.1", wire.Errorf(http.StatusBadRequest, "UnknownOperationException",
-				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager, STS and IAM; got %s %s (X-Amz-Target %q)",
+				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager, STS, IAM, S3 and SSM; got %s %s (X-Amz-Target %q)",
 				r.Method, r.URL.Path, r.Header.Get("X-Amz-Target")))
 		}
 	})
