@@ -50,8 +50,8 @@ func defaultSettings() settings {
 		VisibilityTimeout:      30,
 		MessageRetentionPeriod: 345600,
 		// 1 MiB since August 2025 (CreateQueue: "Default: 1,048,576 bytes").
-		MaximumMessageSize:     maxMessageSize,
-		Passive:                map[string]string{"SqsManagedSseEnabled": "true"},
+		MaximumMessageSize: maxMessageSize,
+		Passive:            map[string]string{"SqsManagedSseEnabled": "true"},
 	}
 }
 
