@@ -58,6 +58,7 @@ type tdFields struct {
 	CPU                     flexString     `json:"cpu"`
 	Memory                  flexString     `json:"memory"`
 	RuntimePlatform         *runtimePlatfm `json:"runtimePlatform"`
+	EphemeralStorage        *sizeGiB       `json:"ephemeralStorage"`
 }
 
 type runtimePlatfm struct {
