@@ -130,7 +130,9 @@ func (m *serviceModel) check(path, shapeName string, v any, bad *[]string) {
 		return
 	}
 	s := m.Shapes[shapeName]
-	wrong := func() { *bad = append(*bad, fmt.Sprintf("%s: %s where the model has a %s (%s)", orRoot(path), brief(v), s.Type, shapeName)) }
+	wrong := func() {
+		*bad = append(*bad, fmt.Sprintf("%s: %s where the model has a %s (%s)", orRoot(path), brief(v), s.Type, shapeName))
+	}
 	switch s.Type {
 	case "structure":
 		obj, ok := v.(map[string]any)
