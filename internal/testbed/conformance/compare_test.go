@@ -28,6 +28,7 @@ func TestCompare(t *testing.T) {
 			`{"taskArn":"arn:aws:ecs:us-east-1:123456789012:task/prod/4f0c2f8e-6f5b-4b7a-9d2e-0a1b2c3d4e5f","MessageId":"b"}`, nil},
 		{"other cluster in the ARN", `{"taskArn":"arn:aws:ecs:us-east-1:123456789012:task/prod/0123456789abcdef0123456789abcdef"}`,
 			`{"taskArn":"arn:aws:ecs:us-east-1:123456789012:task/dev/0123456789abcdef0123456789abcdef"}`, []string{"taskArn"}},
+		{"digests stay", `{"MD5OfMessageBody":"0123456789abcdef0123456789abcdef"}`, `{"MD5OfMessageBody":"fedcba9876543210fedcba9876543210"}`, []string{"MD5OfMessageBody"}},
 		{"endpoint", `{"QueueUrl":"http://bed/123456789012/q"}`, `{"QueueUrl":"http://moto/123456789012/q"}`, nil},
 		{"tag order", `{"tags":[{"key":"b","value":"2"},{"key":"a","value":"1"}]}`, `{"tags":[{"key":"a","value":"1"},{"key":"b","value":"2"}]}`, nil},
 		{"embedded JSON spacing", `{"p":"{\"a\":1}"}`, `{"p":"{\"a\": 1}"}`, nil},
