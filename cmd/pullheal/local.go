@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -14,8 +15,10 @@ func localCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "local",
 		Usage: "run the local test bed (AWS stand-ins and a Docker-Hub-like registry) as a server",
-		Description: "Prints the environment lines that point the AWS SDK and CLI, and pullheal, at it; then\n" +
-			"serves until interrupted. With --state, everything survives a restart.",
+		Description: "Prints the environment lines that point the AWS SDK and CLI, and pullheal, at it, closes\n" +
+			"stdout (so `. <(pullheal local 2>bed.log)` works), then serves until interrupted. With --state,\n" +
+			"everything survives a restart. The AWS CLI v1's sqs commands ignore AWS_ENDPOINT_URL in\n" +
+			"us-east-1: pass --endpoint-url \"$AWS_ENDPOINT_URL\".",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:4566", Usage: "`ADDRESS` of the AWS APIs (AWS_ENDPOINT_URL)"},
 			&cli.StringFlag{Name: "registry-listen", Value: "127.0.0.1:4567", Usage: "`ADDRESS` of the ECR registry"},
@@ -53,6 +56,12 @@ func localAction(c *cli.Context) error {
 	}
 	for _, line := range srv.Env() {
 		fmt.Fprintf(c.App.Writer, "export %s\n", line)
+	}
+	// Nothing else goes to stdout (logs go to stderr): closing it ends the
+	// output, so `. <(pullheal local)` returns once the lines are read
+	// instead of waiting for the server to exit.
+	if f, ok := c.App.Writer.(*os.File); ok {
+		_ = f.Close()
 	}
 	log.Info("test bed ready", "api", srv.APIURL(), "hub", srv.HubURL(), "registry", srv.RegistryHost())
 	<-c.Context.Done()

@@ -400,6 +400,8 @@ func (s *Server) Env() []string {
 	return []string{
 		"AWS_ENDPOINT_URL=" + s.apiURL,
 		"AWS_REGION=" + s.cfg.Region,
+		// The AWS CLI v1 and boto3 read the region only from this one.
+		"AWS_DEFAULT_REGION=" + s.cfg.Region,
 		"AWS_ACCESS_KEY_ID=" + AccessKey,
 		"AWS_SECRET_ACCESS_KEY=" + SecretKey,
 		"PULLHEAL_REGISTRY_ENDPOINTS=" + s.endpoints.String(),

@@ -116,7 +116,8 @@ func TestSTSAndEnv(t *testing.T) {
 		t.Errorf("account %q", aws.ToString(id.Account))
 	}
 	env := strings.Join(s.Env(), "\n")
-	for _, want := range []string{"AWS_ENDPOINT_URL=" + s.APIURL(), "AWS_REGION=us-east-1", "PULLHEAL_REGISTRY_ENDPOINTS=", "123456789012.dkr.ecr.us-east-1.amazonaws.com=http://127.0.0.1:"} {
+	// AWS_DEFAULT_REGION too: the AWS CLI v1 and boto3 read only that one.
+	for _, want := range []string{"AWS_ENDPOINT_URL=" + s.APIURL(), "AWS_REGION=us-east-1", "AWS_DEFAULT_REGION=us-east-1", "PULLHEAL_REGISTRY_ENDPOINTS=", "123456789012.dkr.ecr.us-east-1.amazonaws.com=http://127.0.0.1:"} {
 		if !strings.Contains(env, want) {
 			t.Errorf("env lacks %q:\n%s", want, env)
 		}

@@ -2,7 +2,15 @@
 // pullheal uses to coordinate agent replicas (a lease item per rewrite,
 // taken with a conditional write): tables with a hash (and optional range)
 // key, PutItem, GetItem, UpdateItem and DeleteItem with condition and update
-// expressions, on the JSON 1.0 wire protocol the SDK speaks.
+// expressions, and the time-to-live setting the lease table relies on, on
+// the JSON 1.0 wire protocol the SDK speaks.
+//
+// CreateTable answers CREATING, as DynamoDB does; the simulated creation
+// completes as soon as that response is sent, so every later request finds
+// the table ACTIVE (callers that wait with DescribeTable or the SDK's
+// waiter see it at once). A time-to-live setting takes effect at once
+// (ENABLED, not ENABLING); like DynamoDB, which deletes expired items only
+// "within a few days", the stand-in never deletes them itself.
 package dynamosim
 
 import (
@@ -48,6 +56,15 @@ type table struct {
 	BillingMode string                     `json:"billingMode"`
 	Created     float64                    `json:"created"`
 	Items       map[string]map[string]attr `json:"items"`
+	// Throughput is the provisioned capacity (zero for PAY_PER_REQUEST).
+	Throughput *throughput `json:"throughput,omitempty"`
+	// TTL is the time-to-live attribute, when enabled.
+	TTL string `json:"ttl,omitempty"`
+}
+
+type throughput struct {
+	ReadCapacityUnits  int64 `json:"ReadCapacityUnits"`
+	WriteCapacityUnits int64 `json:"WriteCapacityUnits"`
 }
 
 // New returns an empty DynamoDB.
@@ -59,14 +76,16 @@ func New(cfg Config) *DynamoDB {
 // Service returns the operations for mounting on a wire.Mux.
 func (d *DynamoDB) Service() wire.Service {
 	return wire.Service{TargetPrefix: "DynamoDB_20120810", JSONVersion: "1.0", CRC32: true, Ops: map[string]wire.Op{
-		"CreateTable":   d.createTable,
-		"DescribeTable": d.describeTable,
-		"DeleteTable":   d.deleteTable,
-		"ListTables":    d.listTables,
-		"PutItem":       d.putItem,
-		"GetItem":       d.getItem,
-		"UpdateItem":    d.updateItem,
-		"DeleteItem":    d.deleteItem,
+		"CreateTable":        d.createTable,
+		"DescribeTable":      d.describeTable,
+		"DeleteTable":        d.deleteTable,
+		"ListTables":         d.listTables,
+		"UpdateTimeToLive":   d.updateTimeToLive,
+		"DescribeTimeToLive": d.describeTimeToLive,
+		"PutItem":            d.putItem,
+		"GetItem":            d.getItem,
+		"UpdateItem":         d.updateItem,
+		"DeleteItem":         d.deleteItem,
 	}}
 }
 
@@ -87,24 +106,38 @@ func (d *DynamoDB) arn(name string) string {
 }
 
 func (d *DynamoDB) describe(t *table) map[string]any {
-	return map[string]any{
-		"TableName":            t.Name,
-		"TableArn":             d.arn(t.Name),
-		"TableStatus":          "ACTIVE",
-		"KeySchema":            t.KeySchema,
-		"AttributeDefinitions": t.AttrDefs,
-		"CreationDateTime":     t.Created,
-		"ItemCount":            len(t.Items),
-		"BillingModeSummary":   map[string]any{"BillingMode": t.BillingMode},
+	// An on-demand table reports zero provisioned capacity, and the warm
+	// throughput DynamoDB gives every new on-demand table.
+	tp := map[string]any{"NumberOfDecreasesToday": 0, "ReadCapacityUnits": 0, "WriteCapacityUnits": 0}
+	if t.Throughput != nil {
+		tp["ReadCapacityUnits"], tp["WriteCapacityUnits"] = t.Throughput.ReadCapacityUnits, t.Throughput.WriteCapacityUnits
 	}
+	out := map[string]any{
+		"TableName":                 t.Name,
+		"TableArn":                  d.arn(t.Name),
+		"TableStatus":               "ACTIVE",
+		"KeySchema":                 t.KeySchema,
+		"AttributeDefinitions":      t.AttrDefs,
+		"CreationDateTime":          t.Created,
+		"ItemCount":                 len(t.Items),
+		"TableSizeBytes":            0,
+		"DeletionProtectionEnabled": false,
+		"ProvisionedThroughput":     tp,
+		"BillingModeSummary":        map[string]any{"BillingMode": t.BillingMode},
+	}
+	if t.BillingMode == "PAY_PER_REQUEST" {
+		out["WarmThroughput"] = map[string]any{"ReadUnitsPerSecond": 12000, "WriteUnitsPerSecond": 4000, "Status": "ACTIVE"}
+	}
+	return out
 }
 
 func (d *DynamoDB) createTable(_ context.Context, body []byte) (any, error) {
 	var in struct {
-		TableName            string
-		KeySchema            []keyElement
-		AttributeDefinitions []attrDef
-		BillingMode          string
+		TableName             string
+		KeySchema             []keyElement
+		AttributeDefinitions  []attrDef
+		BillingMode           string
+		ProvisionedThroughput *throughput
 	}
 	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
@@ -127,15 +160,83 @@ func (d *DynamoDB) createTable(_ context.Context, body []byte) (any, error) {
 	if in.BillingMode == "" {
 		in.BillingMode = "PROVISIONED"
 	}
+	switch {
+	case in.BillingMode != "PROVISIONED" && in.BillingMode != "PAY_PER_REQUEST":
+		return nil, validation("1 validation error detected: Value '%s' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]", in.BillingMode)
+	case in.BillingMode == "PAY_PER_REQUEST" && in.ProvisionedThroughput != nil:
+		return nil, validation("One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST")
+	case in.BillingMode == "PROVISIONED" && (in.ProvisionedThroughput == nil || in.ProvisionedThroughput.ReadCapacityUnits < 1 || in.ProvisionedThroughput.WriteCapacityUnits < 1):
+		return nil, validation("One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified when BillingMode is PROVISIONED")
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if _, ok := d.tables[in.TableName]; ok {
 		return nil, wire.Errorf(http.StatusBadRequest, "ResourceInUseException", "Table already exists: %s", in.TableName)
 	}
 	t := &table{Name: in.TableName, KeySchema: in.KeySchema, AttrDefs: in.AttributeDefinitions, BillingMode: in.BillingMode,
-		Created: wire.Epoch(d.cfg.Clock.Now()), Items: map[string]map[string]attr{}}
+		Created: wire.Epoch(d.cfg.Clock.Now()), Items: map[string]map[string]attr{}, Throughput: in.ProvisionedThroughput}
 	d.tables[in.TableName] = t
-	return map[string]any{"TableDescription": d.describe(t)}, nil
+	desc := d.describe(t)
+	desc["TableStatus"] = "CREATING"
+	return map[string]any{"TableDescription": desc}, nil
+}
+
+func (d *DynamoDB) updateTimeToLive(_ context.Context, body []byte) (any, error) {
+	var in struct {
+		TableName               string
+		TimeToLiveSpecification *struct {
+			AttributeName string
+			Enabled       *bool
+		}
+	}
+	if err := wire.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	spec := in.TimeToLiveSpecification
+	switch {
+	case spec == nil:
+		return nil, validation("1 validation error detected: Value null at 'timeToLiveSpecification' failed to satisfy constraint: Member must not be null")
+	case spec.Enabled == nil:
+		return nil, validation("1 validation error detected: Value null at 'timeToLiveSpecification.enabled' failed to satisfy constraint: Member must not be null")
+	case len(spec.AttributeName) < 1 || len(spec.AttributeName) > 255:
+		return nil, validation("1 validation error detected: Value '%s' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length between 1 and 255", spec.AttributeName)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, ok := d.tables[in.TableName]
+	if !ok {
+		return nil, notFound(in.TableName)
+	}
+	switch {
+	case *spec.Enabled && t.TTL != "" && t.TTL != spec.AttributeName:
+		return nil, validation("TimeToLive is active on a different AttributeName: current AttributeName is %s", t.TTL)
+	case *spec.Enabled && t.TTL != "":
+		return nil, validation("TimeToLive is already enabled")
+	case !*spec.Enabled && t.TTL == "":
+		return nil, validation("TimeToLive is already disabled")
+	case *spec.Enabled:
+		t.TTL = spec.AttributeName
+	default:
+		t.TTL = ""
+	}
+	return map[string]any{"TimeToLiveSpecification": map[string]any{"AttributeName": spec.AttributeName, "Enabled": *spec.Enabled}}, nil
+}
+
+func (d *DynamoDB) describeTimeToLive(_ context.Context, body []byte) (any, error) {
+	var in struct{ TableName string }
+	if err := wire.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, ok := d.tables[in.TableName]
+	if !ok {
+		return nil, notFound(in.TableName)
+	}
+	if t.TTL == "" {
+		return map[string]any{"TimeToLiveDescription": map[string]any{"TimeToLiveStatus": "DISABLED"}}, nil
+	}
+	return map[string]any{"TimeToLiveDescription": map[string]any{"TimeToLiveStatus": "ENABLED", "AttributeName": t.TTL}}, nil
 }
 
 func defined(defs []attrDef, name string) bool {

@@ -72,7 +72,7 @@ func (e *ECS) createCluster(_ context.Context, body []byte) (any, error) {
 		}
 		e.st.Clusters[name] = c
 	}
-	return map[string]any{"cluster": e.renderCluster(c, false)}, nil
+	return map[string]any{"cluster": e.renderCluster(c, true)}, nil
 }
 
 func (e *ECS) renderCluster(c *cluster, withTags bool) map[string]any {

@@ -137,6 +137,10 @@ type task struct {
 	ContainerInstance string          `json:"containerInstanceArn,omitempty"`
 	EnableExecCommand bool            `json:"enableExecuteCommand"`
 	Containers        []*container    `json:"containers"`
+	// EphemeralGiB is a Fargate task's ephemeral storage.
+	EphemeralGiB int `json:"ephemeralStorageGiB,omitempty"`
+	// ENI is an awsvpc task's elastic network interface.
+	ENI *eni `json:"eni,omitempty"`
 
 	CreatedAt          time.Time `json:"createdAt"`
 	ConnectivityAt     time.Time `json:"connectivityAt,omitzero"`

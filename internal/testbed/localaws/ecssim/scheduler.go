@@ -201,6 +201,7 @@ func (e *ECS) reconcileServices() []wire.Event {
 			l := launch{
 				LaunchType: s.LaunchType, PlatformVersion: s.PlatformVersion, Group: "service:" + s.Name,
 				StartedBy: primary.ID, Service: s.Name, Tags: tags, EnableExec: s.EnableExecuteCommand,
+				Network: primary.NetworkConfig,
 			}
 			var started []*task
 			for range missing {

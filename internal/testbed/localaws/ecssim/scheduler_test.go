@@ -371,6 +371,14 @@ func TestServiceReachesSteadyState(t *testing.T) {
 		if task.Version != 3 {
 			t.Errorf("task version %d, want 3 (PROVISIONING, PENDING, RUNNING)", task.Version)
 		}
+		// A service's awsvpc task has its interface in the service's
+		// subnet, attached while it runs and listed by its container.
+		if len(task.Attachments) != 1 || aws.ToString(task.Attachments[0].Status) != "ATTACHED" ||
+			len(task.Containers[0].NetworkInterfaces) != 1 || aws.ToString(task.Containers[0].NetworkInterfaces[0].AttachmentId) != aws.ToString(task.Attachments[0].Id) {
+			t.Errorf("task %s: attachments %+v, container interfaces %+v", arn, task.Attachments, task.Containers[0].NetworkInterfaces)
+		} else if d := task.Attachments[0].Details; len(d) == 0 || aws.ToString(d[0].Name) != "subnetId" || aws.ToString(d[0].Value) != "subnet-0a1b2c3d" {
+			t.Errorf("task %s: attachment details %+v, want the service's subnet first", arn, d)
+		}
 	}
 	svc := pb.service(t, "web")
 	d := svc.Deployments[0]

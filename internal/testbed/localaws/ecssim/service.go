@@ -165,7 +165,7 @@ func (e *ECS) createService(_ context.Context, body []byte) (any, error) {
 	}
 	s.Deployments = []*deployment{e.newDeployment(s, now)}
 	c.Services[s.Name] = s
-	return map[string]any{"service": e.renderService(c, s, false)}, nil
+	return map[string]any{"service": e.renderService(c, s, true)}, nil
 }
 
 func (e *ECS) updateService(_ context.Context, body []byte) (any, error) {
@@ -251,7 +251,7 @@ func (e *ECS) updateService(_ context.Context, body []byte) (any, error) {
 		s.ConsecutiveFailures = 0
 		s.NextLaunchAt = time.Time{}
 	}
-	return map[string]any{"service": e.renderService(c, s, false)}, nil
+	return map[string]any{"service": e.renderService(c, s, true)}, nil
 }
 
 func (e *ECS) deleteService(_ context.Context, body []byte) (any, error) {
@@ -281,7 +281,7 @@ func (e *ECS) deleteService(_ context.Context, body []byte) (any, error) {
 	for _, d := range s.Deployments {
 		d.DesiredCount = 0
 	}
-	return map[string]any{"service": e.renderService(c, s, false)}, nil
+	return map[string]any{"service": e.renderService(c, s, true)}, nil
 }
 
 type deploymentOut struct {

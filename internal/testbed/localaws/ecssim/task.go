@@ -24,6 +24,9 @@ type launch struct {
 	Overrides       json.RawMessage
 	Tags            []tag
 	EnableExec      bool
+	// Network is the awsvpcConfiguration's subnets, for the task's
+	// network interface.
+	Network json.RawMessage
 }
 
 // taskOverride is the part of RunTask's overrides the stand-in reads.
@@ -32,6 +35,7 @@ type taskOverride struct {
 	CPU                string            `json:"cpu"`
 	Memory             string            `json:"memory"`
 	ExecutionRoleArn   string            `json:"executionRoleArn"`
+	EphemeralStorage   *sizeGiB          `json:"ephemeralStorage"`
 }
 
 // resolveLaunchType picks and checks the launch type of a task or service.
@@ -156,6 +160,20 @@ func (e *ECS) newTask(c *cluster, td *taskDef, l launch) (*task, error) {
 	} else {
 		sum := sha256.Sum256([]byte(c.Name))
 		t.ContainerInstance = e.arn("container-instance/" + c.Name + "/" + hex.EncodeToString(sum[:16]))
+	}
+	if l.LaunchType == "FARGATE" {
+		// Fargate's default is 20 GiB; the task definition's
+		// ephemeralStorage, then RunTask's override, raise it.
+		t.EphemeralGiB = 20
+		if f.EphemeralStorage != nil && f.EphemeralStorage.SizeInGiB > 0 {
+			t.EphemeralGiB = f.EphemeralStorage.SizeInGiB
+		}
+		if ov.EphemeralStorage != nil && ov.EphemeralStorage.SizeInGiB > 0 {
+			t.EphemeralGiB = ov.EphemeralStorage.SizeInGiB
+		}
+	}
+	if f.NetworkMode == "awsvpc" {
+		t.ENI = newENI(e.cfg.Region, l.Network)
 	}
 	for _, cd := range f.ContainerDefinitions {
 		ct := &container{
@@ -315,8 +333,15 @@ func (e *ECS) renderTask(t *task, iso, withTags bool) taskOut {
 		if strings.HasPrefix(t.Platform, "windows/") {
 			out.PlatformFamily = "Windows"
 		}
-		out.EphemeralStorage = &sizeGiB{SizeInGiB: 20}
-		out.FargateEphemeralStorage = &sizeGiB{SizeInGiB: 20}
+		size := t.EphemeralGiB
+		if size == 0 { // saved before the size was kept
+			size = 20
+		}
+		out.EphemeralStorage = &sizeGiB{SizeInGiB: size}
+		out.FargateEphemeralStorage = &sizeGiB{SizeInGiB: size}
+	}
+	if t.ENI != nil {
+		out.Attachments = []any{t.ENI.render(t.LastStatus)}
 	}
 	if withTags {
 		tags := nonNilTags(t.Tags)
@@ -332,7 +357,7 @@ func (e *ECS) renderTask(t *task, iso, withTags bool) taskOut {
 			LastStatus:        c.LastStatus,
 			ExitCode:          c.ExitCode,
 			Reason:            c.Reason,
-			NetworkInterfaces: []any{},
+			NetworkInterfaces: t.ENI.containerInterfaces(t.LastStatus),
 			HealthStatus:      "UNKNOWN",
 			CPU:               c.CPU,
 			Memory:            c.Memory,
@@ -414,7 +439,7 @@ func (e *ECS) runTask(ctx context.Context, body []byte) (any, error) {
 	}
 	l := launch{
 		LaunchType: lt, PlatformVersion: in.PlatformVersion, Group: in.Group, StartedBy: in.StartedBy,
-		Overrides: in.Overrides, Tags: tags, EnableExec: in.EnableExecuteCommand,
+		Overrides: in.Overrides, Tags: tags, EnableExec: in.EnableExecuteCommand, Network: in.NetworkConfiguration,
 	}
 	var tasks []taskOut
 	var events []wire.Event

@@ -58,6 +58,7 @@ type tdFields struct {
 	CPU                     flexString     `json:"cpu"`
 	Memory                  flexString     `json:"memory"`
 	RuntimePlatform         *runtimePlatfm `json:"runtimePlatform"`
+	EphemeralStorage        *sizeGiB       `json:"ephemeralStorage"`
 }
 
 type runtimePlatfm struct {
@@ -666,4 +667,47 @@ func (e *ECS) listTaskDefinitions(_ context.Context, body []byte) (any, error) {
 		arns[i] = e.taskDefArn(en.family, en.rev)
 	}
 	return listPage("taskDefinitionArns", arns, in.NextToken, limit)
+}
+
+// listTaskDefinitionFamilies lists family names (familyPrefix is a true
+// prefix here, unlike ListTaskDefinitions). By default families with and
+// without ACTIVE revisions are both listed; ACTIVE keeps those with one,
+// INACTIVE those with none.
+func (e *ECS) listTaskDefinitionFamilies(_ context.Context, body []byte) (any, error) {
+	var in struct {
+		FamilyPrefix string `json:"familyPrefix"`
+		Status       string `json:"status"`
+		MaxResults   *int   `json:"maxResults"`
+		NextToken    string `json:"nextToken"`
+	}
+	if err := wire.Decode(body, &in); err != nil {
+		return nil, err
+	}
+	switch in.Status {
+	case "", "ALL", "ACTIVE", "INACTIVE":
+	default:
+		return nil, invalidParam("Invalid status: %s. Valid values are ACTIVE, INACTIVE and ALL.", in.Status)
+	}
+	limit, err := pageSize(in.MaxResults, 100, 100)
+	if err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	var names []string
+	for name, fam := range e.st.Families {
+		if !strings.HasPrefix(name, in.FamilyPrefix) {
+			continue
+		}
+		active := false
+		for _, td := range fam.Revisions {
+			active = active || td.Status == "ACTIVE"
+		}
+		if (in.Status == "ACTIVE" && !active) || (in.Status == "INACTIVE" && active) {
+			continue
+		}
+		names = append(names, name)
+	}
+	e.mu.Unlock()
+	sort.Strings(names)
+	return listPage("families", names, in.NextToken, limit)
 }

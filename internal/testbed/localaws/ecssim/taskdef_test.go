@@ -448,3 +448,47 @@ func TestListAndDeregisterTaskDefinitions(t *testing.T) {
 	_, err = b.client.ListTaskDefinitions(ctx, &ecs.ListTaskDefinitionsInput{NextToken: aws.String("garbage!")})
 	checkAPIError(t, err, &ecstypes.InvalidParameterException{}, "Invalid nextToken.")
 }
+
+// TestListTaskDefinitionFamilies: familyPrefix is a true prefix here, and
+// the default lists families with and without ACTIVE revisions (ECS API
+// reference, ListTaskDefinitionFamilies).
+func TestListTaskDefinitionFamilies(t *testing.T) {
+	b := newBed(t, nil)
+	ctx := context.Background()
+	for _, fam := range []string{"web", "api", "web-canary", "worker"} {
+		register(t, b.client, fargateTaskDef(fam, "nginx:1.27"))
+	}
+	if _, err := b.client.DeregisterTaskDefinition(ctx, &ecs.DeregisterTaskDefinitionInput{TaskDefinition: aws.String("worker:1")}); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		in   ecs.ListTaskDefinitionFamiliesInput
+		want []string
+	}{
+		{"all", ecs.ListTaskDefinitionFamiliesInput{}, []string{"api", "web", "web-canary", "worker"}},
+		{"ALL", ecs.ListTaskDefinitionFamiliesInput{Status: ecstypes.TaskDefinitionFamilyStatusAll}, []string{"api", "web", "web-canary", "worker"}},
+		{"prefix", ecs.ListTaskDefinitionFamiliesInput{FamilyPrefix: aws.String("web")}, []string{"web", "web-canary"}},
+		{"active", ecs.ListTaskDefinitionFamiliesInput{Status: ecstypes.TaskDefinitionFamilyStatusActive}, []string{"api", "web", "web-canary"}},
+		{"inactive", ecs.ListTaskDefinitionFamiliesInput{Status: ecstypes.TaskDefinitionFamilyStatusInactive}, []string{"worker"}},
+		{"paged by one", ecs.ListTaskDefinitionFamiliesInput{MaxResults: aws.Int32(1)}, []string{"api", "web", "web-canary", "worker"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			p := ecs.NewListTaskDefinitionFamiliesPaginator(b.client, &tc.in)
+			for i := 0; p.HasMorePages() && i < 10; i++ {
+				out, err := p.NextPage(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, out.Families...)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	_, err := b.client.ListTaskDefinitionFamilies(ctx, &ecs.ListTaskDefinitionFamiliesInput{Status: "GONE"})
+	checkAPIError(t, err, &ecstypes.InvalidParameterException{}, "Invalid status: GONE. Valid values are ACTIVE, INACTIVE and ALL.")
+}

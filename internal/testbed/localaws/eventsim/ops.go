@@ -288,7 +288,10 @@ func (e *EventBridge) listRules(_ context.Context, body []byte) (any, error) {
 		NextToken string `json:",omitempty"`
 	}{Rules: []ruleOutput{}, NextToken: next}
 	for _, name := range page {
-		out.Rules = append(out.Rules, e.ruleOutput(b.rules[name]))
+		r := e.ruleOutput(b.rules[name])
+		// ListRules's Rule has no CreatedBy; only DescribeRule answers it.
+		r.CreatedBy = ""
+		out.Rules = append(out.Rules, r)
 	}
 	return out, nil
 }

@@ -1,6 +1,6 @@
 // Package secretsim is the local test bed's AWS Secrets Manager: enough of
 // its JSON 1.1 protocol (target prefix "secretsmanager") for the real
-// aws-sdk-go-v2 client to create, read, update, describe and delete secrets,
+// aws-sdk-go-v2 client to create, read, update, describe, list and delete secrets,
 // and a Go method, SecretString, for in-process readers such as the ECR
 // pull-through cache, which reads its upstream credentials from
 // "ecr-pullthroughcache/..." secrets.
@@ -167,6 +167,7 @@ func (s *Secrets) Service() wire.Service {
 			"PutSecretValue": s.putSecretValue,
 			"DescribeSecret": s.describeSecret,
 			"DeleteSecret":   s.deleteSecret,
+			"ListSecrets":    s.listSecrets,
 		},
 	}
 }
@@ -188,12 +189,7 @@ func (s *Secrets) findLive(id string) (*secret, error) {
 // find resolves a name, full ARN or partial ARN; it also forgets secrets
 // whose recovery window has passed. Callers hold s.mu.
 func (s *Secrets) find(id string) *secret {
-	now := s.cfg.Clock.Now()
-	for name, sec := range s.secrets {
-		if sec.DeletionAt != nil && !now.Before(*sec.DeletionAt) {
-			delete(s.secrets, name)
-		}
-	}
+	s.purge()
 	if sec, ok := s.secrets[id]; ok {
 		return sec
 	}
@@ -206,6 +202,17 @@ func (s *Secrets) find(id string) *secret {
 		}
 	}
 	return nil
+}
+
+// purge drops the secrets whose recovery window has passed. Callers hold
+// s.mu.
+func (s *Secrets) purge() {
+	now := s.cfg.Clock.Now()
+	for name, sec := range s.secrets {
+		if sec.DeletionAt != nil && !now.Before(*sec.DeletionAt) {
+			delete(s.secrets, name)
+		}
+	}
 }
 
 func notFound() error {

@@ -295,10 +295,21 @@ func TestVisibilityAndReceiptHandles(t *testing.T) {
 		t.Errorf("ApproximateFirstReceiveTimestamp changed from %s to %s", a, b)
 	}
 
-	// The earlier receive's handle no longer acts on the message.
-	_, err := e.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: old})
-	if got := errorCode(t, err); got != "InvalidParameterValue" || !strings.Contains(err.Error(), "The receipt handle has expired") {
-		t.Fatalf("DeleteMessage with an earlier handle: %v, want InvalidParameterValue (expired)", err)
+	// The earlier receive's handle no longer acts on the message: deleting
+	// with it succeeds (as AWS documents) but the message stays.
+	if _, err := e.client.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: old}); err != nil {
+		t.Fatalf("DeleteMessage with an earlier handle: %v, want success", err)
+	}
+	if got := e.counts(t, url); got != [3]int{0, 1, 0} {
+		t.Fatalf("counts after deleting with an earlier handle = %v, want the message still in flight [0 1 0]", got)
+	}
+	batch, err := e.client.DeleteMessageBatch(ctx, &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(url),
+		Entries: []types.DeleteMessageBatchRequestEntry{{Id: aws.String("old"), ReceiptHandle: old}}})
+	if err != nil || len(batch.Failed) != 0 || len(batch.Successful) != 1 {
+		t.Fatalf("DeleteMessageBatch with an earlier handle: %+v, %v; want one success", batch, err)
+	}
+	if got := e.counts(t, url); got != [3]int{0, 1, 0} {
+		t.Fatalf("counts after a batch delete with an earlier handle = %v, want [0 1 0]", got)
 	}
 	_, err = e.client.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(url), ReceiptHandle: old, VisibilityTimeout: 60})
 	var notInflight *types.MessageNotInflight
@@ -347,12 +358,16 @@ func TestExpiredHandleWithoutRedelivery(t *testing.T) {
 	e.send(t, url, "job")
 	m := e.receive(t, url, nil)[0]
 	e.clock.Advance(6 * time.Second)
-	_, err := e.client.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle})
-	if got := errorCode(t, err); got != "InvalidParameterValue" {
-		t.Fatalf("DeleteMessage after the visibility timeout: %v, want InvalidParameterValue", err)
-	}
 	if got := e.counts(t, url); got != [3]int{1, 0, 0} {
 		t.Fatalf("counts = %v, want the message visible again", got)
+	}
+	// No other receive took it: the handle is still the most recent one,
+	// and DeleteMessage with it deletes.
+	if _, err := e.client.DeleteMessage(context.Background(), &sqs.DeleteMessageInput{QueueUrl: aws.String(url), ReceiptHandle: m.ReceiptHandle}); err != nil {
+		t.Fatalf("DeleteMessage after the visibility timeout: %v, want success", err)
+	}
+	if got := e.counts(t, url); got != [3]int{} {
+		t.Fatalf("counts after delete = %v, want none", got)
 	}
 }
 

@@ -49,8 +49,9 @@ func defaultSettings() settings {
 	return settings{
 		VisibilityTimeout:      30,
 		MessageRetentionPeriod: 345600,
-		MaximumMessageSize:     262144,
-		Passive:                map[string]string{"SqsManagedSseEnabled": "true"},
+		// 1 MiB since August 2025 (CreateQueue: "Default: 1,048,576 bytes").
+		MaximumMessageSize: maxMessageSize,
+		Passive:            map[string]string{"SqsManagedSseEnabled": "true"},
 	}
 }
 

@@ -171,7 +171,7 @@ func TestQueueAttributes(t *testing.T) {
 		"CreatedTimestamp":                      itoa(created),
 		"LastModifiedTimestamp":                 itoa(created),
 		"DelaySeconds":                          "0",
-		"MaximumMessageSize":                    "262144",
+		"MaximumMessageSize":                    "1048576",
 		"MessageRetentionPeriod":                "3600",
 		"QueueArn":                              "arn:aws:sqs:us-east-1:123456789012:events",
 		"ReceiveMessageWaitTimeSeconds":         "20",
@@ -338,5 +338,21 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatal("New accepted an invalid config")
 			}
 		})
+	}
+}
+
+// TestDefaultMaximumMessageSize: SQS raised the default and the maximum to
+// 1 MiB (CreateQueue: "Default: 1,048,576 bytes (1 MiB)"), so a queue
+// created without the attribute takes a 1 MiB body and refuses one byte more.
+func TestDefaultMaximumMessageSize(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	url := e.createQueue(t, "big", nil)
+	if _, err := e.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(strings.Repeat("x", 1<<20))}); err != nil {
+		t.Fatalf("1 MiB body: %v", err)
+	}
+	_, err := e.client.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(url), MessageBody: aws.String(strings.Repeat("x", 1<<20+1))})
+	if got := errorCode(t, err); got != "InvalidParameterValue" {
+		t.Fatalf("1 MiB + 1 byte body: %v, want InvalidParameterValue", err)
 	}
 }

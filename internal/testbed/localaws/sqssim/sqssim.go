@@ -13,13 +13,15 @@
 //
 //   - FIFO queues are refused (UnsupportedOperation); pullheal uses a standard
 //     queue.
-//   - A receipt handle is valid while the receive that produced it is in
-//     flight: until its visibility timeout ends, the message is received
-//     again, or it is deleted. AWS documents that an older handle "might"
-//     still work on a standard queue; the simulation takes the strict side so
-//     that a consumer which outlives its visibility timeout finds out.
-//     DeleteMessage with such a handle fails with InvalidParameterValue
-//     ("The receipt handle has expired"); ChangeMessageVisibility fails with
+//   - A receipt handle acts on its message while the receive that produced
+//     it is in flight: until its visibility timeout ends, the message is
+//     received again, or it is deleted. AWS documents that DeleteMessage
+//     with an older handle "will succeed, but the message might not be
+//     deleted": the simulation succeeds and keeps the message, so that a
+//     consumer which outlives its visibility timeout and loses the message
+//     to another receive sees it redelivered. The most recent receive's
+//     handle deletes even after its visibility timeout ended.
+//     ChangeMessageVisibility with an older handle fails with
 //     MessageNotInflight.
 //   - DeleteMessage of a message that no longer exists (already deleted,
 //     purged, expired, moved to the DLQ) succeeds and does nothing, as on AWS;
