@@ -85,8 +85,8 @@ type Agent struct {
 	lastPoll atomic.Int64
 }
 
-// New returns an agent that reads from the intake queue and heals with h.
-func New(intake Intake, sqsClient SQSAPI, h *Healer, log *slog.Logger) (*Agent, error) {
+// newAgent returns an agent that reads from the intake queue and heals with h.
+func newAgent(intake Intake, sqsClient SQSAPI, h *Healer, log *slog.Logger) (*Agent, error) {
 	intake.defaults()
 	if err := intake.Validate(); err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)

@@ -27,11 +27,11 @@ func policyCommand() *cli.Command {
 				Usage:     "print the policy's decision, and the rule that made it, for each image",
 				ArgsUsage: "IMAGE...",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "policy", Usage: "policy `FILE` (required)"},
+					policyFlag(),
 					&cli.StringFlag{Name: "cluster", Usage: "decide for a workload in cluster `NAME` (scope rules)"},
 					&cli.StringFlag{Name: "service", Usage: "decide for service `NAME` (scope rules)"},
 					&cli.StringFlag{Name: "family", Usage: "decide for task-definition family `NAME` (scope rules)"},
-					&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
+					outputFlag(),
 				},
 				Action: policyTest,
 			},

@@ -28,17 +28,17 @@ func syncCommand() *cli.Command {
 			"newest). Deny rules, typosquat protection and scopes apply. Images already in ECR cost no pull.\n" +
 			"Exit 0 when every image was synced or skipped by the policy, 1 when any failed, 2 for bad input.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "policy", Usage: "policy `FILE` (required)"},
-			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST` (default: the policy's, else the account's from the ECR authorization token)"},
+			policyFlag(),
+			registryFlag(),
 			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account ({\"username\",\"accessToken\"})"},
-			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
+			registryEndpointsFlag(),
 			&cli.IntFlag{Name: "reserve", Usage: "refuse to spend the upstream's last `N` advertised pulls"},
 			&cli.IntFlag{Name: "max-tags", Value: imagesync.DefaultMaxTags, Usage: "newest `N` tags a glob or semver selector syncs per image"},
 			&cli.StringFlag{Name: "cluster", Usage: "decide for this cluster `NAME` (policies with a scope)"},
 			&cli.StringFlag{Name: "service", Usage: "decide for this service `NAME` (policies with a scope)"},
 			&cli.StringFlag{Name: "family", Usage: "decide for this task-definition family `NAME` (policies with a scope)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "decide and list tags, copy nothing"},
-			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
+			outputFlag(),
 		},
 		Action: syncAction,
 	}

@@ -1,0 +1,108 @@
+package agent
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pullheal/pullheal/internal/ecsevent"
+	"github.com/pullheal/pullheal/internal/plan"
+)
+
+// once runs the heal of one failure once per agent, however many messages
+// of it arrive together: the first decides and executes, the others wait
+// for it and report a duplicate. A finished heal is remembered for a while
+// so that a late duplicate costs no AWS call. Replicas are coordinated by
+// the lease (register.go), not here.
+func (h *Healer) once(ctx context.Context, ev *ecsevent.Event, triage plan.Plan, log *slog.Logger) (result, error) {
+	key := ev.Task.TaskDefinitionArn + "|" + failedImages(triage)
+	if r, ok := h.healed.get(key); ok {
+		return result{outcome: outcomeDuplicate, review: r.review}, nil
+	}
+	led := false
+	ch := h.flights.DoChan(key, func() (any, error) {
+		led = true
+		p, err := h.decide(ctx, ev)
+		if err != nil {
+			return result{}, err
+		}
+		res, err := h.execute(ctx, p, log)
+		if err == nil {
+			h.healed.put(key, res)
+		}
+		return res, err
+	})
+	select {
+	case r := <-ch:
+		res := r.Val.(result)
+		if r.Err != nil {
+			return result{}, r.Err
+		}
+		if !led {
+			return result{outcome: outcomeDuplicate, review: res.review}, nil
+		}
+		return res, nil
+	case <-ctx.Done():
+		return result{}, ctx.Err()
+	}
+}
+
+// failedImages names a failure: its rate-limited containers and images.
+func failedImages(p plan.Plan) string {
+	var parts []string
+	for _, c := range p.Containers {
+		if c.Cause == ecsevent.RateLimit {
+			parts = append(parts, c.Name+"="+c.Image)
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+// recent is a bounded memory of finished work. Entries expire, so that a
+// failure skipped for a reason a person has since fixed (a missing
+// pull-through rule, a policy) is looked at again.
+type recent[V any] struct {
+	mu    sync.Mutex
+	max   int
+	ttl   time.Duration
+	now   func() time.Time
+	order []string
+	m     map[string]recentEntry[V]
+}
+
+type recentEntry[V any] struct {
+	v  V
+	at time.Time
+}
+
+func newRecent[V any](n int, ttl time.Duration, now func() time.Time) *recent[V] {
+	return &recent[V]{max: n, ttl: ttl, now: now, m: map[string]recentEntry[V]{}}
+}
+
+func (r *recent[V]) get(k string) (V, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.m[k]
+	if !ok || r.now().Sub(e.at) > r.ttl {
+		var zero V
+		return zero, false
+	}
+	return e.v, true
+}
+
+func (r *recent[V]) put(k string, v V) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.m[k]; !ok {
+		r.order = append(r.order, k)
+	}
+	r.m[k] = recentEntry[V]{v: v, at: r.now()}
+	for len(r.order) > r.max {
+		delete(r.m, r.order[0])
+		r.order = r.order[1:]
+	}
+}
