@@ -55,6 +55,9 @@ type ContainerOutcome struct {
 	Cause  string `json:"cause"`
 	Route  string `json:"route"`
 	Target string `json:"target"`
+	// Selected: the heal covers this container (its pull was rate-limited,
+	// or the policy's heal.containers is all-docker-hub).
+	Selected bool `json:"selected"`
 	// Why is the classifier's and the route's explanation.
 	Why string `json:"why,omitempty"`
 }
@@ -133,7 +136,7 @@ func explanation(p plan.Plan) Explanation {
 		ex.TaskDefinitionArn = p.Task.TaskDefinitionArn
 	}
 	for _, c := range p.Containers {
-		out := ContainerOutcome{Name: c.Name, Image: c.Image, Cause: string(c.Cause), Route: string(c.Step.Route), Target: c.Step.Target, Why: c.Explanation}
+		out := ContainerOutcome{Name: c.Name, Image: c.Image, Cause: string(c.Cause), Route: string(c.Step.Route), Target: c.Step.Target, Selected: c.Selected, Why: c.Explanation}
 		if c.Selected && c.Step.Reason != "" {
 			out.Why = joinNonEmpty(out.Why, c.Step.Reason)
 		}
