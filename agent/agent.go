@@ -252,7 +252,7 @@ func (a *Agent) settle(ctx context.Context, msg sqstypes.Message, err error, log
 		// lost a lease finds the heal done seconds later.
 		a.m.MessageErrors.WithLabelValues("left").Inc()
 		wait := a.retryDelay(receiveCount(msg))
-		log.Warn("leaving message for redelivery", "error", err, "retryable", IsRetryable(err), "retry_in", wait.String())
+		log.Warn("leaving message for redelivery", "error", err, "retryable", isRetryable(err), "retry_in", wait.String())
 		_, cerr := a.sqs.ChangeMessageVisibility(sctx, &sqs.ChangeMessageVisibilityInput{
 			QueueUrl: aws.String(a.intake.QueueURL), ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(wait / time.Second),
 		})

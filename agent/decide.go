@@ -31,7 +31,7 @@ func (h *Healer) triage(ctx context.Context, ev *ecsevent.Event, log *slog.Logge
 			cp := *ev
 			cp.Task = full
 			ev = &cp
-		case IsRetryable(err):
+		case isRetryable(err):
 			return nil, plan.Plan{}, err
 		default:
 			// The task is gone from DescribeTasks (about an hour after it
@@ -49,7 +49,7 @@ func (h *Healer) decide(ctx context.Context, ev *ecsevent.Event) (plan.Plan, err
 	var err error
 	in.TaskDefinition, err = h.describe(ctx, ev.Task.TaskDefinitionArn)
 	if err != nil {
-		if IsRetryable(err) {
+		if isRetryable(err) {
 			return plan.Plan{}, err
 		}
 		in.TaskDefinitionError = err

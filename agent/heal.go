@@ -128,7 +128,7 @@ func (h *Healer) execute(ctx context.Context, p plan.Plan, log *slog.Logger) (re
 		switch step.Route {
 		case plan.PullThrough:
 			if err := h.dest.Preflight(ctx, step.Target); err != nil {
-				if IsRetryable(err) || isUpstreamLimited(err) {
+				if isRetryable(err) || isUpstreamLimited(err) {
 					return result{}, err // it names the preflight and its target
 				}
 				change.Reason = err.Error()
@@ -145,7 +145,7 @@ func (h *Healer) execute(ctx context.Context, p plan.Plan, log *slog.Logger) (re
 			}
 			target, err := h.mirror.Mirror(ctx, step)
 			if err != nil {
-				if IsRetryable(err) || isUpstreamLimited(err) {
+				if isRetryable(err) || isUpstreamLimited(err) {
 					return result{}, fmt.Errorf("mirror %s: %w", c.Image, err)
 				}
 				change.Reason = fmt.Sprintf("mirror failed: %v", err)

@@ -248,7 +248,7 @@ func TestHealBranches(t *testing.T) {
 					t.Fatalf("error %v", err)
 				}
 			case "retryable":
-				if !IsRetryable(err) && !isUpstreamLimited(err) {
+				if !isRetryable(err) && !isUpstreamLimited(err) {
 					t.Fatalf("error %v, want one that may pass", err)
 				}
 			}

@@ -132,7 +132,7 @@ func (t *tableLeases) Acquire(ctx context.Context, rewriteID string) (*lease, er
 		},
 		ReturnValues: ddbtypes.ReturnValueAllOld,
 	})
-	if IsConditionFailed(err) {
+	if isConditionFailed(err) {
 		return t.held(ctx, rewriteID)
 	}
 	if err != nil {
@@ -168,7 +168,7 @@ func (t *tableLeases) update(ctx context.Context, id, update, cond string, n map
 		TableName: aws.String(t.table), Key: t.key(id), UpdateExpression: aws.String(update),
 		ConditionExpression: aws.String(cond), ExpressionAttributeNames: n, ExpressionAttributeValues: v,
 	})
-	if IsConditionFailed(err) {
+	if isConditionFailed(err) {
 		return fmt.Errorf("lease %s: %w (lost to another replica)", id, ErrBusy)
 	}
 	if err != nil {

@@ -65,7 +65,7 @@ func (h *Healer) correct(ctx context.Context, p plan.Plan, images map[string]str
 		}
 		out, err := h.ecs.RegisterTaskDefinition(ctx, in)
 		if err != nil {
-			if IsRetryable(err) {
+			if isRetryable(err) {
 				return result{}, fmt.Errorf("register %s: %w", src.Family(), err)
 			}
 			rv.Reason = fmt.Sprintf("ECS refused the corrected revision: %v", err)

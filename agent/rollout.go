@@ -21,7 +21,7 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 		return nil
 	}
 	out, err := h.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(task.ClusterArn), Services: []string{rv.Service}})
-	if IsNotFound(err) {
+	if isNotFound(err) {
 		rv.ServiceAction = "none: the cluster of service " + rv.Service + " no longer exists"
 		return nil
 	}
