@@ -1,7 +1,3 @@
-// Package agent is pullheal's long-running handler: it long-polls the SQS
-// queue that EventBridge fills with ECS task-state changes, heals tasks that
-// stopped because an image pull hit a registry's rate limit, and decides in
-// one place what happens to each message.
 package agent
 
 import (
