@@ -22,8 +22,12 @@ func (h *Healer) once(ctx context.Context, ev *ecsevent.Event, triage plan.Plan,
 	if r, ok := h.healed.get(key); ok {
 		return result{outcome: outcomeDuplicate, review: r.review}, nil
 	}
+	// The first message of a failure runs the heal on its own goroutine;
+	// the others wait for it. Every heal ends with the agent's work
+	// context, so a waiter never outlives a shutdown, and it reports the
+	// leader's own error, naming the step a shutdown cut short.
 	led := false
-	ch := h.flights.DoChan(key, func() (any, error) {
+	v, err, _ := h.flights.Do(key, func() (any, error) {
 		led = true
 		p, err := h.decide(ctx, ev)
 		if err != nil {
@@ -35,19 +39,14 @@ func (h *Healer) once(ctx context.Context, ev *ecsevent.Event, triage plan.Plan,
 		}
 		return res, err
 	})
-	select {
-	case r := <-ch:
-		res := r.Val.(result)
-		if r.Err != nil {
-			return result{}, r.Err
-		}
-		if !led {
-			return result{outcome: outcomeDuplicate, review: res.review}, nil
-		}
-		return res, nil
-	case <-ctx.Done():
-		return result{}, ctx.Err()
+	if err != nil {
+		return result{}, err
 	}
+	res := v.(result)
+	if !led {
+		return result{outcome: outcomeDuplicate, review: res.review}, nil
+	}
+	return res, nil
 }
 
 // failedImages names a failure: its rate-limited containers and images.

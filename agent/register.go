@@ -24,13 +24,13 @@ const releaseTimeout = 10 * time.Second
 // lease and rolls the service onto it.
 func (h *Healer) correct(ctx context.Context, p plan.Plan, images map[string]string, rv Review, log *slog.Logger) (result, error) {
 	task, src := p.Task, p.TaskDefinition
-	lease, err := h.leases.Acquire(ctx, rv.RewriteID)
+	ls, err := h.leases.Acquire(ctx, rv.RewriteID)
 	if err != nil {
 		return result{}, err
 	}
-	if lease.done != nil {
+	if ls.done != nil {
 		// Another replica (or this one before a restart) finished it.
-		rv = lease.done.merge(rv)
+		rv = ls.done.merge(rv)
 		return result{outcome: outcomeDuplicate, review: rv}, nil
 	}
 	defer func() {
@@ -38,7 +38,7 @@ func (h *Healer) correct(ctx context.Context, p plan.Plan, images map[string]str
 		// not hang a worker on a table that does not answer.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 		defer cancel()
-		lease.Release(rctx)
+		ls.Release(rctx)
 	}()
 
 	prov := taskdef.Provenance{SourceArn: task.TaskDefinitionArn, RewriteID: rv.RewriteID, Generation: 1,
@@ -50,8 +50,8 @@ func (h *Healer) correct(ctx context.Context, p plan.Plan, images map[string]str
 	corrected = corrected.WithTags(prov.Tags()...)
 	rv.Diff = taskdef.Diff(src, corrected)
 
-	newArn := lease.Revision
-	if newArn == "" && !lease.Fresh {
+	newArn := ls.Revision
+	if newArn == "" && !ls.Fresh {
 		// A previous holder may have registered before it died.
 		newArn, err = h.findCorrected(ctx, src.Family(), task.TaskDefinitionArn, rv.RewriteID)
 		if err != nil {
@@ -76,21 +76,21 @@ func (h *Healer) correct(ctx context.Context, p plan.Plan, images map[string]str
 		log.Info("registered corrected revision", "target", newArn)
 	}
 	rv.TaskDefinitionArn = newArn
-	if err := lease.Registered(ctx, newArn); err != nil {
+	if err := ls.Registered(ctx, newArn); err != nil {
 		return result{}, err
 	}
 	if err := h.rollService(ctx, task, &rv, len(images), log); err != nil {
 		return result{}, err
 	}
 	rv.Reason = "rate-limited pull moved to ECR"
-	// Publish before the lease is marked done: a replica that takes over
+	// Publish before the ls is marked done: a replica that takes over
 	// after a crash here publishes again, and a duplicate review (same
 	// rewrite ID) is better than none.
 	res, err := h.finish(ctx, outcomeCorrected, rv, log)
 	if err != nil {
 		return result{}, err
 	}
-	if err := lease.Finish(ctx, rv.done()); err != nil {
+	if err := ls.Finish(ctx, rv.done()); err != nil {
 		return result{}, err
 	}
 	return res, nil
