@@ -13,10 +13,10 @@ import (
 // event pullheal acts on. Such a message is deleted and logged once.
 var ErrPermanent = errors.New("permanent")
 
-// ErrBusy marks a message whose failure another agent replica is healing
+// errBusy marks a message whose failure another agent replica is healing
 // right now: it is left in the queue and seen again after its visibility
 // timeout, by when the other replica has finished.
-var ErrBusy = errors.New("another replica is healing this failure")
+var errBusy = errors.New("another replica is healing this failure")
 
 // permanent wraps err so that errors.Is(err, ErrPermanent) holds.
 func permanent(err error) error {
@@ -77,7 +77,7 @@ func isRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrBusy) || isThrottled(err) {
+	if errors.Is(err, errBusy) || isThrottled(err) {
 		return true
 	}
 	// A call cut short (shutdown, a deadline) says nothing about the heal:

@@ -30,7 +30,7 @@ func TestErrorClassification(t *testing.T) {
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), false, false, true, false},
 		{"cancelled", fmt.Errorf("x: %w", context.Canceled), false, false, true, false},
 		{"network", &net.OpError{Op: "dial", Err: errors.New("refused")}, false, false, true, false},
-		{"busy", fmt.Errorf("lease: %w", ErrBusy), false, false, true, false},
+		{"busy", fmt.Errorf("lease: %w", errBusy), false, false, true, false},
 		{"permanent", fmt.Errorf("parse: %w", ErrPermanent), false, false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -292,7 +292,7 @@ func TestOneHealPerFailure(t *testing.T) {
 		}()
 	}
 	for range n {
-		if err := <-errs; err != nil && !errors.Is(err, ErrBusy) {
+		if err := <-errs; err != nil && !errors.Is(err, errBusy) {
 			t.Fatal(err)
 		}
 	}

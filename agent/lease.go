@@ -117,7 +117,7 @@ func (t *tableLeases) key(id string) map[string]ddbtypes.AttributeValue {
 }
 
 // Acquire takes the lease for rewriteID, or reports it done, or returns
-// ErrBusy while another replica holds it.
+// errBusy while another replica holds it.
 func (t *tableLeases) Acquire(ctx context.Context, rewriteID string) (*lease, error) {
 	now := t.now()
 	out, err := t.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
@@ -169,7 +169,7 @@ func (t *tableLeases) update(ctx context.Context, id, update, cond string, n map
 		ConditionExpression: aws.String(cond), ExpressionAttributeNames: n, ExpressionAttributeValues: v,
 	})
 	if isConditionFailed(err) {
-		return fmt.Errorf("lease %s: %w (lost to another replica)", id, ErrBusy)
+		return fmt.Errorf("lease %s: %w (lost to another replica)", id, errBusy)
 	}
 	if err != nil {
 		return fmt.Errorf("lease %s: %w", id, err)
@@ -192,7 +192,7 @@ func (t *tableLeases) held(ctx context.Context, id string) (*lease, error) {
 		}
 		return &lease{done: d}, nil
 	}
-	return nil, fmt.Errorf("lease %s: %w", id, ErrBusy)
+	return nil, fmt.Errorf("lease %s: %w", id, errBusy)
 }
 
 // localLeases coordinates the heals of one agent process. It is for a
@@ -230,7 +230,7 @@ func (l *localLeases) Acquire(_ context.Context, id string) (*lease, error) {
 		return &lease{done: d}, nil
 	}
 	if l.held[id] {
-		return nil, fmt.Errorf("lease %s: %w", id, ErrBusy)
+		return nil, fmt.Errorf("lease %s: %w", id, errBusy)
 	}
 	l.held[id] = true
 	return &lease{

@@ -33,8 +33,8 @@ func TestLocalLeasesBusyThenReleased(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.Acquire(ctx, "r1"); !errors.Is(err, ErrBusy) {
-		t.Fatalf("second acquire while held: %v, want ErrBusy", err)
+	if _, err := l.Acquire(ctx, "r1"); !errors.Is(err, errBusy) {
+		t.Fatalf("second acquire while held: %v, want errBusy", err)
 	}
 	held.Release(ctx)
 	if _, err := l.Acquire(ctx, "r1"); err != nil {

@@ -36,7 +36,7 @@ func TestSettle(t *testing.T) {
 		{name: "not ours during shutdown", err: permanent(errors.New("not a task")), shuttingDown: true, wantCalls: []string{"DeleteMessage"}},
 		{name: "may pass, first delivery", err: errors.New("connection reset"), receiveCount: 1,
 			wantCalls: []string{"ChangeMessageVisibility"}, wantVisibility: 2},
-		{name: "busy, third delivery", err: fmt.Errorf("lease x: %w", ErrBusy), receiveCount: 3,
+		{name: "busy, third delivery", err: fmt.Errorf("lease x: %w", errBusy), receiveCount: 3,
 			wantCalls: []string{"ChangeMessageVisibility"}, wantVisibility: 8},
 		{name: "may pass, backoff capped at the visibility timeout", err: errors.New("500"), receiveCount: 40,
 			wantCalls: []string{"ChangeMessageVisibility"}, wantVisibility: 30},
