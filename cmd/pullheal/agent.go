@@ -41,7 +41,7 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "lease", Value: 5 * time.Minute, Usage: "how long a replica holds a failure before another may take over"},
 			&cli.StringFlag{Name: "holder", Usage: "this replica's identity in the lock table (default: hostname and process id)"},
 			registryEndpointsFlag(),
-			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account the mirror route pulls with ({\"username\",\"accessToken\"})"},
+			dockerHubSecretFlag(),
 			&cli.BoolFlag{Name: "dry-run", Usage: "decide and log; register, update and publish nothing"},
 			&cli.StringFlag{Name: "listen", Value: ":9090", Usage: "`ADDRESS` for /metrics, /healthz and /readyz (empty: none)"},
 			logLevelFlag(),

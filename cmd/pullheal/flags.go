@@ -31,6 +31,28 @@ func registryEndpointsFlag() cli.Flag {
 	return &cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"}
 }
 
+func dockerHubSecretFlag() cli.Flag {
+	return &cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account upstream pulls use ({\"username\",\"accessToken\"})"}
+}
+
+func reserveFlag() cli.Flag {
+	return &cli.IntFlag{Name: "reserve", Usage: "refuse to spend the upstream's last `N` advertised pulls"}
+}
+
+// clusterFlag, serviceFlag and familyFlag name the workload a policy
+// decides for (its scope rules).
+func clusterFlag() cli.Flag {
+	return &cli.StringFlag{Name: "cluster", Usage: "decide for a workload in cluster `NAME` (scope rules)"}
+}
+
+func serviceFlag() cli.Flag {
+	return &cli.StringFlag{Name: "service", Usage: "decide for service `NAME` (scope rules)"}
+}
+
+func familyFlag() cli.Flag {
+	return &cli.StringFlag{Name: "family", Usage: "decide for task-definition family `NAME` (scope rules)"}
+}
+
 func outputFlag() cli.Flag {
 	return &cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"}
 }

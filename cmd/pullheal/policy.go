@@ -28,9 +28,9 @@ func policyCommand() *cli.Command {
 				ArgsUsage: "IMAGE...",
 				Flags: []cli.Flag{
 					policyFlag(),
-					&cli.StringFlag{Name: "cluster", Usage: "decide for a workload in cluster `NAME` (scope rules)"},
-					&cli.StringFlag{Name: "service", Usage: "decide for service `NAME` (scope rules)"},
-					&cli.StringFlag{Name: "family", Usage: "decide for task-definition family `NAME` (scope rules)"},
+					clusterFlag(),
+					serviceFlag(),
+					familyFlag(),
 					outputFlag(),
 				},
 				Action: policyTest,
