@@ -94,9 +94,14 @@ const (
 	outcomeDuplicate = "duplicate"
 )
 
-// outcomeOf is the review outcome of a verdict that stops before any image
-// moves.
-var outcomeOf = map[plan.Verdict]string{plan.Skip: outcomeSkipped, plan.Refuse: outcomeFailed}
+// stopOutcome is the review outcome of a verdict that stops before any
+// image moves: a refusal is a failure someone must fix, a skip is not.
+func stopOutcome(v plan.Verdict) string {
+	if v == plan.Refuse {
+		return outcomeFailed
+	}
+	return outcomeSkipped
+}
 
 // result is what one heal did; it is shared by every message of the same
 // failure.
@@ -119,7 +124,7 @@ func (h *Healer) execute(ctx context.Context, p plan.Plan, log *slog.Logger) (re
 			rv.Images = changes(p)
 		}
 		rv.Reason = p.Reason
-		return h.finish(ctx, outcomeOf[p.Verdict], rv, log)
+		return h.finish(ctx, stopOutcome(p.Verdict), rv, log)
 	}
 	images := map[string]string{}
 	for _, c := range p.Selected() {

@@ -27,12 +27,12 @@ import (
 	"github.com/pullheal/pullheal/policy"
 )
 
-// eventSamples are every sample event of the repository: cmd's and the
-// event parser's.
+// eventSamples are the sample events of cmd, the agent and the event
+// parser.
 func eventSamples(t *testing.T) []string {
 	t.Helper()
 	var files []string
-	for _, glob := range []string{"testdata/events/*.json", "../../internal/ecsevent/testdata/events/*.json"} {
+	for _, glob := range []string{"testdata/events/*.json", "../../agent/testdata/events/*.json", "../../internal/ecsevent/testdata/events/*.json"} {
 		m, err := filepath.Glob(glob)
 		if err != nil {
 			t.Fatal(err)
@@ -85,8 +85,11 @@ func TestExplainDiscoverIsTheAgentsDecision(t *testing.T) {
 			t.Fatalf("%s: %v", file, err)
 		}
 		where := "cmd"
-		if strings.Contains(file, "ecsevent") {
+		switch {
+		case strings.Contains(file, "ecsevent"):
 			where = "ecsevent"
+		case strings.Contains(file, "agent"):
+			where = "agent"
 		}
 		t.Run(where+"/"+filepath.Base(file), func(t *testing.T) {
 			srv, sc, c := startDecisionBed(t, ev)
