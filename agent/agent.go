@@ -1,7 +1,3 @@
-// Package agent is pullheal's long-running handler: it long-polls the SQS
-// queue that EventBridge fills with ECS task-state changes, heals tasks that
-// stopped because an image pull hit a registry's rate limit, and decides in
-// one place what happens to each message.
 package agent
 
 import (
@@ -85,8 +81,8 @@ type Agent struct {
 	lastPoll atomic.Int64
 }
 
-// New returns an agent that reads from the intake queue and heals with h.
-func New(intake Intake, sqsClient SQSAPI, h *Healer, log *slog.Logger) (*Agent, error) {
+// newAgent returns an agent that reads from the intake queue and heals with h.
+func newAgent(intake Intake, sqsClient SQSAPI, h *Healer, log *slog.Logger) (*Agent, error) {
 	intake.defaults()
 	if err := intake.Validate(); err != nil {
 		return nil, fmt.Errorf("agent config: %w", err)
@@ -252,7 +248,7 @@ func (a *Agent) settle(ctx context.Context, msg sqstypes.Message, err error, log
 		// lost a lease finds the heal done seconds later.
 		a.m.MessageErrors.WithLabelValues("left").Inc()
 		wait := a.retryDelay(receiveCount(msg))
-		log.Warn("leaving message for redelivery", "error", err, "retryable", IsRetryable(err), "retry_in", wait.String())
+		log.Warn("leaving message for redelivery", "error", err, "retryable", isRetryable(err), "retry_in", wait.String())
 		_, cerr := a.sqs.ChangeMessageVisibility(sctx, &sqs.ChangeMessageVisibilityInput{
 			QueueUrl: aws.String(a.intake.QueueURL), ReceiptHandle: msg.ReceiptHandle, VisibilityTimeout: int32(wait / time.Second),
 		})

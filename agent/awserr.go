@@ -13,10 +13,10 @@ import (
 // event pullheal acts on. Such a message is deleted and logged once.
 var ErrPermanent = errors.New("permanent")
 
-// ErrBusy marks a message whose failure another agent replica is healing
+// errBusy marks a message whose failure another agent replica is healing
 // right now: it is left in the queue and seen again after its visibility
 // timeout, by when the other replica has finished.
-var ErrBusy = errors.New("another replica is healing this failure")
+var errBusy = errors.New("another replica is healing this failure")
 
 // permanent wraps err so that errors.Is(err, ErrPermanent) holds.
 func permanent(err error) error {
@@ -41,10 +41,10 @@ func apiCode(err error) string {
 	return ""
 }
 
-// IsNotFound reports whether err says the named AWS resource does not exist.
+// isNotFound reports whether err says the named AWS resource does not exist.
 // ECS answers a missing task definition with a ClientException, so the
 // message text decides there.
-func IsNotFound(err error) bool {
+func isNotFound(err error) bool {
 	switch apiCode(err) {
 	case "ResourceNotFoundException", "ServiceNotFoundException", "ClusterNotFoundException",
 		"RepositoryNotFoundException", "ImageNotFoundException", "QueueDoesNotExist",
@@ -54,8 +54,8 @@ func IsNotFound(err error) bool {
 	return false
 }
 
-// IsThrottled reports whether err is AWS throttling.
-func IsThrottled(err error) bool {
+// isThrottled reports whether err is AWS throttling.
+func isThrottled(err error) bool {
 	switch apiCode(err) {
 	case "ThrottlingException", "Throttling", "ThrottledException", "RequestLimitExceeded",
 		"TooManyRequestsException", "ProvisionedThroughputExceededException", "RequestThrottled",
@@ -65,19 +65,19 @@ func IsThrottled(err error) bool {
 	return false
 }
 
-// IsConditionFailed reports whether a DynamoDB conditional write lost.
-func IsConditionFailed(err error) bool {
+// isConditionFailed reports whether a DynamoDB conditional write lost.
+func isConditionFailed(err error) bool {
 	return apiCode(err) == "ConditionalCheckFailedException"
 }
 
-// IsRetryable reports whether err may pass on its own: throttling, a 5xx,
+// isRetryable reports whether err may pass on its own: throttling, a 5xx,
 // a timeout or a broken connection. The message is then left for SQS to
 // deliver again.
-func IsRetryable(err error) bool {
+func isRetryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if errors.Is(err, ErrBusy) || IsThrottled(err) {
+	if errors.Is(err, errBusy) || isThrottled(err) {
 		return true
 	}
 	// A call cut short (shutdown, a deadline) says nothing about the heal:

@@ -14,17 +14,17 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
-// Leaser coordinates agent replicas so that one failure yields one
+// leaser coordinates agent replicas so that one failure yields one
 // corrected revision and one service update, however many replicas see it.
-type Leaser interface {
-	Acquire(ctx context.Context, rewriteID string) (*Lease, error)
+type leaser interface {
+	Acquire(ctx context.Context, rewriteID string) (*lease, error)
 }
 
-// Lease is the right to heal one failure. Exactly one of Done and the
-// methods applies: Done set means the failure was healed already.
-type Lease struct {
-	// Done is the finished heal's record when someone healed it already.
-	Done *Done
+// lease is the right to heal one failure. Exactly one of done and the
+// methods applies: done set means the failure was healed already.
+type lease struct {
+	// done is the finished heal's record when someone healed it already.
+	done *doneRecord
 	// Fresh is true when nobody held the lease before: no revision can
 	// exist yet, so none is searched for.
 	Fresh bool
@@ -33,17 +33,17 @@ type Lease struct {
 	Revision string
 
 	registered func(ctx context.Context, arn string) error
-	finish     func(ctx context.Context, d *Done) error
+	finish     func(ctx context.Context, d *doneRecord) error
 	release    func(ctx context.Context)
 	finished   bool
 }
 
 // Registered records the corrected revision, so that a holder that takes
 // over after a crash reuses it.
-func (l *Lease) Registered(ctx context.Context, arn string) error { return l.registered(ctx, arn) }
+func (l *lease) Registered(ctx context.Context, arn string) error { return l.registered(ctx, arn) }
 
 // Finish marks the failure healed.
-func (l *Lease) Finish(ctx context.Context, d *Done) error {
+func (l *lease) Finish(ctx context.Context, d *doneRecord) error {
 	if err := l.finish(ctx, d); err != nil {
 		return err
 	}
@@ -53,8 +53,9 @@ func (l *Lease) Finish(ctx context.Context, d *Done) error {
 
 // Release gives up an unfinished lease at once instead of letting it
 // expire, so that a redelivery does not wait.
-func (l *Lease) Release(ctx context.Context) {
-	if !l.finished {
+// A lease that came back done holds nothing to give up.
+func (l *lease) Release(ctx context.Context) {
+	if l.release != nil && !l.finished {
 		l.release(ctx)
 	}
 }
@@ -65,11 +66,11 @@ type DynamoDBAPI interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 }
 
-// TableLeases keeps leases in a DynamoDB table with a string hash key "id".
+// tableLeases keeps leases in a DynamoDB table with a string hash key "id".
 // A conditional write elects one holder; a holder that dies loses the lease
 // when it expires; a finished lease is kept for Retention so duplicates are
 // recognised (set the table's TTL attribute to "purge_at" to clean up).
-type TableLeases struct {
+type tableLeases struct {
 	db        DynamoDBAPI
 	table     string
 	holder    string
@@ -78,9 +79,9 @@ type TableLeases struct {
 	now       func() time.Time
 }
 
-// NewTableLeases returns leases in table, held by holder (unique per
+// newTableLeases returns leases in table, held by holder (unique per
 // replica) for ttl at a time.
-func NewTableLeases(db DynamoDBAPI, table, holder string, ttl time.Duration, now func() time.Time) (*TableLeases, error) {
+func newTableLeases(db DynamoDBAPI, table, holder string, ttl time.Duration, now func() time.Time) (*tableLeases, error) {
 	switch {
 	case db == nil || table == "":
 		return nil, errors.New("lease table: a DynamoDB client and a table name are required")
@@ -92,7 +93,7 @@ func NewTableLeases(db DynamoDBAPI, table, holder string, ttl time.Duration, now
 	if now == nil {
 		now = time.Now
 	}
-	return &TableLeases{db: db, table: table, holder: holder, ttl: ttl, retention: 7 * 24 * time.Hour, now: now}, nil
+	return &tableLeases{db: db, table: table, holder: holder, ttl: ttl, retention: 7 * 24 * time.Hour, now: now}, nil
 }
 
 // Attribute names are all substituted: DynamoDB reserves hundreds of words.
@@ -111,13 +112,13 @@ func num(n int64) ddbtypes.AttributeValue {
 	return &ddbtypes.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
 }
 
-func (t *TableLeases) key(id string) map[string]ddbtypes.AttributeValue {
+func (t *tableLeases) key(id string) map[string]ddbtypes.AttributeValue {
 	return map[string]ddbtypes.AttributeValue{"id": str(id)}
 }
 
 // Acquire takes the lease for rewriteID, or reports it done, or returns
-// ErrBusy while another replica holds it.
-func (t *TableLeases) Acquire(ctx context.Context, rewriteID string) (*Lease, error) {
+// errBusy while another replica holds it.
+func (t *tableLeases) Acquire(ctx context.Context, rewriteID string) (*lease, error) {
 	now := t.now()
 	out, err := t.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                aws.String(t.table),
@@ -131,13 +132,13 @@ func (t *TableLeases) Acquire(ctx context.Context, rewriteID string) (*Lease, er
 		},
 		ReturnValues: ddbtypes.ReturnValueAllOld,
 	})
-	if IsConditionFailed(err) {
+	if isConditionFailed(err) {
 		return t.held(ctx, rewriteID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("acquire lease %s: %w", rewriteID, err)
 	}
-	l := &Lease{Fresh: len(out.Attributes) == 0}
+	l := &lease{Fresh: len(out.Attributes) == 0}
 	if r, ok := out.Attributes["revision"].(*ddbtypes.AttributeValueMemberS); ok {
 		l.Revision = r.Value
 	}
@@ -146,7 +147,7 @@ func (t *TableLeases) Acquire(ctx context.Context, rewriteID string) (*Lease, er
 		return t.update(ctx, rewriteID, "SET #r = :rev", "#h = "+mine, names("#r", "#h"),
 			map[string]ddbtypes.AttributeValue{":rev": str(arn), mine: str(t.holder)})
 	}
-	l.finish = func(ctx context.Context, d *Done) error {
+	l.finish = func(ctx context.Context, d *doneRecord) error {
 		b, err := json.Marshal(d)
 		if err != nil {
 			return err
@@ -162,13 +163,13 @@ func (t *TableLeases) Acquire(ctx context.Context, rewriteID string) (*Lease, er
 	return l, nil
 }
 
-func (t *TableLeases) update(ctx context.Context, id, update, cond string, n map[string]string, v map[string]ddbtypes.AttributeValue) error {
+func (t *tableLeases) update(ctx context.Context, id, update, cond string, n map[string]string, v map[string]ddbtypes.AttributeValue) error {
 	_, err := t.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: aws.String(t.table), Key: t.key(id), UpdateExpression: aws.String(update),
 		ConditionExpression: aws.String(cond), ExpressionAttributeNames: n, ExpressionAttributeValues: v,
 	})
-	if IsConditionFailed(err) {
-		return fmt.Errorf("lease %s: %w (lost to another replica)", id, ErrBusy)
+	if isConditionFailed(err) {
+		return fmt.Errorf("lease %s: %w (lost to another replica)", id, errBusy)
 	}
 	if err != nil {
 		return fmt.Errorf("lease %s: %w", id, err)
@@ -177,55 +178,67 @@ func (t *TableLeases) update(ctx context.Context, id, update, cond string, n map
 }
 
 // held reads a lease someone else has: done, or busy.
-func (t *TableLeases) held(ctx context.Context, id string) (*Lease, error) {
+func (t *tableLeases) held(ctx context.Context, id string) (*lease, error) {
 	out, err := t.db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(t.table), Key: t.key(id), ConsistentRead: aws.Bool(true)})
 	if err != nil {
 		return nil, fmt.Errorf("read lease %s: %w", id, err)
 	}
 	if p, ok := out.Item["phase"].(*ddbtypes.AttributeValueMemberS); ok && p.Value == "done" {
-		d := &Done{}
+		d := &doneRecord{}
 		if rec, ok := out.Item["done"].(*ddbtypes.AttributeValueMemberS); ok {
 			if err := json.Unmarshal([]byte(rec.Value), d); err != nil {
 				return nil, fmt.Errorf("read lease %s: %w", id, err)
 			}
 		}
-		return &Lease{Done: d}, nil
+		return &lease{done: d}, nil
 	}
-	return nil, fmt.Errorf("lease %s: %w", id, ErrBusy)
+	return nil, fmt.Errorf("lease %s: %w", id, errBusy)
 }
 
-// LocalLeases coordinates the heals of one agent process. It is for a
-// single replica: several replicas need TableLeases. It cannot know what
+// localLeases coordinates the heals of one agent process. It is for a
+// single replica: several replicas need tableLeases. It cannot know what
 // happened before a restart, so its leases are never Fresh and the healer
-// looks for an existing corrected revision before registering.
-type LocalLeases struct {
+// looks for an existing corrected revision before registering. That search
+// is also why finished leases need not be kept for ever: a duplicate that
+// arrives after its record was dropped finds the revision and registers
+// none.
+type localLeases struct {
 	mu   sync.Mutex
 	held map[string]bool
-	done map[string]*Done
+	done *recent[*doneRecord]
 }
 
-// NewLocalLeases returns in-process leases.
-func NewLocalLeases() *LocalLeases {
-	return &LocalLeases{held: map[string]bool{}, done: map[string]*Done{}}
+// Bounds of the finished leases a single replica remembers.
+const (
+	localDoneMax       = 4096
+	localDoneRetention = time.Hour
+)
+
+// newLocalLeases returns in-process leases.
+func newLocalLeases(now func() time.Time) *localLeases {
+	if now == nil {
+		now = time.Now
+	}
+	return &localLeases{held: map[string]bool{}, done: newRecent[*doneRecord](localDoneMax, localDoneRetention, now)}
 }
 
 // Acquire takes the lease for rewriteID in this process.
-func (l *LocalLeases) Acquire(_ context.Context, id string) (*Lease, error) {
+func (l *localLeases) Acquire(_ context.Context, id string) (*lease, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if d, ok := l.done[id]; ok {
-		return &Lease{Done: d}, nil
+	if d, ok := l.done.get(id); ok {
+		return &lease{done: d}, nil
 	}
 	if l.held[id] {
-		return nil, fmt.Errorf("lease %s: %w", id, ErrBusy)
+		return nil, fmt.Errorf("lease %s: %w", id, errBusy)
 	}
 	l.held[id] = true
-	return &Lease{
+	return &lease{
 		registered: func(context.Context, string) error { return nil },
-		finish: func(_ context.Context, d *Done) error {
+		finish: func(_ context.Context, d *doneRecord) error {
 			l.mu.Lock()
 			defer l.mu.Unlock()
-			l.done[id] = d
+			l.done.put(id, d)
 			delete(l.held, id)
 			return nil
 		},

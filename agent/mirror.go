@@ -14,16 +14,16 @@ import (
 	"github.com/pullheal/pullheal/internal/plan"
 )
 
-// Mirrorer copies an image the policy allowlists for mirroring into ECR and
+// mirrorer copies an image the policy allowlists for mirroring into ECR and
 // returns the reference the corrected revision uses (pinned to the copied
 // digest).
-type Mirrorer interface {
+type mirrorer interface {
 	Mirror(ctx context.Context, step plan.Step) (string, error)
 }
 
-// ImageMirror is the mirror route: it copies with the mirror engine,
+// imageMirror is the mirror route: it copies with the mirror engine,
 // creating the ECR repository with the policy's settings.
-type ImageMirror struct {
+type imageMirror struct {
 	engine *mirror.Mirror
 	repos  mirror.RepositoryAPI
 	// What a customised copy, which the engine does not build, needs.
@@ -32,10 +32,10 @@ type ImageMirror struct {
 	transport http.RoundTripper
 }
 
-// NewImageMirror returns a Mirrorer. source resolves upstream credentials
+// newImageMirror returns a mirrorer. source resolves upstream credentials
 // (Docker Hub from Secrets Manager, or anonymous); the registry's keychain
 // authenticates to ECR.
-func NewImageMirror(reg *Registry, repos mirror.RepositoryAPI, source authn.Keychain, opts ...mirror.Option) (*ImageMirror, error) {
+func newImageMirror(reg *ECRAccount, repos mirror.RepositoryAPI, source authn.Keychain, opts ...mirror.Option) (*imageMirror, error) {
 	all := append([]mirror.Option{
 		mirror.WithSourceKeychain(source),
 		mirror.WithDestinationKeychain(reg.Keychain()),
@@ -45,13 +45,13 @@ func NewImageMirror(reg *Registry, repos mirror.RepositoryAPI, source authn.Keyc
 	if err != nil {
 		return nil, fmt.Errorf("mirror engine: %w", err)
 	}
-	return &ImageMirror{engine: m, repos: repos, source: source, dest: reg.Keychain(), transport: reg.cfg.Transport}, nil
+	return &imageMirror{engine: m, repos: repos, source: source, dest: reg.Keychain(), transport: reg.cfg.Transport}, nil
 }
 
 // Mirror copies step's image to its target, customised when the policy
 // says so, and returns the target pinned to the digest that landed in ECR:
 // the tag in ECR can be moved by a later mirror, the digest cannot.
-func (im *ImageMirror) Mirror(ctx context.Context, step plan.Step) (string, error) {
+func (im *imageMirror) Mirror(ctx context.Context, step plan.Step) (string, error) {
 	d := step.Decision
 	target := step.Target
 	if i := strings.Index(target, "@"); i >= 0 {
@@ -75,7 +75,7 @@ func (im *ImageMirror) Mirror(ctx context.Context, step plan.Step) (string, erro
 // customized builds the policy's customisation of the image in ECR. A
 // customised image has a digest of its own, so it is pushed under a tag:
 // the source's, or for a digest-only source one named after that digest.
-func (im *ImageMirror) customized(ctx context.Context, step plan.Step, target string, settings mirror.RepositorySettings) (string, error) {
+func (im *imageMirror) customized(ctx context.Context, step plan.Step, target string, settings mirror.RepositorySettings) (string, error) {
 	lines, err := customize.Parse(step.Decision.Customize)
 	if err != nil {
 		return "", fmt.Errorf("customize %s: %w", step.Image, err)

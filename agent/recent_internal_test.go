@@ -7,7 +7,7 @@ import (
 
 func TestRecentExpiresAndBounds(t *testing.T) {
 	now := time.Unix(1000, 0)
-	r := newRecent(2, time.Minute, func() time.Time { return now })
+	r := newRecent[result](2, time.Minute, func() time.Time { return now })
 	r.put("a", result{outcome: outcomeCorrected})
 	if got, ok := r.get("a"); !ok || got.outcome != outcomeCorrected {
 		t.Fatalf("get a = %v, %v", got, ok)

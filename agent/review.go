@@ -62,37 +62,37 @@ type Review struct {
 
 // done is what a finished heal records in its lease, so that a duplicate
 // handled later (on any replica) can report what was done.
-func (r Review) done() *Done {
-	return &Done{TaskDefinitionArn: r.TaskDefinitionArn, ServiceUpdated: r.ServiceUpdated, ServiceAction: r.ServiceAction}
+func (r Review) done() *doneRecord {
+	return &doneRecord{TaskDefinitionArn: r.TaskDefinitionArn, ServiceUpdated: r.ServiceUpdated, ServiceAction: r.ServiceAction}
 }
 
-// Done is the record of a finished heal.
-type Done struct {
+// doneRecord is the record of a finished heal.
+type doneRecord struct {
 	TaskDefinitionArn string `json:"taskDefinitionArn"`
 	ServiceUpdated    bool   `json:"serviceUpdated"`
 	ServiceAction     string `json:"serviceAction"`
 }
 
-func (d *Done) merge(r Review) Review {
+func (d *doneRecord) merge(r Review) Review {
 	r.TaskDefinitionArn = d.TaskDefinitionArn
 	r.ServiceAction = "already healed: " + d.ServiceAction
 	r.Reason = "duplicate of a failure already healed"
 	return r
 }
 
-// Reviewer publishes review events to an EventBridge bus.
-type Reviewer struct {
+// reviewer publishes review events to an EventBridge bus.
+type reviewer struct {
 	events EventsAPI
 	bus    string
 }
 
-// NewReviewer publishes to bus ("" for the default bus).
-func NewReviewer(events EventsAPI, bus string) *Reviewer {
-	return &Reviewer{events: events, bus: bus}
+// newReviewer publishes to bus ("" for the default bus).
+func newReviewer(events EventsAPI, bus string) *reviewer {
+	return &reviewer{events: events, bus: bus}
 }
 
 // Publish sends one review event.
-func (r *Reviewer) Publish(ctx context.Context, rv Review) error {
+func (r *reviewer) Publish(ctx context.Context, rv Review) error {
 	detailType := map[string]string{outcomeCorrected: DetailCorrected, outcomeSkipped: DetailSkipped, outcomeFailed: DetailFailed}[rv.Outcome]
 	if detailType == "" {
 		return fmt.Errorf("no review event for outcome %q", rv.Outcome)

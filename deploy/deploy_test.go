@@ -457,15 +457,15 @@ func TestAgentFlagsExist(t *testing.T) {
 }
 
 // cliFlags reads the Name of every cli flag literal in function fn of the
-// Go package in dir.
+// Go package in dir, following calls to the package's own functions (the
+// flags several commands share are declared once, in a function each).
 func cliFlags(dir, fn string) ([]string, error) {
 	fset := token.NewFileSet()
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
 		return nil, err
 	}
-	var found bool
-	var names []string
+	funcs := map[string]*ast.FuncDecl{}
 	for _, path := range files {
 		if strings.HasSuffix(path, "_test.go") {
 			continue
@@ -475,40 +475,55 @@ func cliFlags(dir, fn string) ([]string, error) {
 			return nil, err
 		}
 		for _, d := range f.Decls {
-			fd, ok := d.(*ast.FuncDecl)
-			if !ok || fd.Name.Name != fn || fd.Body == nil {
-				continue
+			if fd, ok := d.(*ast.FuncDecl); ok && fd.Recv == nil && fd.Body != nil {
+				funcs[fd.Name.Name] = fd
 			}
-			found = true
-			ast.Inspect(fd.Body, func(n ast.Node) bool {
-				lit, ok := n.(*ast.CompositeLit)
+		}
+	}
+	if funcs[fn] == nil {
+		return nil, fmt.Errorf("no function %s in %s", fn, dir)
+	}
+	var names []string
+	seen := map[string]bool{}
+	var walk func(name string)
+	walk = func(name string) {
+		fd := funcs[name]
+		if fd == nil || seen[name] {
+			return
+		}
+		seen[name] = true
+		ast.Inspect(fd.Body, func(n ast.Node) bool {
+			if call, ok := n.(*ast.CallExpr); ok {
+				if id, ok := call.Fun.(*ast.Ident); ok {
+					walk(id.Name)
+				}
+				return true
+			}
+			lit, ok := n.(*ast.CompositeLit)
+			if !ok {
+				return true
+			}
+			sel, ok := lit.Type.(*ast.SelectorExpr)
+			if !ok || !strings.HasSuffix(sel.Sel.Name, "Flag") {
+				return true
+			}
+			for _, e := range lit.Elts {
+				kv, ok := e.(*ast.KeyValueExpr)
 				if !ok {
-					return true
+					continue
 				}
-				sel, ok := lit.Type.(*ast.SelectorExpr)
-				if !ok || !strings.HasSuffix(sel.Sel.Name, "Flag") {
-					return true
-				}
-				for _, e := range lit.Elts {
-					kv, ok := e.(*ast.KeyValueExpr)
-					if !ok {
-						continue
-					}
-					if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Name" {
-						if s, ok := kv.Value.(*ast.BasicLit); ok && s.Kind == token.STRING {
-							if v, err := strconv.Unquote(s.Value); err == nil {
-								names = append(names, v)
-							}
+				if k, ok := kv.Key.(*ast.Ident); ok && k.Name == "Name" {
+					if s, ok := kv.Value.(*ast.BasicLit); ok && s.Kind == token.STRING {
+						if v, err := strconv.Unquote(s.Value); err == nil {
+							names = append(names, v)
 						}
 					}
 				}
-				return true
-			})
-		}
+			}
+			return true
+		})
 	}
-	if !found {
-		return nil, fmt.Errorf("no function %s in %s", fn, dir)
-	}
+	walk(fn)
 	return names, nil
 }
 

@@ -18,10 +18,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/pullheal/pullheal/agent"
-	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/internal/policysource"
-	"github.com/pullheal/pullheal/policy"
 )
 
 func agentCommand() *cli.Command {
@@ -36,20 +34,20 @@ func agentCommand() *cli.Command {
 			&cli.DurationFlag{Name: "wait-time", Value: 20 * time.Second, Usage: "SQS long-poll wait (at most 20s)"},
 			&cli.DurationFlag{Name: "visibility", Value: 60 * time.Second, Usage: "visibility timeout of a received message; extended while it is handled"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 25 * time.Second, Usage: "after SIGTERM, how long in-flight messages may finish before they are released (keep under the task's stopTimeout)"},
-			&cli.StringFlag{Name: "policy", Usage: "platform team's policy " + policyUsage},
+			policyFlag(),
 			&cli.DurationFlag{Name: "policy-reload", Value: policysource.DefaultInterval, Usage: "how often the policy is read again (conditionally: an unchanged one costs no download); 0: never"},
-			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST`; default: discovered from the ECR authorization token"},
-			&cli.StringSliceFlag{Name: "pull-through", Usage: "declared pull-through cache rule `UPSTREAM=PREFIX`; repeatable"},
+			registryFlag(),
+			pullThroughFlag(),
 			&cli.BoolFlag{Name: "discover-rules", Value: true, Usage: "add the account's pull-through cache rules (DescribePullThroughCacheRules)"},
 			&cli.StringFlag{Name: "review-bus", Usage: "EventBridge bus `NAME` for review events (default bus when empty)"},
 			&cli.StringFlag{Name: "lock-table", Usage: "DynamoDB table `NAME` that coordinates replicas (required when running more than one)"},
 			&cli.DurationFlag{Name: "lease", Value: 5 * time.Minute, Usage: "how long a replica holds a failure before another may take over"},
 			&cli.StringFlag{Name: "holder", Usage: "this replica's identity in the lock table (default: hostname and process id)"},
-			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
-			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account the mirror route pulls with ({\"username\",\"accessToken\"})"},
+			registryEndpointsFlag(),
+			dockerHubSecretFlag(),
 			&cli.BoolFlag{Name: "dry-run", Usage: "decide and log; register, update and publish nothing"},
 			&cli.StringFlag{Name: "listen", Value: ":9090", Usage: "`ADDRESS` for /metrics, /healthz and /readyz (empty: none)"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			logLevelFlag(),
 		},
 		Action: agentAction,
 	}
@@ -63,6 +61,30 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	return slog.New(slog.NewJSONHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})), nil
 }
 
+// healerOptions reads the routing flags the agent and explain --discover
+// share into the agent's options.
+// The agent reads --policy through a watcher of its own (agentAction);
+// readPolicy says whether healerOptions reads it once.
+func healerOptions(c *cli.Context, readPolicy bool) (agent.Options, error) {
+	var o agent.Options
+	var err error
+	if readPolicy {
+		if o.Policy, err = policyFromFlag(c); err != nil {
+			return o, err
+		}
+	}
+	if o.Registry, err = registryFromFlag(c); err != nil {
+		return o, err
+	}
+	if o.PullThrough, err = pullThroughFromFlag(c); err != nil {
+		return o, err
+	}
+	return o, nil
+}
+
+// agentAction starts the agent. Exit 2 is for what the user gave (flags, a
+// policy, options the agent refuses); anything that fails after that
+// (AWS configuration, the listener, building the clients) exits 1.
 func agentAction(c *cli.Context) error {
 	log, err := newLogger(c)
 	if err != nil {
@@ -71,27 +93,29 @@ func agentAction(c *cli.Context) error {
 	if c.String("queue-url") == "" {
 		return inputErrorf("--queue-url is required")
 	}
+	o, err := healerOptions(c, false)
+	if err != nil {
+		return err
+	}
 	if d := c.Duration("policy-reload"); d != 0 && d < time.Second {
 		return inputErrorf("--policy-reload %s: want 0 (never) or at least 1s", d)
 	}
-	var rules []plan.PullThroughRule
-	for _, s := range c.StringSlice("pull-through") {
-		r, err := plan.ParsePullThrough(s)
-		if err != nil {
-			return inputErrorf("--pull-through %q: %v", s, err)
-		}
-		rules = append(rules, r)
+	if o.Endpoints, err = endpointsFromFlag(c); err != nil {
+		return err
 	}
-	registry := c.String("registry")
-	if registry != "" {
-		if err := policy.CheckRegistry(registry); err != nil {
-			return inputErrorf("--registry %q: %v", registry, err)
-		}
+	holder := c.String("holder")
+	if holder == "" {
+		host, _ := os.Hostname()
+		holder = fmt.Sprintf("%s/%d", host, os.Getpid())
 	}
-
-	endpoints, err := hostmap.Parse(c.String("registry-endpoints"))
-	if err != nil {
-		return inputErrorf("--registry-endpoints: %v", err)
+	o.Intake = agent.Intake{
+		QueueURL: c.String("queue-url"), Workers: c.Int("workers"), WaitTime: c.Duration("wait-time"),
+		Visibility: c.Duration("visibility"), ShutdownGrace: c.Duration("shutdown-grace"),
+	}
+	o.DiscoverRules, o.ReviewBus, o.LockTable, o.Lease, o.Holder = c.Bool("discover-rules"), c.String("review-bus"), c.String("lock-table"), c.Duration("lease"), holder
+	o.DryRun, o.DockerHubSecret = c.Bool("dry-run"), c.String("dockerhub-secret")
+	if err := o.Validate(); err != nil {
+		return asInputError(err)
 	}
 
 	ctx := c.Context
@@ -105,32 +129,19 @@ func agentAction(c *cli.Context) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	holder := c.String("holder")
-	if holder == "" {
-		host, _ := os.Hostname()
-		holder = fmt.Sprintf("%s/%d", host, os.Getpid())
-	}
-	opts := agent.Options{
-		Intake: agent.Intake{
-			QueueURL: c.String("queue-url"), Workers: c.Int("workers"), WaitTime: c.Duration("wait-time"),
-			Visibility: c.Duration("visibility"), ShutdownGrace: c.Duration("shutdown-grace"),
-		},
-		Registry: registry, PullThrough: rules, DiscoverRules: c.Bool("discover-rules"),
-		ReviewBus: c.String("review-bus"), LockTable: c.String("lock-table"), Lease: c.Duration("lease"), Holder: holder,
-		DryRun: c.Bool("dry-run"), DockerHubSecret: c.String("dockerhub-secret"), Endpoints: endpoints, Registerer: reg,
-	}
+	o.Registerer = reg
 	var polInfo policysource.Info
 	if location := c.String("policy"); location != "" {
-		w, err := watchPolicy(ctx, location, awsCfg, c.Duration("policy-reload"), opts, reg, log)
+		w, err := watchPolicy(ctx, location, awsCfg, c.Duration("policy-reload"), o, reg, log)
 		if err != nil {
 			return err
 		}
-		opts.Policies = w
+		o.Policies = w
 		polInfo = w.Current().Info
 	}
-	a, err := agent.FromConfig(awsCfg, opts, log)
+	a, err := agent.FromConfig(awsCfg, o, log)
 	if err != nil {
-		return inputErrorf("%v", err)
+		return fmt.Errorf("start agent: %w", err)
 	}
 	if addr := c.String("listen"); addr != "" {
 		ln, err := net.Listen("tcp", addr)
@@ -151,7 +162,7 @@ func agentAction(c *cli.Context) error {
 		log.Info("serving metrics and health", "address", ln.Addr().String())
 	}
 	log.Info("agent started", "queue_url", c.String("queue-url"), "region", awsCfg.Region,
-		"registry", nonEmpty(registry, "discover"), "pull_through", strings.Join(ruleStrings(rules), ","),
+		"registry", nonEmpty(o.Registry, "discover"), "pull_through", strings.Join(ruleStrings(o.PullThrough), ","),
 		"lock_table", c.String("lock-table"), "dry_run", c.Bool("dry-run"),
 		"policy_source", polInfo.Source, "policy_version", polInfo.Version, "policy_sha256", polInfo.SHA256,
 		"policy_reload", c.Duration("policy-reload").String())

@@ -49,7 +49,7 @@ func BenchmarkExplain(b *testing.B) {
 	ev, _, cfg := benchEvent(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if ex := explain(ev, cfg); ex.Action != "heal" {
+		if ex := explanation(plan.Decide(plan.Input{Event: ev, Config: cfg})); ex.Action != "heal" {
 			b.Fatal(ex.Reason)
 		}
 	}
@@ -64,7 +64,7 @@ func BenchmarkParseClassifyPlan(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if ex := explain(ev, cfg); ex.Action != "heal" {
+		if ex := explanation(plan.Decide(plan.Input{Event: ev, Config: cfg})); ex.Action != "heal" {
 			b.Fatal(ex.Reason)
 		}
 	}

@@ -3,40 +3,49 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/urfave/cli/v2"
 
-	"github.com/pullheal/pullheal/internal/ecsarn"
+	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/ecsevent"
 	"github.com/pullheal/pullheal/internal/plan"
-	"github.com/pullheal/pullheal/policy"
 )
 
 func explainCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "explain",
-		Usage:     "print what pullheal would do with one EventBridge event, without calling AWS",
+		Usage:     "print what pullheal would do with one EventBridge event",
 		ArgsUsage: "EVENT.json|-",
-		Description: "Reads one EventBridge event (a file, or - for stdin) and prints the decision: heal or ignore, why,\n" +
-			"and for each container the failure cause, the route and the rewritten image. Without --registry\n" +
-			"or a policy registry, the event's account and region name the ECR registry.",
+		Description: "Reads one EventBridge event (a file, or - for stdin) and prints the agent's decision: heal or\n" +
+			"ignore, why, and for each container the failure cause, the route and the rewritten image.\n" +
+			"Offline (the default) it calls no AWS API and lists the checks it could not make; without\n" +
+			"--registry or a policy registry, the event's account and region name the ECR registry.\n" +
+			"With --discover it reads what the agent reads (the task again when a reason was cut, the task\n" +
+			"definition with its tags, the registry and its pull-through cache rules) through the SDK's\n" +
+			"standard configuration, and gives the agent's answer exactly.",
 		Flags: append(routingFlags(),
-			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
+			outputFlag(),
+			&cli.BoolFlag{Name: "discover", Usage: "read the task definition and the account's registry and pull-through rules from AWS, as the agent does"},
 		),
 		Action: explainAction,
 	}
 }
 
-// Explanation is explain's JSON output; its field names are a stable
-// contract that scripts rely on.
+// Explanation is explain's JSON output. Action, Reason, TaskDefinitionArn
+// and Containers are a stable contract that scripts rely on (DESIGN.md).
 type Explanation struct {
 	Action            string             `json:"action"`
 	Reason            string             `json:"reason"`
 	TaskDefinitionArn string             `json:"taskDefinitionArn"`
 	Containers        []ContainerOutcome `json:"containers"`
-	// why holds each container's explanation for the text output.
-	why []string
+	// Verdict refines "ignore": ignore (not a rate-limited pull), skip
+	// (pullheal must not or cannot move it) or refuse (a corrected
+	// revision would fail the same way); "heal" otherwise.
+	Verdict string `json:"verdict"`
+	// Unchecked lists the checks the decision could not make, one
+	// sentence each; empty with --discover unless the task was gone.
+	Unchecked []string `json:"unchecked"`
 }
 
 // ContainerOutcome is one container's line of an Explanation.
@@ -46,6 +55,11 @@ type ContainerOutcome struct {
 	Cause  string `json:"cause"`
 	Route  string `json:"route"`
 	Target string `json:"target"`
+	// Selected: the heal covers this container (its pull was rate-limited,
+	// or the policy's heal.containers is all-docker-hub).
+	Selected bool `json:"selected"`
+	// Why is the classifier's and the route's explanation.
+	Why string `json:"why,omitempty"`
 }
 
 func explainAction(c *cli.Context) error {
@@ -64,11 +78,18 @@ func explainAction(c *cli.Context) error {
 	if err != nil {
 		return inputFileError(name, err)
 	}
-	cfg, err := routing(c, ecrRegistry(ev.Account, ev.Region))
+	var p plan.Plan
+	if c.Bool("discover") {
+		p, err = discoverPlan(c, ev)
+	} else {
+		var cfg plan.Config
+		cfg, err = routing(c, ecrRegistry(ev.Account, ev.Region))
+		p = plan.Decide(plan.Input{Event: ev, Config: cfg})
+	}
 	if err != nil {
 		return err
 	}
-	ex := explain(ev, cfg)
+	ex := explanation(p)
 	if format == "json" {
 		return writeJSON(c.App.Writer, ex)
 	}
@@ -76,65 +97,50 @@ func explainAction(c *cli.Context) error {
 	return nil
 }
 
-// explain decides for one event as the agent would, offline.
-func explain(ev *ecsevent.Event, cfg plan.Config) Explanation {
-	ex := Explanation{Action: "ignore", Containers: []ContainerOutcome{}}
-	if ev.Task == nil {
-		ex.Reason = fmt.Sprintf("not an ECS task state change (source %q, detail-type %q)", ev.Source, ev.DetailType)
-		return ex
+// discoverPlan asks the agent's own healer for its decision: the same
+// reads, the same configuration from the same flags.
+func discoverPlan(c *cli.Context, ev *ecsevent.Event) (plan.Plan, error) {
+	o, err := healerOptions(c, true)
+	if err != nil {
+		return plan.Plan{}, err
 	}
-	task := ev.Task
-	ex.TaskDefinitionArn = task.TaskDefinitionArn
-	family, _, _ := ecsarn.TaskDefinition(task.TaskDefinitionArn)
-	subj := policy.Subject{Cluster: ecsarn.Name(task.ClusterArn), Family: family}
-	if svc, ok := task.Service(); ok {
-		subj.Service = svc
+	awsCfg, err := config.LoadDefaultConfig(c.Context)
+	if err != nil {
+		return plan.Plan{}, fmt.Errorf("load AWS configuration: %w", err)
 	}
-	var healed, denied, other []string
-	limited := 0
-	for _, f := range ecsevent.Classify(task) {
-		out := ContainerOutcome{Name: f.Container, Image: f.Image, Cause: string(f.Cause), Route: string(plan.None)}
-		why := f.Explanation
-		if f.Cause == ecsevent.RateLimit {
-			limited++
-			step := plan.For(cfg, f.Image, subj)
-			out.Route, out.Target = string(step.Route), step.Target
-			if step.Reason != "" {
-				why += "; " + step.Reason
-			}
-			switch step.Route {
-			case plan.PullThrough, plan.Mirror:
-				healed = append(healed, fmt.Sprintf("%s -> %s (%s)", f.Container, step.Target, step.Route))
-			default:
-				denied = append(denied, fmt.Sprintf("%s: %s", f.Container, nonEmpty(step.Reason, "no route")))
-			}
-		} else if f.Cause == ecsevent.OtherFailure {
-			other = append(other, fmt.Sprintf("%s: %s", f.Container, nonEmpty(f.Explanation, "not a rate limit")))
+	if awsCfg.Region == "" {
+		return plan.Plan{}, inputErrorf("--discover needs an AWS region: set AWS_REGION")
+	}
+	o.DiscoverRules, o.DryRun = true, true
+	h, err := agent.NewHealerFromConfig(awsCfg, o)
+	if err != nil {
+		return plan.Plan{}, err
+	}
+	p, err := h.Decide(c.Context, ev)
+	if err != nil {
+		return plan.Plan{}, fmt.Errorf("discover: %w", err)
+	}
+	return p, nil
+}
+
+// explanation prints a plan in the contract's terms.
+func explanation(p plan.Plan) Explanation {
+	ex := Explanation{Action: "ignore", Verdict: string(p.Verdict), Reason: p.Reason, Containers: []ContainerOutcome{}, Unchecked: p.Unchecked}
+	if p.Verdict == plan.Heal {
+		ex.Action = "heal"
+	}
+	if ex.Unchecked == nil {
+		ex.Unchecked = []string{}
+	}
+	if p.Task != nil {
+		ex.TaskDefinitionArn = p.Task.TaskDefinitionArn
+	}
+	for _, c := range p.Containers {
+		out := ContainerOutcome{Name: c.Name, Image: c.Image, Cause: string(c.Cause), Route: string(c.Step.Route), Target: c.Step.Target, Selected: c.Selected, Why: c.Explanation}
+		if c.Selected && c.Step.Reason != "" {
+			out.Why = joinNonEmpty(out.Why, c.Step.Reason)
 		}
 		ex.Containers = append(ex.Containers, out)
-		ex.why = append(ex.why, why)
-	}
-	if cfg.Policy != nil {
-		if ok, why := cfg.Policy.InScope(subj); !ok && len(healed) > 0 {
-			ex.Reason = "out of the policy's scope: " + why
-			return ex
-		}
-	}
-	switch {
-	case !task.Stopped():
-		ex.Reason = fmt.Sprintf("task is %s, not STOPPED", nonEmpty(task.LastStatus, "without a status"))
-	case len(healed) > 0:
-		ex.Action = "heal"
-		ex.Reason = "rate-limited pull: " + strings.Join(healed, "; ")
-		if len(denied) > 0 {
-			ex.Reason += "; left alone: " + strings.Join(denied, "; ")
-		}
-	case limited > 0:
-		ex.Reason = "rate-limited, but no image has a route to ECR: " + strings.Join(denied, "; ")
-	case len(other) > 0:
-		ex.Reason = "the task stopped for a reason that is not a rate limit: " + strings.Join(other, "; ")
-	default:
-		ex.Reason = "no container failed to pull its image"
 	}
 	return ex
 }
@@ -144,15 +150,31 @@ func writeExplanation(w io.Writer, ex Explanation) {
 	if ex.TaskDefinitionArn != "" {
 		fmt.Fprintf(w, "task definition: %s\n", ex.TaskDefinitionArn)
 	}
-	for i, c := range ex.Containers {
+	for _, c := range ex.Containers {
 		fmt.Fprintf(w, "container %s\n  image:  %s\n  cause:  %s\n  route:  %s\n", c.Name, c.Image, c.Cause, c.Route)
 		if c.Target != "" {
 			fmt.Fprintf(w, "  target: %s\n", c.Target)
 		}
-		if ex.why[i] != "" {
-			fmt.Fprintf(w, "  why:    %s\n", ex.why[i])
+		if c.Why != "" {
+			fmt.Fprintf(w, "  why:    %s\n", c.Why)
 		}
 	}
+	if len(ex.Unchecked) > 0 {
+		fmt.Fprintln(w, "not checked:")
+		for _, u := range ex.Unchecked {
+			fmt.Fprintf(w, "  - %s\n", u)
+		}
+	}
+}
+
+func joinNonEmpty(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
 }
 
 func nonEmpty(s, fallback string) string {

@@ -29,7 +29,7 @@ func localCommand() *cli.Command {
 			&cli.IntFlag{Name: "hub-limit", Value: hubsim.DefaultAnonymousLimit, Usage: "anonymous manifest GETs per window on the hub"},
 			&cli.IntFlag{Name: "hub-auth-limit", Value: hubsim.DefaultAuthenticatedLimit, Usage: "authenticated manifest GETs per window on the hub"},
 			&cli.DurationFlag{Name: "hub-window", Value: hubsim.DefaultWindow, Usage: "the hub's rate-limit window"},
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error"},
+			logLevelFlag(),
 		},
 		Action: localAction,
 	}

@@ -70,7 +70,9 @@ func TestExplainEvents(t *testing.T) {
 	}
 }
 
-// TestExplainContract pins the JSON field names scripts rely on.
+// TestExplainContract pins the JSON field names scripts rely on: the
+// contract's (DESIGN.md) and the ones added since (verdict, unchecked,
+// selected, why).
 func TestExplainContract(t *testing.T) {
 	_, stdout, _ := runCLI(t, "", "explain", "--registry", testRegistry, "--pull-through", "docker.io=docker-hub", "--output", "json", "testdata/events/fargate-rate-limited.json")
 	var raw map[string]any
@@ -84,11 +86,11 @@ func TestExplainContract(t *testing.T) {
 		}
 		return sortStrings(ks)
 	}
-	if diff := cmp.Diff([]string{"action", "containers", "reason", "taskDefinitionArn"}, keys(raw)); diff != "" {
+	if diff := cmp.Diff([]string{"action", "containers", "reason", "taskDefinitionArn", "unchecked", "verdict"}, keys(raw)); diff != "" {
 		t.Errorf("top-level keys (-want +got):\n%s", diff)
 	}
 	c := raw["containers"].([]any)[0].(map[string]any)
-	if diff := cmp.Diff([]string{"cause", "image", "name", "route", "target"}, keys(c)); diff != "" {
+	if diff := cmp.Diff([]string{"cause", "image", "name", "route", "selected", "target", "why"}, keys(c)); diff != "" {
 		t.Errorf("container keys (-want +got):\n%s", diff)
 	}
 }

@@ -29,13 +29,13 @@ func mirrorCommand() *cli.Command {
 			"Creates the ECR repository when missing. With --policy, refuses an image the policy does not allow\n" +
 			"to be mirrored, and applies its platforms and repository settings.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "policy", Usage: "only what the policy allowlists for mirroring is copied: " + policyUsage},
+			policyFlag(),
 			&cli.StringSliceFlag{Name: "platform", Usage: "copy only `OS/ARCH[/VARIANT]`; repeatable (default: all)"},
 			&cli.IntFlag{Name: "jobs", Value: 6, Usage: "blobs copied at once"},
-			&cli.IntFlag{Name: "reserve", Usage: "refuse to spend the source's last `N` advertised pulls"},
-			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account ({\"username\",\"accessToken\"})"},
-			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
-			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
+			reserveFlag(),
+			dockerHubSecretFlag(),
+			registryEndpointsFlag(),
+			outputFlag(),
 		},
 		Action: mirrorAction,
 	}

@@ -65,7 +65,7 @@ func reviewError(err error) error {
 // them (no permission) the route reads "unknown".
 func pullThroughRules(ctx context.Context, cfg aws.Config) *review.Lister {
 	l := &review.Lister{ECS: ecs.NewFromConfig(cfg)}
-	reg, err := agent.NewRegistry(agent.RegistryConfig{DiscoverRules: true}, ecr.NewFromConfig(cfg))
+	reg, err := agent.NewECRAccount(agent.ECRConfig{DiscoverRules: true}, ecr.NewFromConfig(cfg))
 	if err != nil {
 		return l
 	}

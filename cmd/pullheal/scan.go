@@ -111,12 +111,12 @@ func scanAction(c *cli.Context) error {
 	}
 	// The agent's own view of the registry: the same host, rules and
 	// preflight it heals with.
-	reg, err := agent.NewRegistry(agent.RegistryConfig{Host: registry, PullThrough: rules, DiscoverRules: discover,
+	reg, err := agent.NewECRAccount(agent.ECRConfig{Host: registry, PullThrough: rules, DiscoverRules: discover,
 		MirrorPrefix: mirrorPrefix, Transport: endpoints.Transport(remote.DefaultTransport)}, ecr.NewFromConfig(cfg))
 	if err != nil {
 		return err
 	}
-	planCfg, err := reg.PlanConfig(c.Context, pol)
+	planCfg, _, err := reg.PlanConfig(c.Context, pol)
 	if err != nil {
 		return fmt.Errorf("read the ECR registry and its pull-through rules: %w", err)
 	}

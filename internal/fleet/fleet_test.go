@@ -32,7 +32,7 @@ import (
 type bed struct {
 	srv   *localaws.Server
 	ecs   *ecs.Client
-	reg   *agent.Registry
+	reg   *agent.ECRAccount
 	plan  plan.Config
 	fleet *fleetbed.Fleet
 	want  map[string][]fleetbed.Expect
@@ -66,11 +66,11 @@ func newBed(t testing.TB, clusters, services int) *bed {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := agent.NewRegistry(agent.RegistryConfig{DiscoverRules: true, Transport: transport}, ecr.NewFromConfig(srv.AWSConfig()))
+	reg, err := agent.NewECRAccount(agent.ECRConfig{DiscoverRules: true, Transport: transport}, ecr.NewFromConfig(srv.AWSConfig()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := reg.PlanConfig(ctx, nil)
+	pc, _, err := reg.PlanConfig(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,7 +298,7 @@ func TestApplyUpdateHonoursPolicyScope(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := ctxT(t)
-	cfg, err := b.reg.PlanConfig(ctx, pol)
+	cfg, _, err := b.reg.PlanConfig(ctx, pol)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,6 +60,12 @@ const (
 // image's registry and None otherwise. For does not check cfg: call
 // Validate once.
 func For(cfg Config, image string, subj policy.Subject) Step {
+	return route(cfg, image, subj, true)
+}
+
+// route is For; Decide passes scoped false because it checked the scope
+// once for the whole event.
+func route(cfg Config, image string, subj policy.Subject, scoped bool) Step {
 	st := Step{Image: image, Route: None}
 	ref, err := imageref.Parse(image)
 	if err != nil {
@@ -86,7 +92,7 @@ func For(cfg Config, image string, subj policy.Subject) Step {
 		}
 		return st
 	}
-	if in, why := cfg.Policy.InScope(subj); !in {
+	if why, out := outOfScope(cfg, subj); scoped && out {
 		st.Rule = "scope"
 		st.Reason = reasonOutOfScope + why
 		return st

@@ -26,8 +26,8 @@ type ECRAPI interface {
 	DescribePullThroughCacheRules(ctx context.Context, in *ecr.DescribePullThroughCacheRulesInput, opts ...func(*ecr.Options)) (*ecr.DescribePullThroughCacheRulesOutput, error)
 }
 
-// RegistryConfig says where corrected images live.
-type RegistryConfig struct {
+// ECRConfig says where corrected images live.
+type ECRConfig struct {
 	// Host is the ECR registry host; "" discovers it from the ECR
 	// authorization token's proxy endpoint.
 	Host string
@@ -44,10 +44,11 @@ type RegistryConfig struct {
 	Transport http.RoundTripper
 }
 
-// Registry knows the agent's ECR registry: its host, its credentials and
-// its pull-through cache rules, each cached.
-type Registry struct {
-	cfg      RegistryConfig
+// ECRAccount is the account's ECR registry as the agent sees it: its host,
+// its credentials and its pull-through cache rules, each cached, and the
+// preflight that proves a pull-through target serves.
+type ECRAccount struct {
+	cfg      ECRConfig
 	ecr      ECRAPI
 	keychain *mirror.ECRKeychain
 
@@ -56,8 +57,8 @@ type Registry struct {
 	rulesAt time.Time
 }
 
-// NewRegistry returns a Registry.
-func NewRegistry(cfg RegistryConfig, client ECRAPI) (*Registry, error) {
+// NewECRAccount returns the account's registry.
+func NewECRAccount(cfg ECRConfig, client ECRAPI) (*ECRAccount, error) {
 	if client == nil {
 		return nil, errors.New("registry: an ECR client is required")
 	}
@@ -74,12 +75,12 @@ func NewRegistry(cfg RegistryConfig, client ECRAPI) (*Registry, error) {
 	if cfg.Host != "" {
 		extra = append(extra, cfg.Host)
 	}
-	return &Registry{cfg: cfg, ecr: client, keychain: mirror.NewECRKeychain(client, cfg.Now, extra...)}, nil
+	return &ECRAccount{cfg: cfg, ecr: client, keychain: mirror.NewECRKeychain(client, cfg.Now, extra...)}, nil
 }
 
 // Host returns the ECR registry host: the configured one, or the token's
 // proxy endpoint.
-func (r *Registry) Host(ctx context.Context) (string, error) {
+func (r *ECRAccount) Host(ctx context.Context) (string, error) {
 	if r.cfg.Host != "" {
 		return r.cfg.Host, nil
 	}
@@ -88,10 +89,10 @@ func (r *Registry) Host(ctx context.Context) (string, error) {
 
 // Keychain resolves the agent's ECR credentials (GetAuthorizationToken,
 // cached and renewed before expiry) for the registry.
-func (r *Registry) Keychain() *mirror.ECRKeychain { return r.keychain }
+func (r *ECRAccount) Keychain() *mirror.ECRKeychain { return r.keychain }
 
 // PullThroughRules returns the declared rules plus the discovered ones.
-func (r *Registry) PullThroughRules(ctx context.Context) ([]plan.PullThroughRule, error) {
+func (r *ECRAccount) PullThroughRules(ctx context.Context) ([]plan.PullThroughRule, error) {
 	if !r.cfg.DiscoverRules {
 		return r.cfg.PullThrough, nil
 	}
@@ -127,17 +128,18 @@ func (r *Registry) PullThroughRules(ctx context.Context) ([]plan.PullThroughRule
 	return rules, nil
 }
 
-// PlanConfig is the plan configuration for the registry's current state.
-func (r *Registry) PlanConfig(ctx context.Context, p *policy.Policy) (plan.Config, error) {
+// PlanConfig is the plan configuration for the registry's current state,
+// and whether its rules include the account's.
+func (r *ECRAccount) PlanConfig(ctx context.Context, p *policy.Policy) (plan.Config, bool, error) {
 	host, err := r.Host(ctx)
 	if err != nil {
-		return plan.Config{}, err
+		return plan.Config{}, false, err
 	}
 	rules, err := r.PullThroughRules(ctx)
 	if err != nil {
-		return plan.Config{}, err
+		return plan.Config{}, false, err
 	}
-	return plan.Config{Registry: host, PullThrough: rules, Policy: p, MirrorPrefix: r.cfg.MirrorPrefix}, nil
+	return plan.Config{Registry: host, PullThrough: rules, Policy: p, MirrorPrefix: r.cfg.MirrorPrefix}, r.cfg.DiscoverRules, nil
 }
 
 // Preflight fetches target's manifest through the pull-through cache with
@@ -145,7 +147,7 @@ func (r *Registry) PlanConfig(ctx context.Context, p *policy.Policy) (plan.Confi
 // pull then finds it) and proves the rule and its upstream credentials
 // work before any revision points at it. A reference with a digest is
 // warmed by its tag first: a cache cannot fill a first pull by digest.
-func (r *Registry) Preflight(ctx context.Context, target string) error {
+func (r *ECRAccount) Preflight(ctx context.Context, target string) error {
 	kc := r.keychain
 	ref, err := imageref.Parse(target)
 	if err != nil {

@@ -59,17 +59,42 @@ type Options struct {
 	Now        func() time.Time
 }
 
+// Validate reports what is wrong with the options themselves, before any
+// AWS call: everything it refuses is bad input.
+func (o Options) Validate() error {
+	in := o.Intake
+	in.defaults()
+	if err := in.Validate(); err != nil {
+		return fmt.Errorf("agent config: %w", err)
+	}
+	if o.Registry != "" {
+		if err := policy.CheckRegistry(o.Registry); err != nil {
+			return fmt.Errorf("agent config: registry %q: %w", o.Registry, err)
+		}
+	}
+	if o.LockTable != "" {
+		if o.Holder == "" {
+			return errors.New("agent config: a lock table needs a holder identity")
+		}
+		if o.Lease < time.Second {
+			return fmt.Errorf("agent config: lease duration must be at least 1s, got %s", o.Lease)
+		}
+	}
+	return nil
+}
+
 // FromConfig builds an agent with SDK clients made from cfg.
 func FromConfig(cfg aws.Config, o Options, log *slog.Logger) (*Agent, error) {
 	healer, err := NewHealerFromConfig(cfg, o)
 	if err != nil {
 		return nil, err
 	}
-	return New(o.Intake, sqs.NewFromConfig(cfg), healer, log)
+	return newAgent(o.Intake, sqs.NewFromConfig(cfg), healer, log)
 }
 
 // NewHealerFromConfig builds the healer alone, for callers that bring
-// their own messages (benchmarks, a replay of events).
+// their own events: benchmarks, a replay, pullheal explain --discover
+// (Healer.Decide).
 func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 	if o.Registerer == nil {
 		o.Registerer = prometheus.NewRegistry()
@@ -90,33 +115,30 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 	discover := o.DiscoverRules && (initial == nil || initial.PullThrough.Source != policy.PullThroughDeclared)
 	metrics := NewMetrics(o.Registerer)
 	ecrClient := ecr.NewFromConfig(cfg)
-	reg, err := NewRegistry(RegistryConfig{
+	acct, err := NewECRAccount(ECRConfig{
 		Host: registry, PullThrough: o.PullThrough, DiscoverRules: discover,
 		Transport: o.Endpoints.Transport(o.RegistryTransport), Now: o.Now,
 	}, ecrClient)
 	if err != nil {
 		return nil, err
 	}
-	var leases Leaser = NewLocalLeases()
+	var leases leaser = newLocalLeases(o.Now)
 	if o.LockTable != "" {
-		if o.Holder == "" {
-			return nil, errors.New("agent config: a lock table needs a holder identity")
-		}
-		if leases, err = NewTableLeases(dynamodb.NewFromConfig(cfg), o.LockTable, o.Holder, o.Lease, o.Now); err != nil {
+		if leases, err = newTableLeases(dynamodb.NewFromConfig(cfg), o.LockTable, o.Holder, o.Lease, o.Now); err != nil {
 			return nil, fmt.Errorf("agent config: %w", err)
 		}
 	}
 	source := mirror.SourceKeychain(secretsmanager.NewFromConfig(cfg), o.DockerHubSecret, o.Now)
-	mirrorer, err := NewImageMirror(reg, ecrClient, source, mirror.WithRateLimitGauge(metrics.UpstreamRemaining))
+	mirrorer, err := newImageMirror(acct, ecrClient, source, mirror.WithRateLimitGauge(metrics.UpstreamRemaining))
 	if err != nil {
 		return nil, err
 	}
-	return NewHealer(HealerConfig{Policies: policies, DryRun: o.DryRun, Now: o.Now}, HealerDeps{
-		ECS:      ecs.NewFromConfig(cfg),
-		Registry: reg,
-		Mirror:   mirrorer,
-		Review:   NewReviewer(eventbridge.NewFromConfig(cfg), o.ReviewBus),
-		Leases:   leases,
-		Metrics:  metrics,
+	return newHealer(healerConfig{Policies: policies, DryRun: o.DryRun, Now: o.Now}, healerDeps{
+		ECS:     ecs.NewFromConfig(cfg),
+		Dest:    acct,
+		Mirror:  mirrorer,
+		Review:  newReviewer(eventbridge.NewFromConfig(cfg), o.ReviewBus),
+		Leases:  leases,
+		Metrics: metrics,
 	})
 }

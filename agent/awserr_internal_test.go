@@ -1,4 +1,4 @@
-package agent_test
+package agent
 
 import (
 	"context"
@@ -9,8 +9,6 @@ import (
 
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/smithy-go"
-
-	"github.com/pullheal/pullheal/agent"
 )
 
 func TestErrorClassification(t *testing.T) {
@@ -32,13 +30,13 @@ func TestErrorClassification(t *testing.T) {
 		{"deadline", fmt.Errorf("x: %w", context.DeadlineExceeded), false, false, true, false},
 		{"cancelled", fmt.Errorf("x: %w", context.Canceled), false, false, true, false},
 		{"network", &net.OpError{Op: "dial", Err: errors.New("refused")}, false, false, true, false},
-		{"busy", fmt.Errorf("lease: %w", agent.ErrBusy), false, false, true, false},
-		{"permanent", fmt.Errorf("parse: %w", agent.ErrPermanent), false, false, false, true},
+		{"busy", fmt.Errorf("lease: %w", errBusy), false, false, true, false},
+		{"permanent", fmt.Errorf("parse: %w", ErrPermanent), false, false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := []bool{agent.IsNotFound(tc.err), agent.IsThrottled(tc.err), agent.IsRetryable(tc.err), errors.Is(tc.err, agent.ErrPermanent)}
+			got := []bool{isNotFound(tc.err), isThrottled(tc.err), isRetryable(tc.err), errors.Is(tc.err, ErrPermanent)}
 			want := []bool{tc.notFound, tc.throttled, tc.retryable, tc.permanent}
-			for i, what := range []string{"IsNotFound", "IsThrottled", "IsRetryable", "ErrPermanent"} {
+			for i, what := range []string{"isNotFound", "isThrottled", "isRetryable", "ErrPermanent"} {
 				if got[i] != want[i] {
 					t.Errorf("%s = %v, want %v", what, got[i], want[i])
 				}

@@ -1,4 +1,4 @@
-package agent_test
+package agent
 
 import (
 	"context"
@@ -8,8 +8,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
-
-	"github.com/pullheal/pullheal/agent"
 )
 
 // answerEvents answers every PutEvents with out.
@@ -35,7 +33,7 @@ func TestPublishReportsAFailedEntry(t *testing.T) {
 			{ErrorCode: aws.String("ThrottlingException"), ErrorMessage: aws.String("slow down")}}}, "ThrottlingException: slow down"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := agent.NewReviewer(answerEvents{tc.out}, "").Publish(context.Background(), agent.Review{
+			err := newReviewer(answerEvents{tc.out}, "").Publish(context.Background(), Review{
 				Outcome: "corrected", SourceTaskDefinitionArn: "arn:aws:ecs:us-east-1:123456789012:task-definition/web:1"})
 			switch {
 			case tc.wantErr == "" && err != nil:
