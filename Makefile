@@ -5,7 +5,7 @@ BIN           := bin/pullheal
 FUZZTIME      ?= 30s
 PKGS          := ./...
 
-.PHONY: all build test unit fuzz e2e bench lint demo clean
+.PHONY: all build test unit fuzz e2e infra bench lint demo clean
 
 all: build
 
@@ -14,8 +14,9 @@ build:
 
 # The one command CI runs. It is deterministic: unit tests with the race
 # detector (every fuzz target's seed corpus runs as a plain test, no
-# exploration), then the end-to-end suite against the built binary.
-test: unit e2e
+# exploration), then the end-to-end suite against the built binary, then the
+# infrastructure checks.
+test: unit e2e infra
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -33,6 +34,11 @@ fuzz:
 
 e2e: build
 	$(GO) test -race -count=1 -tags e2e ./e2e/...
+
+# Offline checks of deploy/: terraform fmt, validate and test (mocked AWS
+# provider) for the module and its examples, and cfn-lint on the stack.
+infra:
+	./deploy/check.sh
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)

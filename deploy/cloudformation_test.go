@@ -285,7 +285,17 @@ func (c cfnTemplate) checkRefs() []string {
 		}
 		walk(r["Properties"], "Resources/"+name+"/Properties", condOf(name))
 	}
-	walk(c["Outputs"], "Outputs", "")
+	outputs := c.section("Outputs")
+	for _, name := range sortedKeys(outputs) {
+		cond, _ := lookup(outputs[name], "Condition")
+		cs, _ := cond.(string)
+		if cs != "" {
+			if _, ok := conditions[cs]; !ok {
+				report("Outputs/"+name, "no condition %s", cs)
+			}
+		}
+		walk(outputs[name], "Outputs/"+name, cs)
+	}
 	walk(c["Conditions"], "Conditions", "")
 	return problems
 }
@@ -355,6 +365,18 @@ var cfnPolicyNames = map[string]string{
 
 var errNoValue = fmt.Errorf("AWS::NoValue")
 
+// cfnExpansionConditions name the conditions under which the template adds
+// a resource for one more element of a list parameter
+// (ExtraPullThroughPrefixes). The policy file has one placeholder where the
+// stack may have several ARNs, so the comparison takes their ELSE branch:
+// the stack with the list empty.
+var cfnExpansionConditions = regexp.MustCompile(`^HasExtraPullThroughPrefix[0-9]+$`)
+
+// terraformOnlyStatements are the statements of the policy files that only
+// the Terraform module uses: the stack stores the policy as a String
+// parameter (CloudFormation cannot create a SecureString, nor an S3 object).
+var terraformOnlyStatements = []string{"ReadPolicyObject", "DecryptPolicy"}
+
 // asPlaceholders renders a policy written with intrinsics in the
 // placeholder form of iam/agent-policy.json. Fn::If takes its THEN branch:
 // the comparison is with the stack that has every optional part.
@@ -394,7 +416,11 @@ func asPlaceholders(v any) (any, error) {
 						return "${" + policyName(m[2:len(m)-1]) + "}"
 					}), nil
 				case "Fn::If":
-					return asPlaceholders(arg.([]any)[1])
+					branches := arg.([]any)
+					if cond, _ := branches[0].(string); cfnExpansionConditions.MatchString(cond) {
+						return asPlaceholders(branches[2])
+					}
+					return asPlaceholders(branches[1])
 				}
 				if strings.HasPrefix(k, "Fn::") {
 					return nil, fmt.Errorf("%s is not used in the policy", k)
@@ -424,36 +450,50 @@ func policyName(name string) string {
 	return name
 }
 
-func TestCloudFormationTaskRolePolicyIsAgentPolicy(t *testing.T) {
+func TestCloudFormationRolePoliciesAreThePolicyFiles(t *testing.T) {
 	tmpl := loadCFN(t)
-	taskRole, ok := lookup(map[string]any(tmpl), "Resources/TaskDefinition/Properties/TaskRoleArn")
-	if !ok {
-		t.Fatal("the task definition has no TaskRoleArn")
+	tests := []struct {
+		taskDef, file string
+	}{
+		{"TaskDefinition", policyPath},
+		{"SyncTaskDefinition", syncPolicyPath},
 	}
-	role := asJSON(t, taskRole).(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
-	policies, ok := lookup(map[string]any(tmpl), "Resources/"+role+"/Properties/Policies")
-	if !ok {
-		t.Fatalf("task role %s has no inline Policies", role)
-	}
-	list, _ := policies.([]any)
-	if len(list) != 1 {
-		t.Fatalf("task role %s has %d inline policies, want 1", role, len(list))
-	}
-	doc, _ := lookup(list[0], "PolicyDocument")
-	rendered, err := asPlaceholders(doc)
-	if err != nil {
-		t.Fatalf("task role %s: %v", role, err)
-	}
-	b, err := json.Marshal(rendered)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := decodePolicy(b)
-	if err != nil {
-		t.Fatalf("task role %s policy: %v", role, err)
-	}
-	if diff := cmp.Diff(loadPolicy(t).canonical(), got.canonical()); diff != "" {
-		t.Errorf("task role %s differs from %s (-file +template):\n%s", role, policyPath, diff)
+	for _, tt := range tests {
+		t.Run(tt.taskDef, func(t *testing.T) {
+			taskRole, ok := lookup(map[string]any(tmpl), "Resources/"+tt.taskDef+"/Properties/TaskRoleArn")
+			if !ok {
+				t.Fatalf("%s has no TaskRoleArn", tt.taskDef)
+			}
+			role := asJSON(t, taskRole).(map[string]any)["Fn::GetAtt"].([]any)[0].(string)
+			policies, ok := lookup(map[string]any(tmpl), "Resources/"+role+"/Properties/Policies")
+			if !ok {
+				t.Fatalf("role %s has no inline Policies", role)
+			}
+			list, _ := policies.([]any)
+			if len(list) != 1 {
+				t.Fatalf("role %s has %d inline policies, want 1", role, len(list))
+			}
+			doc, _ := lookup(list[0], "PolicyDocument")
+			rendered, err := asPlaceholders(doc)
+			if err != nil {
+				t.Fatalf("role %s: %v", role, err)
+			}
+			b, err := json.Marshal(rendered)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := decodePolicy(b)
+			if err != nil {
+				t.Fatalf("role %s policy: %v", role, err)
+			}
+			want := loadPolicyFile(t, tt.file)
+			want.Statement = slices.DeleteFunc(want.Statement, func(s statement) bool {
+				return slices.Contains(terraformOnlyStatements, s.Sid)
+			})
+			if diff := cmp.Diff(want.canonical(), got.canonical()); diff != "" {
+				t.Errorf("role %s differs from %s (-file +template):\n%s", role, tt.file, diff)
+			}
+		})
 	}
 }
 
@@ -473,6 +513,12 @@ func cfnContainer(t *testing.T, tmpl cfnTemplate) (agentContainer, map[string]an
 				t.Fatalf("StopTimeout %v is not a number", v)
 			}
 			c.StopTimeout = n
+		}
+		if hc, ok := lookup(d, "HealthCheck/Command"); ok {
+			list, _ := hc.([]any)
+			for _, w := range list {
+				c.HealthCheck = append(c.HealthCheck, fmt.Sprint(w))
+			}
 		}
 		env, _ := lookup(d, "Environment")
 		envList, _ := env.([]any)
@@ -505,4 +551,91 @@ func cfnContainer(t *testing.T, tmpl cfnTemplate) (agentContainer, map[string]an
 func TestCloudFormationAgentContainer(t *testing.T) {
 	c, _ := cfnContainer(t, loadCFN(t))
 	checkAgentContainer(t, cfnPath, c)
+}
+
+// TestCloudFormationInterface checks what the console shows: every
+// parameter in exactly one parameter group, and every output exported
+// under the stack's name.
+func TestCloudFormationInterface(t *testing.T) {
+	tmpl := loadCFN(t)
+	groups, ok := lookup(map[string]any(tmpl), "Metadata/AWS::CloudFormation::Interface/ParameterGroups")
+	if !ok {
+		t.Fatal("no AWS::CloudFormation::Interface parameter groups")
+	}
+	seen := map[string]int{}
+	list, _ := groups.([]any)
+	for i, g := range list {
+		params, _ := lookup(g, "Parameters")
+		names, _ := params.([]any)
+		if len(names) == 0 {
+			t.Errorf("parameter group %d is empty", i)
+		}
+		for _, n := range names {
+			seen[fmt.Sprint(n)]++
+		}
+	}
+	params := tmpl.section("Parameters")
+	for _, name := range sortedKeys(params) {
+		if seen[name] != 1 {
+			t.Errorf("parameter %s is in %d parameter groups, want 1", name, seen[name])
+		}
+	}
+	for name := range seen {
+		if _, ok := params[name]; !ok {
+			t.Errorf("parameter group names %s, which is not a parameter", name)
+		}
+	}
+	outputs := tmpl.section("Outputs")
+	for _, name := range sortedKeys(outputs) {
+		export, ok := lookup(outputs[name], "Export/Name")
+		want := map[string]any{"Fn::Sub": "${AWS::StackName}-" + name}
+		if !ok || !cmp.Equal(asJSON(t, export), any(want)) {
+			t.Errorf("output %s is exported as %v, want %v", name, export, want)
+		}
+	}
+}
+
+// TestCloudFormationParametersDocumented keeps the README's table of stack
+// parameters complete: a row per parameter, with its default.
+func TestCloudFormationParametersDocumented(t *testing.T) {
+	params := loadCFN(t).section("Parameters")
+	text := string(readFile(t, deployReadme))
+	start := strings.Index(text, "## Stack parameters")
+	if start < 0 {
+		t.Fatalf("%s: no section ## Stack parameters", deployReadme)
+	}
+	text = text[start:]
+	if end := strings.Index(text[3:], "\n## "); end >= 0 {
+		text = text[:end+3]
+	}
+	row := regexp.MustCompile("(?m)^\\| ((?:`[A-Za-z]+`(?:, )?)+) \\|([^|]*)\\|")
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(text, -1) {
+		for _, name := range strings.Split(m[1], ", ") {
+			documented[strings.Trim(name, "`")] = strings.Trim(strings.TrimSpace(m[2]), "`")
+		}
+	}
+	for _, name := range sortedKeys(params) {
+		d, ok := documented[name]
+		if !ok {
+			t.Errorf("%s: parameter %s has no row in ## Stack parameters", deployReadme, name)
+			continue
+		}
+		def, has := lookup(params[name], "Default")
+		want := ""
+		if has {
+			want = fmt.Sprint(def)
+			if want == "" {
+				want = `""`
+			}
+		}
+		if d != want {
+			t.Errorf("%s: parameter %s documented with default %q, the template has %q", deployReadme, name, d, want)
+		}
+	}
+	for name := range documented {
+		if _, ok := params[name]; !ok {
+			t.Errorf("%s: ## Stack parameters documents %s, which is not a parameter", deployReadme, name)
+		}
+	}
 }
