@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
+
+	pullpolicy "github.com/pullheal/pullheal/policy"
 )
 
 // cfnIntrinsics are the short-form tags CloudFormation's YAML accepts, with
@@ -636,6 +638,33 @@ func TestCloudFormationParametersDocumented(t *testing.T) {
 	for name := range documented {
 		if _, ok := params[name]; !ok {
 			t.Errorf("%s: ## Stack parameters documents %s, which is not a parameter", deployReadme, name)
+		}
+	}
+}
+
+// TestCloudFormationGeneratedPolicyParses renders the policy the stack
+// stores when no Policy is given, for each UpdateMode, and loads it with
+// pullheal's policy parser.
+func TestCloudFormationGeneratedPolicyParses(t *testing.T) {
+	tmpl := loadCFN(t)
+	text, ok := lookup(map[string]any(tmpl), "Resources/PolicyParameter/Properties/Value/Fn::If/2/Fn::Sub")
+	if !ok {
+		t.Fatal("PolicyParameter's value has no generated policy (!If [HasPolicy, Policy, !Sub ...])")
+	}
+	modes, _ := lookup(map[string]any(tmpl), "Parameters/UpdateMode/AllowedValues")
+	prefix, _ := lookup(map[string]any(tmpl), "Parameters/MirrorPrefix/Default")
+	for _, mode := range modes.([]any) {
+		doc, err := render(fmt.Sprint(text), map[string]string{"MirrorPrefix": fmt.Sprint(prefix), "UpdateMode": fmt.Sprint(mode)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := pullpolicy.Parse("generated", []byte(doc))
+		if err != nil {
+			t.Fatalf("UpdateMode=%v: %v", mode, err)
+		}
+		if string(p.Heal.ServiceUpdate) != fmt.Sprint(mode) || p.Mirror.Prefix != fmt.Sprint(prefix) || len(p.Images) != 0 {
+			t.Errorf("UpdateMode=%v: generated policy has serviceUpdate %q, mirror prefix %q, %d images rules; want %v, %v, none",
+				mode, p.Heal.ServiceUpdate, p.Mirror.Prefix, len(p.Images), mode, prefix)
 		}
 	}
 }
