@@ -817,3 +817,31 @@ func TestTerraformReadmeTables(t *testing.T) {
 		t.Errorf("%s is out of date with the module (-module +README); run go test ./deploy -run ReadmeTables -update-readme:\n%s", tfReadme, diff)
 	}
 }
+
+// TestTerraformInputsInDeployReadme keeps deploy/README.md naming every
+// input of the module (its table of inputs by purpose).
+func TestTerraformInputsInDeployReadme(t *testing.T) {
+	m := loadTerraform(t)
+	text := string(readFile(t, deployReadme))
+	start := strings.Index(text, "## Module inputs")
+	if start < 0 {
+		t.Fatalf("%s: no section ## Module inputs", deployReadme)
+	}
+	text = text[start:]
+	if end := strings.Index(text[3:], "\n## "); end >= 0 {
+		text = text[:end+3]
+	}
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([a-z0-9_]+)`").FindAllStringSubmatch(text, -1) {
+		named[m[1]] = true
+	}
+	for _, v := range sortedKeys(m.variables) {
+		if !named[v] {
+			t.Errorf("%s: ## Module inputs does not name %s", deployReadme, v)
+		}
+		delete(named, v)
+	}
+	for n := range named {
+		t.Errorf("%s: ## Module inputs names %s, which is not an input of the module", deployReadme, n)
+	}
+}
