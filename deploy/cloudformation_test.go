@@ -183,30 +183,37 @@ func (c cfnTemplate) checkRefs() []string {
 	report := func(where, format string, args ...any) {
 		problems = append(problems, where+": "+fmt.Sprintf(format, args...))
 	}
-	useResource := func(where, res, cond string) {
+	logic, err := newCondLogic(conditions)
+	if err != nil {
+		return []string{"Conditions: " + err.Error()}
+	}
+	useResource := func(where, res string, path []condLit) {
 		if _, ok := resources[res]; !ok {
 			report(where, "no resource %s", res)
 			return
 		}
-		if rc := condOf(res); rc != "" && rc != cond {
+		if rc := condOf(res); rc != "" && !logic.implies(path, rc) {
 			report(where, "uses %s outside its condition %s", res, rc)
 		}
 	}
-	useName := func(where, name, cond string, local map[string]any) {
+	useName := func(where, name string, path []condLit, local map[string]any) {
 		if _, ok := local[name]; ok {
 			return
 		}
 		if _, ok := params[name]; ok || slices.Contains(cfnPseudo, name) {
 			return
 		}
-		useResource(where, name, cond)
+		useResource(where, name, path)
 	}
-	var walk func(v any, where, cond string)
-	walk = func(v any, where, cond string) {
+	with := func(path []condLit, l condLit) []condLit {
+		return append(slices.Clip(path), l)
+	}
+	var walk func(v any, where string, path []condLit)
+	walk = func(v any, where string, path []condLit) {
 		switch x := v.(type) {
 		case []any:
 			for i, e := range x {
-				walk(e, fmt.Sprintf("%s/%d", where, i), cond)
+				walk(e, fmt.Sprintf("%s/%d", where, i), path)
 			}
 		case map[string]any:
 			if len(x) == 1 {
@@ -214,7 +221,7 @@ func (c cfnTemplate) checkRefs() []string {
 					switch k {
 					case "Ref":
 						name, _ := arg.(string)
-						useName(where, name, cond, nil)
+						useName(where, name, path, nil)
 						return
 					case "Fn::GetAtt":
 						l, _ := arg.([]any)
@@ -223,7 +230,7 @@ func (c cfnTemplate) checkRefs() []string {
 							return
 						}
 						res, _ := l[0].(string)
-						useResource(where, res, cond)
+						useResource(where, res, path)
 						return
 					case "Fn::Sub":
 						text, local := "", map[string]any{}
@@ -234,16 +241,16 @@ func (c cfnTemplate) checkRefs() []string {
 							if len(a) == 2 {
 								text, _ = a[0].(string)
 								local, _ = a[1].(map[string]any)
-								walk(a[1], where, cond)
+								walk(a[1], where, path)
 							}
 						}
 						for _, m := range subVar.FindAllStringSubmatch(text, -1) {
 							name := m[1]
 							if res, _, ok := strings.Cut(name, "."); ok && !strings.HasPrefix(name, "AWS::") {
-								useResource(where, res, cond)
+								useResource(where, res, path)
 								continue
 							}
-							useName(where, name, cond, local)
+							useName(where, name, path, local)
 						}
 						return
 					case "Fn::If":
@@ -255,9 +262,10 @@ func (c cfnTemplate) checkRefs() []string {
 						name, _ := l[0].(string)
 						if _, ok := conditions[name]; !ok {
 							report(where, "no condition %s", name)
+							return
 						}
-						walk(l[1], where+"/then", name)
-						walk(l[2], where+"/else", cond)
+						walk(l[1], where+"/then", with(path, condLit{name, false}))
+						walk(l[2], where+"/else", with(path, condLit{name, true}))
 						return
 					case "Condition":
 						if name, ok := arg.(string); ok {
@@ -270,7 +278,7 @@ func (c cfnTemplate) checkRefs() []string {
 				}
 			}
 			for _, k := range sortedKeys(x) {
-				walk(x[k], where+"/"+k, cond)
+				walk(x[k], where+"/"+k, path)
 			}
 		}
 	}
@@ -280,26 +288,139 @@ func (c cfnTemplate) checkRefs() []string {
 			report("Resources/"+name, "not a mapping")
 			continue
 		}
+		var path []condLit
 		if rc := condOf(name); rc != "" {
 			if _, ok := conditions[rc]; !ok {
 				report("Resources/"+name, "no condition %s", rc)
+				continue
 			}
+			path = []condLit{{rc, false}}
 		}
-		walk(r["Properties"], "Resources/"+name+"/Properties", condOf(name))
+		walk(r["Properties"], "Resources/"+name+"/Properties", path)
 	}
 	outputs := c.section("Outputs")
 	for _, name := range sortedKeys(outputs) {
 		cond, _ := lookup(outputs[name], "Condition")
-		cs, _ := cond.(string)
-		if cs != "" {
+		var path []condLit
+		if cs, _ := cond.(string); cs != "" {
 			if _, ok := conditions[cs]; !ok {
 				report("Outputs/"+name, "no condition %s", cs)
+				continue
+			}
+			path = []condLit{{cs, false}}
+		}
+		walk(outputs[name], "Outputs/"+name, path)
+	}
+	walk(c["Conditions"], "Conditions", nil)
+	return problems
+}
+
+// condLit is a condition, or its negation, that holds on a path through
+// the template (a resource's Condition, the branches of Fn::If taken).
+type condLit struct {
+	name string
+	neg  bool
+}
+
+// condLogic decides whether the conditions on a path imply another. Every
+// distinct Fn::Equals of the template is an independent boolean; all their
+// assignments are tried. Treating them as independent can only make a use
+// look unsafe, never safe.
+type condLogic struct {
+	conds map[string]any
+	atoms map[string]int // Fn::Equals, by its JSON, to a bit
+}
+
+func newCondLogic(conds map[string]any) (*condLogic, error) {
+	l := &condLogic{conds: conds, atoms: map[string]int{}}
+	var collect func(v any) error
+	collect = func(v any) error {
+		m, ok := v.(map[string]any)
+		if !ok || len(m) != 1 {
+			return fmt.Errorf("condition %v is not a single intrinsic", v)
+		}
+		for k, arg := range m {
+			switch k {
+			case "Fn::Equals":
+				b, err := json.Marshal(arg)
+				if err != nil {
+					return err
+				}
+				if _, ok := l.atoms[string(b)]; !ok {
+					l.atoms[string(b)] = len(l.atoms)
+				}
+			case "Fn::And", "Fn::Or", "Fn::Not":
+				list, _ := arg.([]any)
+				for _, e := range list {
+					if err := collect(e); err != nil {
+						return err
+					}
+				}
+			case "Condition":
+				if _, ok := conds[fmt.Sprint(arg)]; !ok {
+					return fmt.Errorf("no condition %v", arg)
+				}
+			default:
+				return fmt.Errorf("%s in a condition", k)
 			}
 		}
-		walk(outputs[name], "Outputs/"+name, cs)
+		return nil
 	}
-	walk(c["Conditions"], "Conditions", "")
-	return problems
+	for _, name := range sortedKeys(conds) {
+		if err := collect(conds[name]); err != nil {
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if len(l.atoms) > 20 {
+		return nil, fmt.Errorf("%d distinct Fn::Equals: too many to enumerate", len(l.atoms))
+	}
+	return l, nil
+}
+
+func (l *condLogic) eval(v any, bits uint32) bool {
+	m := v.(map[string]any)
+	for k, arg := range m {
+		switch k {
+		case "Fn::Equals":
+			b, _ := json.Marshal(arg)
+			return bits&(1<<l.atoms[string(b)]) != 0
+		case "Fn::Not":
+			return !l.eval(arg.([]any)[0], bits)
+		case "Fn::And":
+			for _, e := range arg.([]any) {
+				if !l.eval(e, bits) {
+					return false
+				}
+			}
+			return true
+		case "Fn::Or":
+			for _, e := range arg.([]any) {
+				if l.eval(e, bits) {
+					return true
+				}
+			}
+			return false
+		case "Condition":
+			return l.eval(l.conds[fmt.Sprint(arg)], bits)
+		}
+	}
+	return false
+}
+
+func (l *condLogic) implies(path []condLit, target string) bool {
+	for bits := uint32(0); bits < 1<<len(l.atoms); bits++ {
+		holds := true
+		for _, c := range path {
+			if l.eval(l.conds[c.name], bits) == c.neg {
+				holds = false
+				break
+			}
+		}
+		if holds && !l.eval(l.conds[target], bits) {
+			return false
+		}
+	}
+	return true
 }
 
 func TestCloudFormationReferences(t *testing.T) {
