@@ -73,6 +73,15 @@ run "defaults_are_conservative" {
     error_message = "agent statements: no KMS, S3 or decrypt statement by default"
   }
   assert {
+    # Rendering fills resources and drops statements; actions and effects
+    # are the template's.
+    condition = { for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid => [s.Effect, s.Action] } == {
+      for s in jsondecode(file("./iam/agent-policy.json")).Statement : s.Sid => [s.Effect, s.Action]
+      if !contains(["UseMirrorRepositoryKeys", "ReadPolicyObject", "DecryptPolicy"], s.Sid)
+    }
+    error_message = "the agent's statements grant the template's actions"
+  }
+  assert {
     condition     = one([for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Resource if s.Sid == "PassWorkloadRolesToEcsTasks"]) == ["arn:aws:iam::123456789012:role/ecs*"]
     error_message = "iam:PassRole is scoped to the default pattern, never *"
   }
