@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -289,15 +290,27 @@ func (e *tfEval) eval(expr hclsyntax.Expression) (cty.Value, error) {
 	vars := map[string]cty.Value{}
 	locals := map[string]cty.Value{}
 	for _, tr := range hclsyntax.Variables(expr) {
+		// An index step (a counted resource's [0]) becomes an object
+		// attribute "0", which HCL's index operator finds as well.
 		var steps []string
+		var display strings.Builder
 		for _, s := range tr {
 			switch s := s.(type) {
 			case hcl.TraverseRoot:
 				steps = append(steps, s.Name)
+				display.WriteString(s.Name)
 			case hcl.TraverseAttr:
 				steps = append(steps, s.Name)
+				display.WriteString("." + s.Name)
+			case hcl.TraverseIndex:
+				if s.Key.Type() != cty.Number || !s.Key.AsBigFloat().IsInt() {
+					return cty.NilVal, fmt.Errorf("%s: only literal integer indexes are evaluated here", tr.SourceRange())
+				}
+				i, _ := s.Key.AsBigFloat().Int64()
+				steps = append(steps, strconv.FormatInt(i, 10))
+				fmt.Fprintf(&display, "[%d]", i)
 			default:
-				return cty.NilVal, fmt.Errorf("%s: index and splat references are not evaluated here", tr.SourceRange())
+				return cty.NilVal, fmt.Errorf("%s: splat references are not evaluated here", tr.SourceRange())
 			}
 		}
 		switch steps[0] {
@@ -319,7 +332,7 @@ func (e *tfEval) eval(expr hclsyntax.Expression) (cty.Value, error) {
 		case "path":
 			refs.add(steps, e.m.dir)
 		default:
-			refs.add(steps, "${"+strings.Join(steps, ".")+"}")
+			refs.add(steps, "${"+display.String()+"}")
 		}
 	}
 	variables := map[string]cty.Value{}
@@ -843,5 +856,85 @@ func TestTerraformInputsInDeployReadme(t *testing.T) {
 	}
 	for n := range named {
 		t.Errorf("%s: ## Module inputs names %s, which is not an input of the module", deployReadme, n)
+	}
+}
+
+// TestTerraformSyncMatchesCloudFormation compares the scheduled sync of the
+// module and of the stack: the container (name, command, environment, user,
+// read-only root, no health check: it is a batch job) and the scheduler
+// role's statements.
+func TestTerraformSyncMatchesCloudFormation(t *testing.T) {
+	m := loadTerraform(t)
+	tmpl := loadCFN(t)
+
+	tfDefs, ok := newEval(m, nil).jsonAttr(t, "aws_ecs_task_definition.sync.container_definitions").([]any)
+	if !ok || len(tfDefs) != 1 {
+		t.Fatalf("the module's sync task definition has %d containers, want 1", len(tfDefs))
+	}
+	cfnDefs, _ := lookup(map[string]any(tmpl), "Resources/SyncTaskDefinition/Properties/ContainerDefinitions")
+	cfnList, _ := cfnDefs.([]any)
+	if len(cfnList) != 1 {
+		t.Fatalf("the stack's sync task definition has %d containers, want 1", len(cfnList))
+	}
+	tc, cc := tfDefs[0], cfnList[0]
+	for _, f := range []struct{ tf, cfn string }{
+		{"name", "Name"}, {"command", "Command"}, {"user", "User"},
+		{"readonlyRootFilesystem", "ReadonlyRootFilesystem"}, {"essential", "Essential"},
+		{"logConfiguration/options/awslogs-stream-prefix", "LogConfiguration/Options/awslogs-stream-prefix"},
+	} {
+		tv, _ := lookup(tc, f.tf)
+		cv, _ := lookup(cc, f.cfn)
+		if diff := cmp.Diff(asJSON(t, cv), asJSON(t, tv)); diff != "" {
+			t.Errorf("sync container %s (-CloudFormation +Terraform):\n%s", f.tf, diff)
+		}
+	}
+	if cmd, _ := lookup(tc, "command"); !cmp.Equal(cmd, any([]any{"sync"})) {
+		t.Errorf("the sync container runs %v, want [sync]", cmd)
+	}
+	for _, c := range []struct {
+		source string
+		v      any
+		path   string
+	}{{"Terraform", tc, "healthCheck"}, {"CloudFormation", cc, "HealthCheck"}} {
+		if _, ok := lookup(c.v, c.path); ok {
+			t.Errorf("%s: the sync container has a health check; it is a batch job that exits", c.source)
+		}
+	}
+	envNames := func(v any, name string) []string {
+		list, _ := v.([]any)
+		var names []string
+		for _, e := range list {
+			if b, ok := lookup(e, "Fn::If"); ok { // !If [COND, VAR, AWS::NoValue]
+				e = b.([]any)[1]
+			}
+			n, _ := lookup(e, name)
+			names = append(names, fmt.Sprint(n))
+		}
+		slices.Sort(names)
+		return names
+	}
+	tfEnv, _ := lookup(tc, "environment")
+	cfnEnv, _ := lookup(cc, "Environment")
+	if diff := cmp.Diff(envNames(cfnEnv, "Name"), envNames(tfEnv, "name")); diff != "" {
+		t.Errorf("sync container environment names (-CloudFormation +Terraform):\n%s", diff)
+	}
+
+	statements := func(v any) map[string]any {
+		list, _ := lookup(v, "Statement")
+		out := map[string]any{}
+		for _, s := range list.([]any) {
+			sid, _ := lookup(s, "Sid")
+			action, _ := lookup(s, "Action")
+			out[fmt.Sprint(sid)] = asJSON(t, action)
+		}
+		return out
+	}
+	tfPolicy := newEval(m, nil).jsonAttr(t, "aws_iam_role_policy.scheduler.policy")
+	cfnPolicy, ok := lookup(map[string]any(tmpl), "Resources/SchedulerRole/Properties/Policies/0/PolicyDocument")
+	if !ok {
+		t.Fatal("the stack's SchedulerRole has no inline policy")
+	}
+	if diff := cmp.Diff(statements(cfnPolicy), statements(tfPolicy)); diff != "" {
+		t.Errorf("scheduler role statements and actions (-CloudFormation +Terraform):\n%s", diff)
 	}
 }
