@@ -10,9 +10,6 @@ cd "$(dirname "$0")"
 for tool in terraform cfn-lint; do
 	command -v "$tool" >/dev/null || { echo "deploy/check.sh: $tool is missing" >&2; exit 1; }
 done
-plugins=${TF_PLUGIN_DIR:-/opt/tf-plugins}
-[ -d "$plugins" ] || { echo "deploy/check.sh: no terraform provider mirror at $plugins (set TF_PLUGIN_DIR)" >&2; exit 1; }
-
 # Terraform runs in a copy of the module, so that lock files, provider links
 # and test state stay out of the tree; a TF_CLI_CONFIG_FILE naming a missing
 # file cannot get in the way.
@@ -24,6 +21,15 @@ cp -R terraform "$work/tree/"
 rm -rf "$work"/tree/terraform/.terraform "$work"/tree/terraform/.terraform.lock.hcl "$work"/tree/terraform/examples/*/.terraform*
 export TF_CLI_CONFIG_FILE="$work/terraformrc" TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
 unset TF_DATA_DIR TF_WORKSPACE
+
+# override_during in the tests' mock providers arrived in Terraform 1.11.
+version=$(terraform version | sed -n '1s/^Terraform v//p')
+if [ "$(printf '%s\n' 1.11.0 "$version" | sort -V | head -n1)" != 1.11.0 ]; then
+	echo "deploy/check.sh: terraform $version is too old; the module's tests need 1.11 or later" >&2
+	exit 1
+fi
+plugins=${TF_PLUGIN_DIR:-/opt/tf-plugins}
+[ -d "$plugins" ] || { echo "deploy/check.sh: no terraform provider mirror at $plugins (set TF_PLUGIN_DIR)" >&2; exit 1; }
 
 terraform fmt -check -recursive -diff terraform
 
