@@ -5,7 +5,7 @@ BIN           := bin/pullheal
 FUZZTIME      ?= 30s
 PKGS          := ./...
 
-.PHONY: all build test unit fuzz e2e e2e-moto bench lint demo clean
+.PHONY: all build test unit fuzz e2e e2e-moto infra bench lint demo clean
 
 all: build
 
@@ -15,8 +15,9 @@ build:
 # The one command CI runs. It is deterministic: unit tests with the race
 # detector (every fuzz target's seed corpus runs as a plain test, no
 # exploration), then the end-to-end suites against the built binary: on
-# the local test bed, and on moto and docker-registry (docs/moto.md).
-test: unit e2e e2e-moto
+# the local test bed, and on moto and docker-registry (docs/moto.md); then
+# the infrastructure checks.
+test: unit e2e e2e-moto infra
 
 unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -39,6 +40,11 @@ e2e: build
 # docker-registry must be on PATH; the suite fails, never skips, without them.
 e2e-moto: build
 	$(GO) test -race -count=1 -parallel 8 -tags e2emoto ./e2e/moto/...
+
+# Offline checks of deploy/: terraform fmt, validate and test (mocked AWS
+# provider) for the module and its examples, and cfn-lint on the stack.
+infra:
+	./deploy/check.sh
 
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)

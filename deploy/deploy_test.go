@@ -28,6 +28,7 @@ import (
 
 const (
 	policyPath     = "iam/agent-policy.json"
+	syncPolicyPath = "iam/sync-policy.json"
 	iamReadmePath  = "iam/README.md"
 	deployReadme   = "README.md"
 	taskDefPath    = "../task-definition.json"
@@ -184,9 +185,14 @@ func readJSON(t *testing.T, path string, v any) {
 
 func loadPolicy(t *testing.T) *policy {
 	t.Helper()
-	p, err := decodePolicy(readFile(t, policyPath))
+	return loadPolicyFile(t, policyPath)
+}
+
+func loadPolicyFile(t *testing.T, path string) *policy {
+	t.Helper()
+	p, err := decodePolicy(readFile(t, path))
 	if err != nil {
-		t.Fatalf("%s: %v", policyPath, err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return p
 }
@@ -260,46 +266,53 @@ func TestPolicyGrantsNothingUnexplained(t *testing.T) {
 
 var actionPattern = regexp.MustCompile(`^[a-z0-9-]+:[A-Za-z0-9]+$`)
 
+// policyFiles are the roles' policy templates: the agent's task role and
+// the scheduled sync's task role.
+var policyFiles = []string{policyPath, syncPolicyPath}
+
 func TestPolicyShape(t *testing.T) {
-	p := loadPolicy(t)
 	var rules iamRules
 	readJSON(t, "testdata/iam-rules.json", &rules)
-	if p.Version != "2012-10-17" {
-		t.Errorf("Version is %q, want 2012-10-17 (older versions have no policy variables)", p.Version)
-	}
-	sids := map[string]bool{}
-	for i, s := range p.Statement {
-		where := fmt.Sprintf("statement %d (%s)", i, s.Sid)
-		switch {
-		case s.Sid == "":
-			t.Errorf("%s: no Sid; every statement names its purpose", where)
-		case sids[s.Sid]:
-			t.Errorf("%s: Sid repeated", where)
-		}
-		sids[s.Sid] = true
-		if s.Effect != "Allow" {
-			t.Errorf("%s: Effect %q, want Allow", where, s.Effect)
-		}
-		if len(s.Action) == 0 || len(s.Resource) == 0 {
-			t.Errorf("%s: needs at least one action and one resource", where)
-		}
-		for _, a := range s.Action {
-			if strings.Contains(a, "*") || !actionPattern.MatchString(a) {
-				t.Errorf("%s: action %q is a wildcard or not service:Operation", where, a)
+	for _, file := range policyFiles {
+		t.Run(file, func(t *testing.T) {
+			p := loadPolicyFile(t, file)
+			if p.Version != "2012-10-17" {
+				t.Errorf("Version is %q, want 2012-10-17 (older versions have no policy variables)", p.Version)
 			}
-		}
-		if slices.Contains(s.Resource, "*") {
-			for _, a := range s.Action {
-				if !slices.Contains(rules.ResourceStar, a) {
-					t.Errorf("%s: %s on Resource \"*\", though IAM can scope it to a resource", where, a)
+			sids := map[string]bool{}
+			for i, s := range p.Statement {
+				where := fmt.Sprintf("statement %d (%s)", i, s.Sid)
+				switch {
+				case s.Sid == "":
+					t.Errorf("%s: no Sid; every statement names its purpose", where)
+				case sids[s.Sid]:
+					t.Errorf("%s: Sid repeated", where)
+				}
+				sids[s.Sid] = true
+				if s.Effect != "Allow" {
+					t.Errorf("%s: Effect %q, want Allow", where, s.Effect)
+				}
+				if len(s.Action) == 0 || len(s.Resource) == 0 {
+					t.Errorf("%s: needs at least one action and one resource", where)
+				}
+				for _, a := range s.Action {
+					if strings.Contains(a, "*") || !actionPattern.MatchString(a) {
+						t.Errorf("%s: action %q is a wildcard or not service:Operation", where, a)
+					}
+				}
+				if slices.Contains(s.Resource, "*") {
+					for _, a := range s.Action {
+						if !slices.Contains(rules.ResourceStar, a) {
+							t.Errorf("%s: %s on Resource \"*\", though IAM can scope it to a resource", where, a)
+						}
+					}
 				}
 			}
-		}
+		})
 	}
 }
 
 func TestPolicyConditions(t *testing.T) {
-	p := loadPolicy(t)
 	tests := []struct {
 		sid    string
 		action string
@@ -319,26 +332,44 @@ func TestPolicyConditions(t *testing.T) {
 				"events:detail-type": sortedCopy([]string{agent.DetailCorrected, agent.DetailSkipped, agent.DetailFailed}),
 			},
 		}},
+		// Repository keys serve ECR only; the policy's key serves reading
+		// the policy only.
+		{"UseMirrorRepositoryKeys", "kms:CreateGrant", map[string]map[string]stringList{
+			"StringEquals": {"kms:ViaService": {"ecr.${Region}.amazonaws.com"}},
+		}},
+		{"DecryptPolicy", "kms:Decrypt", map[string]map[string]stringList{
+			"StringEquals": {"kms:ViaService": {"s3.${Region}.amazonaws.com", "ssm.${Region}.amazonaws.com"}},
+		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.sid, func(t *testing.T) {
+	for _, file := range policyFiles {
+		p := loadPolicyFile(t, file)
+		for _, tt := range tests {
 			s, ok := p.statement(tt.sid)
 			if !ok {
-				t.Fatalf("no statement %s", tt.sid)
+				continue // checked where the statement exists
 			}
-			if !slices.Contains(s.Action, tt.action) {
-				t.Fatalf("statement %s does not grant %s", tt.sid, tt.action)
-			}
-			// Any statement granting the action must carry the condition,
-			// or the condition restricts nothing.
-			for _, other := range p.Statement {
-				if slices.Contains(other.Action, tt.action) {
-					if diff := cmp.Diff(tt.want, other.canonicalCondition()); diff != "" {
-						t.Errorf("statement %s grants %s with condition (-want +got):\n%s", other.Sid, tt.action, diff)
+			t.Run(file+"/"+tt.sid, func(t *testing.T) {
+				if !slices.Contains(s.Action, tt.action) {
+					t.Fatalf("statement %s does not grant %s", tt.sid, tt.action)
+				}
+				// Any statement granting the action must carry the condition,
+				// or the condition restricts nothing.
+				for _, other := range p.Statement {
+					if slices.Contains(other.Action, tt.action) {
+						if diff := cmp.Diff(tt.want, other.canonicalCondition()); diff != "" {
+							t.Errorf("statement %s grants %s with condition (-want +got):\n%s", other.Sid, tt.action, diff)
+						}
 					}
 				}
-			}
-		})
+			})
+		}
+	}
+	// The agent's policy carries every statement above.
+	agentPolicy := loadPolicy(t)
+	for _, tt := range tests {
+		if _, ok := agentPolicy.statement(tt.sid); !ok {
+			t.Errorf("%s has no statement %s", policyPath, tt.sid)
+		}
 	}
 }
 
@@ -413,29 +444,75 @@ func samplePlaceholders(t *testing.T) map[string]string {
 }
 
 func TestPolicyPlaceholdersDocumented(t *testing.T) {
-	used := placeholders(string(readFile(t, policyPath)))
 	documented := documentedPlaceholders(t, iamReadmePath, "## Placeholders")
-	if diff := cmp.Diff(documented, used); diff != "" {
-		t.Errorf("placeholders of %s vs the table in %s (-documented +used):\n%s", policyPath, iamReadmePath, diff)
+	used := map[string]bool{}
+	for _, file := range policyFiles {
+		for _, p := range placeholders(string(readFile(t, file))) {
+			used[p] = true
+			if !slices.Contains(documented, p) {
+				t.Errorf("%s uses ${%s}, which the table in %s does not document", file, p, iamReadmePath)
+			}
+		}
+	}
+	for _, p := range documented {
+		if !used[p] {
+			t.Errorf("%s documents ${%s}, which no policy file uses", iamReadmePath, p)
+		}
 	}
 }
 
 var arnPattern = regexp.MustCompile(`^arn:aws(-cn|-us-gov)?:[a-z0-9-]+:([a-z]{2}(-[a-z]+)+-[0-9])?:([0-9]{12})?:\S+$`)
 
 func TestPolicyRendersToValidArns(t *testing.T) {
-	text, err := render(string(readFile(t, policyPath)), samplePlaceholders(t))
-	if err != nil {
-		t.Fatalf("%s: %v", policyPath, err)
-	}
-	p, err := decodePolicy([]byte(text))
-	if err != nil {
-		t.Fatalf("rendered %s: %v", policyPath, err)
-	}
-	for _, s := range p.Statement {
-		for _, r := range s.Resource {
-			if r != "*" && !arnPattern.MatchString(r) {
-				t.Errorf("statement %s: rendered resource %q is not an ARN", s.Sid, r)
+	for _, file := range policyFiles {
+		text, err := render(string(readFile(t, file)), samplePlaceholders(t))
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		p, err := decodePolicy([]byte(text))
+		if err != nil {
+			t.Fatalf("rendered %s: %v", file, err)
+		}
+		for _, s := range p.Statement {
+			for _, r := range s.Resource {
+				if r != "*" && !arnPattern.MatchString(r) {
+					t.Errorf("%s: statement %s: rendered resource %q is not an ARN", file, s.Sid, r)
+				}
 			}
+		}
+	}
+}
+
+// TestSyncPolicyIsTheMirrorsShare checks the sync role against the calls of
+// the mirror engine `pullheal sync` drives: each is allowed, and the role
+// grants nothing the agent's policy does not also grant for the same
+// reason (the sync is a subset of the agent's mirror route).
+func TestSyncPolicyIsTheMirrorsShare(t *testing.T) {
+	syncPolicy := loadPolicyFile(t, syncPolicyPath)
+	agentPolicy := loadPolicy(t)
+	mirrorAPIs := []string{"mirror.RepositoryAPI", "mirror.TokenAPI", "mirror.SecretsAPI"}
+	for action, iface := range interfaceActions(t) {
+		if slices.Contains(mirrorAPIs, iface) && !syncPolicy.allows(action) {
+			t.Errorf("%s declares %s, but %s does not allow it", iface, action, syncPolicyPath)
+		}
+	}
+	for _, s := range syncPolicy.Statement {
+		for _, a := range s.Action {
+			if !agentPolicy.allows(a) {
+				t.Errorf("%s: statement %s grants %s, which the agent's policy does not", syncPolicyPath, s.Sid, a)
+			}
+		}
+	}
+}
+
+// TestTerraformPolicyCopies keeps the Terraform module self-contained and
+// the policy files single-sourced: the module carries byte-identical copies
+// of iam/*.json, which it renders with templatefile.
+func TestTerraformPolicyCopies(t *testing.T) {
+	for _, file := range policyFiles {
+		copyPath := filepath.Join(terraformDir, file)
+		if !bytes.Equal(readFile(t, file), readFile(t, copyPath)) {
+			t.Errorf("%s differs from %s, its source: cp %s %s", copyPath, file, filepath.Join("deploy", file), filepath.Join("deploy", copyPath))
 		}
 	}
 }
@@ -542,7 +619,12 @@ func envFlag(name string) (string, bool) {
 type agentContainer struct {
 	Env         map[string]string // values rendered as text (references as ${...})
 	StopTimeout int
+	HealthCheck []string // the health check's command
 }
+
+// healthCheckCommand is the agent container's health check: the image has
+// no shell, so pullheal itself asks the agent's /healthz.
+var healthCheckCommand = []string{"CMD", "/pullheal", "healthcheck"}
 
 // checkAgentContainer holds every artefact to the same rules: real flags,
 // the queue and lock table set, and a stop timeout the shutdown grace fits in.
@@ -559,7 +641,15 @@ func checkAgentContainer(t *testing.T, source string, c agentContainer) {
 			t.Errorf("%s: %s is neither PULLHEAL_<agent flag> nor an AWS SDK setting", source, name)
 		}
 	}
-	for _, required := range []string{"PULLHEAL_QUEUE_URL", "PULLHEAL_LOCK_TABLE"} {
+	if !slices.Equal(c.HealthCheck, healthCheckCommand) {
+		t.Errorf("%s: health check %q, want %q", source, c.HealthCheck, healthCheckCommand)
+	}
+	// /healthcheck asks http://127.0.0.1:9090/healthz by default: the agent
+	// must listen there.
+	if l, ok := c.Env["PULLHEAL_LISTEN"]; ok && l != ":9090" && l != "127.0.0.1:9090" && l != "0.0.0.0:9090" {
+		t.Errorf("%s: PULLHEAL_LISTEN %q: the health check asks port 9090", source, l)
+	}
+	for _, required := range []string{"PULLHEAL_QUEUE_URL", "PULLHEAL_LOCK_TABLE", "PULLHEAL_POLICY"} {
 		if c.Env[required] == "" {
 			// Without a lock table, replicas would each heal the same failure.
 			t.Errorf("%s: %s is not set", source, required)

@@ -2,11 +2,13 @@ package deploy_test
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
-	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,6 +19,8 @@ import (
 	"github.com/zclconf/go-cty/cty/function"
 	"github.com/zclconf/go-cty/cty/function/stdlib"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	pullpolicy "github.com/pullheal/pullheal/policy"
 )
 
 // tfModule is a Terraform module parsed with HCL's own parser: what the
@@ -219,15 +223,15 @@ func TestTerraformReferences(t *testing.T) {
 		}
 		refs := 0
 		for _, tr := range hclsyntax.Variables(v.Expr) {
-			if !slices.Contains(tfRoots, tr.RootName()) {
+			if r := tr.RootName(); r == "local" || !slices.Contains(tfRoots, r) {
 				refs++
 			}
 		}
 		if refs == 0 {
-			t.Errorf("output %s refers to no resource", name)
+			t.Errorf("output %s refers to no resource or local", name)
 		}
 	}
-	for _, f := range []string{"main.tf", "variables.tf", "outputs.tf", "versions.tf"} {
+	for _, f := range []string{"main.tf", "variables.tf", "outputs.tf", "versions.tf", "iam.tf", "policy.tf", "ecr.tf", "sync.tf", "alarms.tf"} {
 		if m.bodies[f] == nil {
 			t.Errorf("%s/%s is missing", terraformDir, f)
 		}
@@ -240,11 +244,10 @@ func TestTerraformReferences(t *testing.T) {
 // their values, functions run as Terraform's, and templatefile renders its
 // file as Terraform does, recording the variables it was called with.
 type tfEval struct {
-	m         *tfModule
-	vars      map[string]cty.Value
-	locals    map[string]cty.Value
-	active    map[string]bool
-	templates []map[string]cty.Value
+	m      *tfModule
+	vars   map[string]cty.Value
+	locals map[string]cty.Value
+	active map[string]bool
 }
 
 func newEval(m *tfModule, vars map[string]cty.Value) *tfEval {
@@ -287,15 +290,27 @@ func (e *tfEval) eval(expr hclsyntax.Expression) (cty.Value, error) {
 	vars := map[string]cty.Value{}
 	locals := map[string]cty.Value{}
 	for _, tr := range hclsyntax.Variables(expr) {
+		// An index step (a counted resource's [0]) becomes an object
+		// attribute "0", which HCL's index operator finds as well.
 		var steps []string
+		var display strings.Builder
 		for _, s := range tr {
 			switch s := s.(type) {
 			case hcl.TraverseRoot:
 				steps = append(steps, s.Name)
+				display.WriteString(s.Name)
 			case hcl.TraverseAttr:
 				steps = append(steps, s.Name)
+				display.WriteString("." + s.Name)
+			case hcl.TraverseIndex:
+				if s.Key.Type() != cty.Number || !s.Key.AsBigFloat().IsInt() {
+					return cty.NilVal, fmt.Errorf("%s: only literal integer indexes are evaluated here", tr.SourceRange())
+				}
+				i, _ := s.Key.AsBigFloat().Int64()
+				steps = append(steps, strconv.FormatInt(i, 10))
+				fmt.Fprintf(&display, "[%d]", i)
 			default:
-				return cty.NilVal, fmt.Errorf("%s: index and splat references are not evaluated here", tr.SourceRange())
+				return cty.NilVal, fmt.Errorf("%s: splat references are not evaluated here", tr.SourceRange())
 			}
 		}
 		switch steps[0] {
@@ -308,13 +323,16 @@ func (e *tfEval) eval(expr hclsyntax.Expression) (cty.Value, error) {
 		case "local":
 			v, err := e.local(steps[1])
 			if err != nil {
-				return cty.NilVal, err
+				// A local this evaluator cannot compute (Terraform-only
+				// functions, splats) stays symbolic; terraform validate and
+				// terraform test evaluate it for real.
+				v = cty.StringVal("${local." + steps[1] + "}")
 			}
 			locals[steps[1]] = v
 		case "path":
 			refs.add(steps, e.m.dir)
 		default:
-			refs.add(steps, "${"+strings.Join(steps, ".")+"}")
+			refs.add(steps, "${"+display.String()+"}")
 		}
 	}
 	variables := map[string]cty.Value{}
@@ -336,6 +354,9 @@ func (e *tfEval) eval(expr hclsyntax.Expression) (cty.Value, error) {
 		"distinct":     stdlib.DistinctFunc,
 		"flatten":      stdlib.FlattenFunc,
 		"concat":       stdlib.ConcatFunc,
+		"coalesce":     stdlib.CoalesceFunc,
+		"trimspace":    stdlib.TrimSpaceFunc,
+		"nonsensitive": identityFunc,
 		"templatefile": e.templateFile(),
 	}}
 	v, diags := expr.Value(ctx)
@@ -365,6 +386,14 @@ func (e *tfEval) local(name string) (cty.Value, error) {
 	e.locals[name] = v
 	return v, nil
 }
+
+// identityFunc stands for Terraform's nonsensitive: values here are never
+// marked sensitive.
+var identityFunc = function.New(&function.Spec{
+	Params: []function.Parameter{{Name: "v", Type: cty.DynamicPseudoType, AllowNull: true, AllowUnknown: true}},
+	Type:   func(args []cty.Value) (cty.Type, error) { return args[0].Type(), nil },
+	Impl:   func(args []cty.Value, _ cty.Type) (cty.Value, error) { return args[0], nil },
+})
 
 // templateFile is Terraform's templatefile: the file is an HCL template
 // evaluated with the given variables only; a name it uses that is not
@@ -399,7 +428,6 @@ func (e *tfEval) templateFile() function.Function {
 			if diags.HasErrors() {
 				return cty.NilVal, diags
 			}
-			e.templates = append(e.templates, vars)
 			return v, nil
 		},
 	})
@@ -502,42 +530,6 @@ func (e *tfEval) jsonAttr(t *testing.T, addr string) any {
 	return out
 }
 
-type tfExpectations struct {
-	Attributes []struct {
-		Attr   string `json:"attr"`
-		JSON   bool   `json:"json"`
-		Want   any    `json:"want"`
-		Absent bool   `json:"absent"`
-	} `json:"attributes"`
-	PolicyVars map[string]string `json:"policyVars"`
-}
-
-func TestTerraformExpectations(t *testing.T) {
-	e := newEval(loadTerraform(t), nil)
-	var want tfExpectations
-	readJSON(t, "testdata/terraform.expect.json", &want)
-	for _, x := range want.Attributes {
-		var got any
-		var ok bool
-		if x.JSON {
-			got, ok = e.jsonAttr(t, x.Attr), true
-		} else {
-			got, ok = e.attr(t, x.Attr)
-		}
-		switch {
-		case x.Absent && ok:
-			t.Errorf("%s: set to %v, want it absent", x.Attr, got)
-		case x.Absent:
-		case !ok:
-			t.Errorf("%s: missing", x.Attr)
-		default:
-			if diff := cmp.Diff(x.Want, got); diff != "" {
-				t.Errorf("%s (-want +got):\n%s", x.Attr, diff)
-			}
-		}
-	}
-}
-
 func TestTerraformEventPattern(t *testing.T) {
 	m := loadTerraform(t)
 	var rules []string
@@ -556,100 +548,6 @@ func TestTerraformEventPattern(t *testing.T) {
 	checkEventPattern(t, terraformDir+": "+rules[0], b)
 }
 
-// TestTerraformTaskRolePolicyIsAgentPolicy checks that the module renders
-// iam/agent-policy.json itself, fills every placeholder with the expected
-// value, and passes the result through unchanged.
-func TestTerraformTaskRolePolicyIsAgentPolicy(t *testing.T) {
-	m := loadTerraform(t)
-	var want tfExpectations
-	readJSON(t, "testdata/terraform.expect.json", &want)
-	raw := string(readFile(t, policyPath))
-
-	e := newEval(m, nil)
-	doc := e.jsonAttr(t, "aws_iam_role_policy.task.policy")
-	if len(e.templates) != 1 {
-		t.Fatalf("the task role policy renders %d templates, want iam/agent-policy.json once", len(e.templates))
-	}
-	vars := map[string]string{}
-	for k, v := range e.templates[0] {
-		if !v.Type().Equals(cty.String) {
-			t.Fatalf("templatefile variable %s is %s, want a string", k, v.Type().FriendlyName())
-		}
-		vars[k] = v.AsString()
-	}
-	if diff := cmp.Diff(want.PolicyVars, vars); diff != "" {
-		t.Errorf("templatefile variables (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff(placeholders(raw), sortedKeys(vars)); diff != "" {
-		t.Errorf("templatefile variables vs the placeholders of %s (-placeholders +vars):\n%s", policyPath, diff)
-	}
-	rendered, err := render(raw, vars)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantPolicy, err := decodePolicy([]byte(rendered))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := decodePolicy(b)
-	if err != nil {
-		t.Fatalf("aws_iam_role_policy.task.policy: %v", err)
-	}
-	if diff := cmp.Diff(wantPolicy.canonical(), got.canonical()); diff != "" {
-		t.Errorf("aws_iam_role_policy.task.policy vs %s rendered (-file +module):\n%s", policyPath, diff)
-	}
-}
-
-// TestTerraformWithoutDockerHubSecret evaluates the module with
-// dockerhub_secret_arn empty: no rule, no template, and a policy that reads
-// only the ecr-pullthroughcache/ secrets, with no empty or repeated ARN.
-func TestTerraformWithoutDockerHubSecret(t *testing.T) {
-	m := loadTerraform(t)
-	tests := []struct {
-		secret  string
-		count   float64
-		secrets []string
-	}{
-		{"", 0, []string{"arn:${data.aws_partition.current.partition}:secretsmanager:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:secret:ecr-pullthroughcache/*"}},
-		{"arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/hub-AbCdEf", 1, []string{
-			"arn:${data.aws_partition.current.partition}:secretsmanager:${data.aws_region.current.id}:${data.aws_caller_identity.current.account_id}:secret:ecr-pullthroughcache/*",
-			"arn:aws:secretsmanager:us-east-1:123456789012:secret:ecr-pullthroughcache/hub-AbCdEf",
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(fmt.Sprintf("secret=%q", tt.secret), func(t *testing.T) {
-			e := newEval(m, map[string]cty.Value{"dockerhub_secret_arn": cty.StringVal(tt.secret)})
-			for _, addr := range []string{"aws_ecr_pull_through_cache_rule.docker_hub.count", "aws_ecr_repository_creation_template.docker_hub.count"} {
-				got, ok := e.attr(t, addr)
-				if !ok || got != tt.count {
-					t.Errorf("%s = %v, want %v", addr, got, tt.count)
-				}
-			}
-			b, err := json.Marshal(e.jsonAttr(t, "aws_iam_role_policy.task.policy"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			p, err := decodePolicy(b)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s, ok := p.statement("ReadDockerHubCredentials")
-			if !ok {
-				t.Fatal("no ReadDockerHubCredentials statement")
-			}
-			got := slices.Clone([]string(s.Resource))
-			sort.Strings(got)
-			if diff := cmp.Diff(tt.secrets, got); diff != "" {
-				t.Errorf("secret resources (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
 func tfContainer(t *testing.T, m *tfModule) agentContainer {
 	t.Helper()
 	defs, ok := newEval(m, nil).jsonAttr(t, "aws_ecs_task_definition.agent.container_definitions").([]any)
@@ -664,6 +562,12 @@ func tfContainer(t *testing.T, m *tfModule) agentContainer {
 		if v, ok := lookup(d, "stopTimeout"); ok {
 			f, _ := v.(float64)
 			c.StopTimeout = int(f)
+		}
+		if hc, ok := lookup(d, "healthCheck/command"); ok {
+			cmd, _ := hc.([]any)
+			for _, w := range cmd {
+				c.HealthCheck = append(c.HealthCheck, fmt.Sprint(w))
+			}
 		}
 		env, _ := lookup(d, "environment")
 		list, _ := env.([]any)
@@ -759,5 +663,278 @@ func TestTerraformMatchesCloudFormation(t *testing.T) {
 		if !strings.Contains(v, "${") && tc.Env[name] != v {
 			t.Errorf("%s: CloudFormation %q, Terraform %q", name, v, tc.Env[name])
 		}
+	}
+}
+
+// TestTerraformModuleSelfContained keeps the module usable on its own (a
+// registry, a vendored copy): no file of it reads a path outside its
+// directory.
+func TestTerraformModuleSelfContained(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(terraformDir, "*.tf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := regexp.MustCompile(`\.\./|path\.(root|cwd)`)
+	for _, f := range files {
+		for i, line := range strings.Split(string(readFile(t, f)), "\n") {
+			if outside.MatchString(line) {
+				t.Errorf("%s:%d reaches outside the module: %s", f, i+1, strings.TrimSpace(line))
+			}
+		}
+	}
+}
+
+// TestTerraformGeneratedPoliciesParse loads, with pullheal's own policy
+// parser, every policy the module's tests store or compare with: the
+// generated ones (tests/testdata/generated-*.yaml, which terraform test
+// asserts byte for byte) and the hand-written ones.
+func TestTerraformGeneratedPoliciesParse(t *testing.T) {
+	var files []string
+	for _, pattern := range []string{"tests/testdata/*.yaml", "examples/*/policy.yaml"} {
+		m, err := filepath.Glob(filepath.Join(terraformDir, pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 4 {
+		t.Fatalf("found %d policies under %s, want the test fixtures and the examples'", len(files), terraformDir)
+	}
+	for _, f := range files {
+		if _, err := pullpolicy.Parse(f, readFile(t, f)); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
+
+var updateReadme = flag.Bool("update-readme", false, "rewrite the input and output tables of terraform/README.md from the module")
+
+const tfReadme = terraformDir + "/README.md"
+
+// exprText is an expression's source, on one line: a multi-line object or
+// list type reads as it would be written on one.
+func (m *tfModule) exprText(e hclsyntax.Expression) string {
+	r := e.Range()
+	src, err := os.ReadFile(r.Filename)
+	if err != nil {
+		return ""
+	}
+	var out strings.Builder
+	lines := strings.Split(string(src[r.Start.Byte:r.End.Byte]), "\n")
+	for i, l := range lines {
+		l = strings.Join(strings.Fields(l), " ") // alignment spaces of terraform fmt
+		if i > 0 {
+			prev := lines[i-1]
+			prev = strings.TrimSpace(prev)
+			switch {
+			case strings.HasSuffix(prev, "(") || strings.HasSuffix(prev, "{") || strings.HasSuffix(prev, "["):
+				out.WriteString(" ")
+			case strings.HasPrefix(l, ")") || strings.HasPrefix(l, "}") || strings.HasPrefix(l, "]"):
+				out.WriteString(" ")
+			default:
+				out.WriteString(", ")
+			}
+		}
+		out.WriteString(l)
+	}
+	return out.String()
+}
+
+// readmeTables renders the module's inputs and outputs as the README shows
+// them: every variable with its type, default and description, required
+// when it has no default.
+func readmeTables(t *testing.T, m *tfModule) (inputs, outputs string) {
+	t.Helper()
+	cell := func(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+	desc := func(b *hclsyntax.Block) string {
+		a := b.Body.Attributes["description"]
+		if a == nil {
+			t.Errorf("%s %s has no description", b.Type, b.Labels[0])
+			return ""
+		}
+		v, diags := a.Expr.Value(nil)
+		if diags.HasErrors() || v.Type() != cty.String {
+			t.Errorf("%s %s: description is not a string literal", b.Type, b.Labels[0])
+			return ""
+		}
+		return v.AsString()
+	}
+	var in strings.Builder
+	in.WriteString("| name | type | default | required | description |\n|---|---|---|---|---|\n")
+	for _, name := range m.variableOrder() {
+		b := m.variables[name]
+		typ, def, required := "any", "", "yes"
+		if a := b.Body.Attributes["type"]; a != nil {
+			typ = m.exprText(a.Expr)
+		}
+		if a := b.Body.Attributes["default"]; a != nil {
+			def, required = "`"+cell(m.exprText(a.Expr))+"`", "no"
+		}
+		fmt.Fprintf(&in, "| `%s` | `%s` | %s | %s | %s |\n", name, cell(typ), def, required, cell(desc(b)))
+	}
+	var out strings.Builder
+	out.WriteString("| name | description |\n|---|---|\n")
+	for _, name := range m.outputOrder() {
+		fmt.Fprintf(&out, "| `%s` | %s |\n", name, cell(desc(m.outputs[name])))
+	}
+	return in.String(), out.String()
+}
+
+// variableOrder and outputOrder list declarations in file order.
+func (m *tfModule) variableOrder() []string { return m.blockOrder(m.variables) }
+func (m *tfModule) outputOrder() []string   { return m.blockOrder(m.outputs) }
+
+func (m *tfModule) blockOrder(set map[string]*hclsyntax.Block) []string {
+	names := sortedKeys(set)
+	slices.SortStableFunc(names, func(a, b string) int {
+		ra, rb := set[a].TypeRange, set[b].TypeRange
+		if ra.Filename != rb.Filename {
+			return strings.Compare(ra.Filename, rb.Filename)
+		}
+		return ra.Start.Byte - rb.Start.Byte
+	})
+	return names
+}
+
+// replaceBetween swaps the text between two marker lines.
+func replaceBetween(doc, begin, end, body string) (string, error) {
+	i := strings.Index(doc, begin+"\n")
+	j := strings.Index(doc, end)
+	if i < 0 || j < i {
+		return "", fmt.Errorf("no %s ... %s markers", begin, end)
+	}
+	return doc[:i+len(begin)+1] + body + doc[j:], nil
+}
+
+// TestTerraformReadmeTables keeps the README's input and output tables the
+// module's own: regenerate them with go test ./deploy -run ReadmeTables
+// -update-readme.
+func TestTerraformReadmeTables(t *testing.T) {
+	m := loadTerraform(t)
+	inputs, outputs := readmeTables(t, m)
+	doc := string(readFile(t, tfReadme))
+	want, err := replaceBetween(doc, "<!-- inputs -->", "<!-- /inputs -->", inputs)
+	if err == nil {
+		want, err = replaceBetween(want, "<!-- outputs -->", "<!-- /outputs -->", outputs)
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", tfReadme, err)
+	}
+	if *updateReadme {
+		if err := os.WriteFile(tfReadme, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if diff := cmp.Diff(want, doc); diff != "" {
+		t.Errorf("%s is out of date with the module (-module +README); run go test ./deploy -run ReadmeTables -update-readme:\n%s", tfReadme, diff)
+	}
+}
+
+// TestTerraformInputsInDeployReadme keeps deploy/README.md naming every
+// input of the module (its table of inputs by purpose).
+func TestTerraformInputsInDeployReadme(t *testing.T) {
+	m := loadTerraform(t)
+	text := string(readFile(t, deployReadme))
+	start := strings.Index(text, "## Module inputs")
+	if start < 0 {
+		t.Fatalf("%s: no section ## Module inputs", deployReadme)
+	}
+	text = text[start:]
+	if end := strings.Index(text[3:], "\n## "); end >= 0 {
+		text = text[:end+3]
+	}
+	named := map[string]bool{}
+	for _, m := range regexp.MustCompile("`([a-z0-9_]+)`").FindAllStringSubmatch(text, -1) {
+		named[m[1]] = true
+	}
+	for _, v := range sortedKeys(m.variables) {
+		if !named[v] {
+			t.Errorf("%s: ## Module inputs does not name %s", deployReadme, v)
+		}
+		delete(named, v)
+	}
+	for n := range named {
+		t.Errorf("%s: ## Module inputs names %s, which is not an input of the module", deployReadme, n)
+	}
+}
+
+// TestTerraformSyncMatchesCloudFormation compares the scheduled sync of the
+// module and of the stack: the container (name, command, environment, user,
+// read-only root, no health check: it is a batch job) and the scheduler
+// role's statements.
+func TestTerraformSyncMatchesCloudFormation(t *testing.T) {
+	m := loadTerraform(t)
+	tmpl := loadCFN(t)
+
+	tfDefs, ok := newEval(m, nil).jsonAttr(t, "aws_ecs_task_definition.sync.container_definitions").([]any)
+	if !ok || len(tfDefs) != 1 {
+		t.Fatalf("the module's sync task definition has %d containers, want 1", len(tfDefs))
+	}
+	cfnDefs, _ := lookup(map[string]any(tmpl), "Resources/SyncTaskDefinition/Properties/ContainerDefinitions")
+	cfnList, _ := cfnDefs.([]any)
+	if len(cfnList) != 1 {
+		t.Fatalf("the stack's sync task definition has %d containers, want 1", len(cfnList))
+	}
+	tc, cc := tfDefs[0], cfnList[0]
+	for _, f := range []struct{ tf, cfn string }{
+		{"name", "Name"}, {"command", "Command"}, {"user", "User"},
+		{"readonlyRootFilesystem", "ReadonlyRootFilesystem"}, {"essential", "Essential"},
+		{"logConfiguration/options/awslogs-stream-prefix", "LogConfiguration/Options/awslogs-stream-prefix"},
+	} {
+		tv, _ := lookup(tc, f.tf)
+		cv, _ := lookup(cc, f.cfn)
+		if diff := cmp.Diff(asJSON(t, cv), asJSON(t, tv)); diff != "" {
+			t.Errorf("sync container %s (-CloudFormation +Terraform):\n%s", f.tf, diff)
+		}
+	}
+	if cmd, _ := lookup(tc, "command"); !cmp.Equal(cmd, any([]any{"sync"})) {
+		t.Errorf("the sync container runs %v, want [sync]", cmd)
+	}
+	for _, c := range []struct {
+		source string
+		v      any
+		path   string
+	}{{"Terraform", tc, "healthCheck"}, {"CloudFormation", cc, "HealthCheck"}} {
+		if _, ok := lookup(c.v, c.path); ok {
+			t.Errorf("%s: the sync container has a health check; it is a batch job that exits", c.source)
+		}
+	}
+	envNames := func(v any, name string) []string {
+		list, _ := v.([]any)
+		var names []string
+		for _, e := range list {
+			if b, ok := lookup(e, "Fn::If"); ok { // !If [COND, VAR, AWS::NoValue]
+				e = b.([]any)[1]
+			}
+			n, _ := lookup(e, name)
+			names = append(names, fmt.Sprint(n))
+		}
+		slices.Sort(names)
+		return names
+	}
+	tfEnv, _ := lookup(tc, "environment")
+	cfnEnv, _ := lookup(cc, "Environment")
+	if diff := cmp.Diff(envNames(cfnEnv, "Name"), envNames(tfEnv, "name")); diff != "" {
+		t.Errorf("sync container environment names (-CloudFormation +Terraform):\n%s", diff)
+	}
+
+	statements := func(v any) map[string]any {
+		list, _ := lookup(v, "Statement")
+		out := map[string]any{}
+		for _, s := range list.([]any) {
+			sid, _ := lookup(s, "Sid")
+			action, _ := lookup(s, "Action")
+			out[fmt.Sprint(sid)] = asJSON(t, action)
+		}
+		return out
+	}
+	tfPolicy := newEval(m, nil).jsonAttr(t, "aws_iam_role_policy.scheduler.policy")
+	cfnPolicy, ok := lookup(map[string]any(tmpl), "Resources/SchedulerRole/Properties/Policies/0/PolicyDocument")
+	if !ok {
+		t.Fatal("the stack's SchedulerRole has no inline policy")
+	}
+	if diff := cmp.Diff(statements(cfnPolicy), statements(tfPolicy)); diff != "" {
+		t.Errorf("scheduler role statements and actions (-CloudFormation +Terraform):\n%s", diff)
 	}
 }

@@ -1,35 +1,3 @@
-data "aws_partition" "current" {}
-data "aws_region" "current" {}
-data "aws_caller_identity" "current" {}
-
-locals {
-  partition  = data.aws_partition.current.partition
-  region     = data.aws_region.current.id
-  account_id = data.aws_caller_identity.current.account_id
-  with_hub   = var.dockerhub_secret_arn != ""
-
-  # The task role's policy is deploy/iam/agent-policy.json itself, its
-  # ${Placeholders} filled here, so the module and the reviewed document
-  # cannot drift apart.
-  agent_policy_rendered = jsondecode(templatefile("${path.module}/../iam/agent-policy.json", {
-    Partition         = local.partition
-    Region            = local.region
-    AccountId         = local.account_id
-    QueueName         = aws_sqs_queue.events.name
-    LeaseTableName    = aws_dynamodb_table.leases.name
-    ReviewBusName     = var.review_bus_name
-    PullThroughPrefix = var.pull_through_prefix
-    MirrorPrefix      = var.mirror_prefix
-    PassRolePattern   = var.pass_role_pattern
-    # Without a Docker Hub secret of its own the agent reads only the
-    # ecr-pullthroughcache/ secrets; the repeated resource is dropped below.
-    DockerHubSecretArn = local.with_hub ? var.dockerhub_secret_arn : "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:ecr-pullthroughcache/*"
-  }))
-  agent_policy = merge(local.agent_policy_rendered, {
-    Statement = [for s in local.agent_policy_rendered.Statement : merge(s, { Resource = distinct(flatten([s.Resource])) })]
-  })
-}
-
 # SSE-SQS, not SSE-KMS: EventBridge cannot deliver to a queue encrypted with
 # the AWS managed KMS key.
 resource "aws_sqs_queue" "dlq" {
@@ -126,52 +94,8 @@ resource "aws_cloudwatch_log_group" "agent" {
   tags              = var.tags
 }
 
-resource "aws_iam_role" "execution" {
-  name        = "${var.name}-execution"
-  description = "Pulls the pullheal image and ships its logs."
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ecs-tasks.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = { StringEquals = { "aws:SourceAccount" = local.account_id } }
-    }]
-  })
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy_attachment" "execution" {
-  role       = aws_iam_role.execution.name
-  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
-}
-
-resource "aws_iam_role" "task" {
-  name        = "${var.name}-task"
-  description = "The pullheal agent's own permissions (deploy/iam/README.md explains each statement)."
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ecs-tasks.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-      Condition = {
-        StringEquals = { "aws:SourceAccount" = local.account_id }
-        ArnLike      = { "aws:SourceArn" = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:*" }
-      }
-    }]
-  })
-  tags = var.tags
-}
-
-resource "aws_iam_role_policy" "task" {
-  name   = "pullheal-agent"
-  role   = aws_iam_role.task.id
-  policy = jsonencode(local.agent_policy)
-}
-
-# No container health check: the image has no shell or wget. ECS replaces the
-# task when the agent exits; /healthz and /readyz are for scrapers.
+# The image has no shell: the health check runs pullheal itself, which asks
+# the agent's /healthz on 127.0.0.1:9090 (PULLHEAL_LISTEN) and exits 0 or 1.
 resource "aws_ecs_task_definition" "agent" {
   family                   = "${var.name}-agent"
   requires_compatibilities = ["FARGATE"]
@@ -202,6 +126,13 @@ resource "aws_ecs_task_definition" "agent" {
     user                   = "65532:65532"
     mountPoints            = [{ sourceVolume = "tmp", containerPath = "/tmp" }]
     portMappings           = [{ name = "metrics", containerPort = 9090, protocol = "tcp" }]
+    healthCheck = {
+      command     = ["CMD", "/pullheal", "healthcheck"]
+      interval    = 30
+      timeout     = 5
+      retries     = 3
+      startPeriod = 30
+    }
     environment = concat([
       { name = "PULLHEAL_QUEUE_URL", value = aws_sqs_queue.events.url },
       { name = "PULLHEAL_LOCK_TABLE", value = aws_dynamodb_table.leases.name },
@@ -209,9 +140,10 @@ resource "aws_ecs_task_definition" "agent" {
       { name = "PULLHEAL_SHUTDOWN_GRACE", value = "25s" },
       { name = "PULLHEAL_LISTEN", value = ":9090" },
       { name = "PULLHEAL_LOG_LEVEL", value = "info" },
+      { name = "PULLHEAL_POLICY", value = local.policy_location },
       { name = "AWS_REGION", value = local.region },
       ], local.with_hub ? [
-      { name = "PULLHEAL_DOCKERHUB_SECRET", value = var.dockerhub_secret_arn },
+      { name = "PULLHEAL_DOCKERHUB_SECRET", value = local.dockerhub_secret_arn },
     ] : [])
     logConfiguration = {
       logDriver = "awslogs"
@@ -224,6 +156,9 @@ resource "aws_ecs_task_definition" "agent" {
   }])
 
   tags = var.tags
+
+  # The agent reads the policy at start: store it first.
+  depends_on = [aws_ssm_parameter.policy, aws_s3_object.policy]
 }
 
 resource "aws_ecs_service" "agent" {
@@ -251,37 +186,3 @@ resource "aws_ecs_service" "agent" {
   tags = var.tags
 }
 
-resource "aws_ecr_pull_through_cache_rule" "docker_hub" {
-  count                 = local.with_hub ? 1 : 0
-  ecr_repository_prefix = var.pull_through_prefix
-  upstream_registry_url = "registry-1.docker.io"
-  credential_arn        = var.dockerhub_secret_arn
-}
-
-# Settings of the repositories the cache creates. No resource tags: tags (or
-# KMS) in a creation template need a custom role for ECR to assume.
-resource "aws_ecr_repository_creation_template" "docker_hub" {
-  count                = local.with_hub ? 1 : 0
-  prefix               = var.pull_through_prefix
-  description          = "Repositories the Docker Hub pull-through cache creates for pullheal."
-  applied_for          = ["PULL_THROUGH_CACHE"]
-  image_tag_mutability = "MUTABLE"
-
-  encryption_configuration {
-    encryption_type = "AES256"
-  }
-
-  lifecycle_policy = jsonencode({
-    rules = [{
-      rulePriority = 1
-      description  = "expire untagged images after 14 days"
-      selection = {
-        tagStatus   = "untagged"
-        countType   = "sinceImagePushed"
-        countUnit   = "days"
-        countNumber = 14
-      }
-      action = { type = "expire" }
-    }]
-  })
-}
