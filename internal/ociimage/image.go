@@ -138,7 +138,7 @@ func Build(s Spec) (v1.ImageIndex, error) {
 			return nil, fmt.Errorf("image for %s: %w", b.Platform, err)
 		}
 		p := b.Platform
-		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &p}})
+		adds = append(adds, mutate.IndexAddendum{Add: plainImage{img}, Descriptor: v1.Descriptor{Platform: &p}})
 	}
 	idx = mutate.AppendManifests(idx, adds...)
 	out, ok := mutate.Annotations(idx, s.annotations()).(v1.ImageIndex)
@@ -186,4 +186,25 @@ func platformImage(s Spec, created time.Time, base v1.Layer, b Binary) (v1.Image
 		return nil, errors.New("annotate the image: not an image")
 	}
 	return out, nil
+}
+
+// plainImage describes itself in the index without an artifactType.
+// go-containerregistry sets one (the config's media type) on every
+// manifest it indexes, but OCI means it for artifacts, and tools that
+// rewrite an index (skopeo copy) drop it, which changes the digest.
+type plainImage struct{ v1.Image }
+
+func (i plainImage) Descriptor() (*v1.Descriptor, error) {
+	d := v1.Descriptor{}
+	var err error
+	if d.MediaType, err = i.MediaType(); err != nil {
+		return nil, err
+	}
+	if d.Digest, err = i.Digest(); err != nil {
+		return nil, err
+	}
+	if d.Size, err = i.Size(); err != nil {
+		return nil, err
+	}
+	return &d, nil
 }

@@ -13,7 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-		"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/pullheal/pullheal/internal/ociimage"
 )
@@ -115,6 +116,33 @@ func TestImageContents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	top, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tm, err := top.IndexManifest(); err != nil || len(tm.Manifests) != 1 || tm.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != "v1.2.3" {
+		t.Errorf("index.json: %v %+v; want the index named v1.2.3", err, tm)
+	}
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		want := fs.FileMode(0o644)
+		if d.IsDir() {
+			want = 0o755
+		}
+		if info.Mode().Perm() != want {
+			t.Errorf("%s: mode %s, want %s", path, info.Mode().Perm(), want)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	wantAnn := map[string]string{
 		"org.opencontainers.image.source":   s.Source,
 		"org.opencontainers.image.revision": s.Revision,
@@ -132,6 +160,9 @@ func TestImageContents(t *testing.T) {
 	var blobs = map[v1.Hash]int{}
 	for _, d := range im.Manifests {
 		platforms = append(platforms, d.Platform.String())
+		if d.MediaType != types.OCIManifestSchema1 || d.ArtifactType != "" {
+			t.Errorf("%s: index entry of media type %q, artifactType %q; want an OCI image manifest, no artifact type", d.Platform, d.MediaType, d.ArtifactType)
+		}
 		img, err := idx.Image(d.Digest)
 		if err != nil {
 			t.Fatal(err)

@@ -3,6 +3,7 @@ package ociimage
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -37,11 +38,16 @@ func WriteLayout(dir string, idx v1.ImageIndex, refName string) (v1.Hash, error)
 		return v1.Hash{}, fmt.Errorf("write layout: %w", err)
 	}
 	var opts []layout.Option
-	if _, err := name.NewTag("image:"+refName, name.StrictValidation); refName != "" && err == nil {
+	if _, err := name.NewTag("image:" + refName); refName != "" && err == nil {
 		opts = append(opts, layout.WithAnnotations(map[string]string{AnnotationRefName: refName}))
 	}
 	if err := p.AppendIndex(idx, opts...); err != nil {
 		return v1.Hash{}, fmt.Errorf("write layout: %w", err)
+	}
+	// The layout library writes some files 0600 and others 0777 less the
+	// umask; make them all as readable as any build output.
+	if err := normalizeModes(tmp); err != nil {
+		return v1.Hash{}, err
 	}
 	old := tmp + ".old"
 	if err := os.Rename(dir, old); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -54,6 +60,19 @@ func WriteLayout(dir string, idx v1.ImageIndex, refName string) (v1.Hash, error)
 		return v1.Hash{}, err
 	}
 	return digest, nil
+}
+
+func normalizeModes(root string) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		mode := os.FileMode(0o644)
+		if d.IsDir() {
+			mode = 0o755
+		}
+		return os.Chmod(path, mode)
+	})
 }
 
 // ReadLayout returns the image index that the layout at dir holds: the one
