@@ -68,11 +68,11 @@ func healthzURL(listen string) (string, error) {
 	if port == "" || port == "0" {
 		return "", errors.New("no fixed port to reach")
 	}
+	// Go listens on [::] dual-stack, so IPv4 loopback reaches every
+	// wildcard, also where the container has no IPv6.
 	switch host {
-	case "", "0.0.0.0":
+	case "", "0.0.0.0", "::":
 		host = "127.0.0.1"
-	case "::":
-		host = "::1"
 	}
 	return "http://" + net.JoinHostPort(host, port) + "/healthz", nil
 }

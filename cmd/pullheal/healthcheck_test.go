@@ -46,6 +46,8 @@ func TestHealthcheck(t *testing.T) {
 		{"404", []string{"--url", ok.URL + "/nope"}, 1, "404 Not Found"},
 		{"a redirect is not health", []string{"--url", moved.URL + "/healthz"}, 1, "302 Found"},
 		{"default URL from --listen", []string{"--listen", ":" + port(t, ok.URL)}, 0, ""},
+		{"--listen on every address", []string{"--listen", "0.0.0.0:" + port(t, ok.URL)}, 0, ""},
+		{"--listen on every IPv6 address", []string{"--listen", "[::]:" + port(t, ok.URL)}, 0, ""},
 		{"--listen on a host", []string{"--listen", strings.TrimPrefix(stalled.URL, "http://")}, 1, "503"},
 		{"refused", []string{"--url", "http://" + closedAddr(t) + "/healthz"}, 1, "connection refused"},
 		{"bad url", []string{"--url", "ftp://x/healthz"}, 2, "--url"},

@@ -14,6 +14,10 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
+// gzipLevel is gzip's usual 6: level 9 makes the binary's layer 0.7%
+// smaller and takes two and a half times as long.
+const gzipLevel = 6
+
 // entry is one file or directory of a layer.
 type entry struct {
 	name string // relative, directories end in "/"
@@ -59,7 +63,7 @@ func tarLayer(mtime time.Time, entries ...entry) (v1.Layer, error) {
 		return nil, err
 	}
 	var gzBuf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&gzBuf, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&gzBuf, gzipLevel)
 	if err != nil {
 		return nil, err
 	}

@@ -52,7 +52,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return usageError{err}
 	}
 	if fs.NArg() != 1 || fs.Arg(0) == "" {
-		return usageError{errors.New("want one IMAGE (REGISTRY/REPOSITORY:TAG); with make: make push IMAGE=...")}
+		return usageError{errors.New("want one IMAGE, REGISTRY/REPOSITORY:TAG (make push IMAGE=REGISTRY/REPOSITORY:TAG)")}
 	}
 	image := fs.Arg(0)
 	ref, err := name.ParseReference(image, name.StrictValidation)
