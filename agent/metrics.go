@@ -2,6 +2,8 @@ package agent
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/pullheal/pullheal/internal/buildinfo"
 )
 
 // Metrics are the agent's Prometheus metrics. They are registered on the
@@ -17,6 +19,9 @@ type Metrics struct {
 	// UpstreamRemaining is the pull budget the upstream registry last
 	// advertised (ratelimit-remaining) to the mirror route.
 	UpstreamRemaining prometheus.Gauge
+	// BuildInfo is 1, labelled with the running build, so that dashboards
+	// can tell which version each replica runs.
+	BuildInfo *prometheus.GaugeVec
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -55,7 +60,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pullheal_upstream_ratelimit_remaining",
 			Help: "Pulls left in the upstream registry's rate-limit window, as it last advertised to the mirror route (ratelimit-remaining).",
 		}),
+		BuildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "pullheal_build_info",
+			Help: "Always 1; the labels name the running build (version, commit, Go version).",
+		}, []string{"version", "commit", "goversion"}),
 	}
-	reg.MustRegister(m.UpstreamRemaining, m.Events, m.HealingSeconds, m.PullsAvoided, m.RevisionsRegistered, m.ServicesUpdated, m.MessagesInFlight, m.MessageErrors)
+	bi := buildinfo.Get()
+	m.BuildInfo.WithLabelValues(bi.Version, bi.Commit, bi.GoVersion).Set(1)
+	reg.MustRegister(m.BuildInfo, m.UpstreamRemaining, m.Events, m.HealingSeconds, m.PullsAvoided, m.RevisionsRegistered, m.ServicesUpdated, m.MessagesInFlight, m.MessageErrors)
 	return m
 }

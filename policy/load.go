@@ -100,7 +100,7 @@ func oneLine(msg string) string {
 func Load(path string) (*Policy, error) {
 	f, err := regfile.Open(path)
 	if err != nil {
-		return nil, fileError(path, openProblem(err), err)
+		return nil, fileError(path, FileProblem(err), err)
 	}
 	defer f.Close()
 	data, err := readLimited(f)
@@ -110,7 +110,10 @@ func Load(path string) (*Policy, error) {
 	return Parse(path, data)
 }
 
-func openProblem(err error) string {
+// FileProblem words an error opening a policy file for a one-line problem:
+// "no such file", "permission denied", "is a named pipe (FIFO), not a
+// regular file", ...
+func FileProblem(err error) string {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return "no such file"

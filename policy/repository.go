@@ -238,7 +238,7 @@ func (d *decoder) readLifecycle(name string) (string, error) {
 		if strings.Contains(err.Error(), "escapes from parent") {
 			return "", fmt.Errorf("%q leaves the policy's folder %s (a path, or a symlink, that points outside it)", name, d.dir)
 		}
-		return "", fmt.Errorf("%s: %s", p, openProblem(err))
+		return "", fmt.Errorf("%s: %s", p, FileProblem(err))
 	}
 	defer f.Close()
 	data, err := readLimited(f)

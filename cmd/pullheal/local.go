@@ -1,3 +1,5 @@
+//go:build !noTestbed
+
 package main
 
 import (

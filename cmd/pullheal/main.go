@@ -85,6 +85,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return asInputError(err)
 		},
+		Flags:    []cli.Flag{versionFlag()},
+		Action:   rootAction,
 		Commands: commands(),
 	}
 	for _, c := range app.Commands {

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/pullheal/pullheal/internal/regfile"
 	"github.com/pullheal/pullheal/policy"
 )
 
@@ -138,37 +137,21 @@ func (r *Reader) parse(data []byte) (*policy.Policy, error) {
 }
 
 func (r *Reader) readFile() ([]byte, string, error) {
-	f, err := os.Open(r.loc.Path)
+	// A FIFO or device would block the read (and SIGTERM with it).
+	f, err := regfile.Open(r.loc.Path)
 	if err != nil {
-		return nil, "", r.problem(fileProblem(err), err, true)
+		return nil, "", r.problem(policy.FileProblem(err), err, true)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, "", r.problem("stat: "+err.Error(), err, true)
 	}
-	if fi.IsDir() {
-		return nil, "", r.problem("is a directory, not a policy file", nil, true)
-	}
 	data, err := io.ReadAll(io.LimitReader(f, policy.MaxFileSize+1))
 	if err != nil {
 		return nil, "", r.problem("read: "+err.Error(), err, true)
 	}
 	return data, fi.ModTime().UTC().Format(time.RFC3339Nano), nil
-}
-
-func fileProblem(err error) string {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "no such file"
-	case errors.Is(err, fs.ErrPermission):
-		return "permission denied"
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Op + ": " + pe.Err.Error()
-	}
-	return err.Error()
 }
 
 func (r *Reader) readS3(ctx context.Context, prev *Snapshot) ([]byte, string, string, error) {

@@ -351,7 +351,7 @@ func TestReadFile(t *testing.T) {
 	}
 	for _, tc := range []struct{ path, want string }{
 		{filepath.Join(dir, "missing.yaml"), "no such file"},
-		{dir, "is a directory, not a policy file"},
+		{dir, "is a directory, not a regular file"},
 	} {
 		loc, _ := policysource.ParseLocation(tc.path)
 		r, _ := policysource.NewReader(loc, nil, nil, 0)

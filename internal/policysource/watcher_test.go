@@ -157,6 +157,15 @@ func TestWatcherConcurrentReads(t *testing.T) {
 	var wg sync.WaitGroup
 	seen := map[string]string{}
 	var mu sync.Mutex
+	look := func() {
+		s := w.Current()
+		mu.Lock()
+		defer mu.Unlock()
+		if prev, ok := seen[s.Info.SHA256]; ok && prev != denied(s.Policy) {
+			t.Errorf("sha %s seen with deny %q and %q", s.Info.SHA256, prev, denied(s.Policy))
+		}
+		seen[s.Info.SHA256] = denied(s.Policy)
+	}
 	for range 4 {
 		wg.Add(1)
 		go func() {
@@ -167,13 +176,7 @@ func TestWatcherConcurrentReads(t *testing.T) {
 					return
 				default:
 				}
-				s := w.Current()
-				mu.Lock()
-				if prev, ok := seen[s.Info.SHA256]; ok && prev != denied(s.Policy) {
-					t.Errorf("sha %s seen with deny %q and %q", s.Info.SHA256, prev, denied(s.Policy))
-				}
-				seen[s.Info.SHA256] = denied(s.Policy)
-				mu.Unlock()
+				look()
 			}
 		}()
 	}
@@ -182,6 +185,8 @@ func TestWatcherConcurrentReads(t *testing.T) {
 		if err := w.Reload(ctx); err != nil {
 			t.Error(err)
 		}
+		// However the readers were scheduled, each policy is looked at.
+		look()
 	}
 	close(stop)
 	wg.Wait()
