@@ -16,6 +16,7 @@ import (
 
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/imageref"
+	"github.com/pullheal/pullheal/internal/imagesync"
 	"github.com/pullheal/pullheal/internal/mirror"
 	"github.com/pullheal/pullheal/policy"
 )
@@ -119,7 +120,7 @@ func mirrorAction(c *cli.Context) error {
 		opts = append(opts, mirror.WithPlatforms(platforms...))
 	}
 	if _, _, ok := imageref.ECRHost(dstRef.Registry); ok || len(endpoints) > 0 && endpoints.Lookup(dstRef.Registry) != nil {
-		opts = append(opts, mirror.WithRepositoryCreation(ecrClient, mirror.SettingsFromPolicy(settings)))
+		opts = append(opts, mirror.WithRepositoryCreation(ecrClient, imagesync.SettingsFromPolicy(settings)))
 	}
 	bar := newProgressBar(c.App.ErrWriter)
 	if bar != nil {

@@ -1,9 +1,8 @@
 // Package imagesync mirrors the images a policy allowlists into ECR ahead of
 // time, so that no workload depends on Docker Hub when it starts: `pullheal
-// sync`, run by hand or on a schedule. Plain images go through the mirror
-// engine (byte for byte, digests kept); images whose rule has customize
-// lines are rebuilt with package customize and pushed (CopyCustomized, which
-// the agent's mirror route can call too).
+// sync`, run by hand or on a schedule. Every image goes through the mirror
+// engine: plain images byte for byte (digests kept), images whose rule has
+// customize lines rebuilt on the way (a customize.Transform).
 //
 // What is synced: every images rule with action mirror, for each of its
 // match names that is concrete (no glob: sync cannot list a registry's
@@ -33,6 +32,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -237,7 +238,6 @@ type syncer struct {
 	cfg    Config
 	plan   plan.Config
 	engine *mirror.Mirror
-	copy   []Option // CopyCustomized options common to every image
 	list   []remote.Option
 	logger *slog.Logger
 }
@@ -260,8 +260,6 @@ func newSyncer(cfg Config, pc plan.Config) (*syncer, error) {
 		base = remote.DefaultTransport
 	}
 	s.list = []remote.Option{remote.WithAuthFromKeychain(src), remote.WithTransport(cfg.Endpoints.Transport(base))}
-	s.copy = []Option{WithSourceKeychain(src), WithDestinationKeychain(dst), WithTransport(base),
-		WithEndpoints(cfg.Endpoints), WithRateLimitReserve(cfg.Reserve), WithLogger(s.logger)}
 	if cfg.DryRun {
 		return s, nil
 	}
@@ -448,45 +446,59 @@ func (s *syncer) syncOne(ctx context.Context, ref imageref.Ref) Image {
 		im.Action, im.Error, im.Err = Failed, err.Error(), err
 		return im
 	}
-	settings := mirror.SettingsFromPolicy(d.Repository)
-	if len(d.Customize) > 0 {
-		lines, err := customize.Parse(d.Customize)
-		if err != nil {
-			return fail(err)
-		}
-		opts := slices.Clip(s.copy)
-		if s.cfg.Repositories != nil {
-			opts = append(opts, WithRepositoryCreation(s.cfg.Repositories, settings))
-		}
-		if len(d.Platforms) > 0 {
-			opts = append(opts, WithPlatforms(d.Platforms...))
-		}
-		res, err := CopyCustomized(ctx, ref.String(), st.Target, lines, opts...)
-		im.SourceDigest, im.Digest, im.BytesCopied, im.ManifestGETs = res.SourceDigest, res.TargetDigest, res.BytesCopied, res.ManifestGETs
-		if err != nil {
-			return fail(err)
-		}
-		im.Action = Customized
-		if res.UpToDate {
-			im.Action = AlreadyMirrored
-		}
-		return im
+	opts, err := CopyOptions(d)
+	if err != nil {
+		return fail(err)
 	}
-	var opts []mirror.Option
 	if s.cfg.Repositories != nil {
-		opts = append(opts, mirror.WithRepositoryCreation(s.cfg.Repositories, settings))
-	}
-	if len(d.Platforms) > 0 {
-		opts = append(opts, mirror.WithPlatforms(d.Platforms...))
+		opts = append(opts, mirror.WithRepositoryCreation(s.cfg.Repositories, SettingsFromPolicy(d.Repository)))
 	}
 	res, err := s.engine.Copy(ctx, ref.String(), st.Target, opts...)
 	im.SourceDigest, im.Digest, im.BytesCopied, im.ManifestGETs = res.SourceDigest, res.TargetDigest, res.BytesCopied, res.ManifestGETs
 	if err != nil {
 		return fail(err)
 	}
-	im.Action = Copied
-	if res.AlreadyMirrored {
+	switch {
+	case res.AlreadyMirrored:
 		im.Action = AlreadyMirrored
+	case len(d.Customize) > 0:
+		im.Action = Customized
+	default:
+		im.Action = Copied
 	}
 	return im
+}
+
+// CopyOptions are the mirror options a policy decision asks for: its
+// platforms, and its customisation as a transform.
+func CopyOptions(d policy.Decision) ([]mirror.Option, error) {
+	var opts []mirror.Option
+	if len(d.Platforms) > 0 {
+		opts = append(opts, mirror.WithPlatforms(d.Platforms...))
+	}
+	if len(d.Customize) > 0 {
+		lines, err := customize.Parse(d.Customize)
+		if err != nil {
+			return nil, err
+		}
+		t, err := customize.NewTransform(lines)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, mirror.WithTransform(t))
+	}
+	return opts, nil
+}
+
+// SettingsFromPolicy converts a policy's repository settings.
+func SettingsFromPolicy(s policy.RepositorySettings) mirror.RepositorySettings {
+	out := mirror.RepositorySettings{ScanOnPush: s.ScanOnPush, TagMutability: ecrtypes.ImageTagMutability(s.TagMutability),
+		Tags: s.Tags, LifecyclePolicy: s.LifecyclePolicy}
+	if s.Encryption.Type != "" {
+		out.Encryption = &ecrtypes.EncryptionConfiguration{EncryptionType: ecrtypes.EncryptionType(s.Encryption.Type)}
+		if s.Encryption.KMSKey != "" {
+			out.Encryption.KmsKey = &s.Encryption.KMSKey
+		}
+	}
+	return out
 }

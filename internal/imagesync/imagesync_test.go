@@ -387,29 +387,38 @@ images:
 	}
 }
 
+// TestCopyCustomized: the mirror engine with a customize transform, as the
+// agent's mirror route and sync use it.
 func TestCopyCustomized(t *testing.T) {
 	b := startBed(t)
 	ctx := context.Background()
 	lines, _ := customize.Parse([]string{"VOLUME /cache", "DIR /cache 0700"})
-	dst := b.srv.RegistryHost() + "/custom/vault"
-	opts := []imagesync.Option{
-		imagesync.WithSourceKeychain(anonymous), imagesync.WithDestinationKeychain(b.kc),
-		imagesync.WithEndpoints(b.srv.Endpoints()),
-		imagesync.WithRepositoryCreation(b.ecr, mirror.RepositorySettings{TagMutability: "IMMUTABLE"}),
-	}
-	res, err := imagesync.CopyCustomized(ctx, "hashicorp/vault:1.17", dst, lines, opts...)
+	tr, err := customize.NewTransform(lines)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.UpToDate || res.ManifestGETs != 3 || res.BytesCopied == 0 || res.SourceDigest != b.hubDigest(t, "hashicorp/vault", "1.17") ||
+	dst := b.srv.RegistryHost() + "/custom/vault"
+	opts := []mirror.Option{
+		mirror.WithSourceKeychain(anonymous), mirror.WithDestinationKeychain(b.kc),
+		mirror.WithRepositoryCreation(b.ecr, mirror.RepositorySettings{TagMutability: "IMMUTABLE"}),
+		mirror.WithTransform(tr),
+	}
+	for host, u := range b.srv.Endpoints() {
+		opts = append(opts, mirror.WithEndpoint(host, u.String()))
+	}
+	res, err := mirror.Copy(ctx, "hashicorp/vault:1.17", dst, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AlreadyMirrored || res.ManifestGETs != 3 || res.BytesCopied == 0 || res.SourceDigest != b.hubDigest(t, "hashicorp/vault", "1.17") ||
 		res.Target != dst+"@"+res.TargetDigest {
 		t.Errorf("first copy: %+v", res)
 	}
-	again, err := imagesync.CopyCustomized(ctx, "hashicorp/vault:1.17", dst, lines, opts...)
+	again, err := mirror.Copy(ctx, "hashicorp/vault:1.17", dst, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !again.UpToDate || again.TargetDigest != res.TargetDigest || again.ManifestGETs != 0 || again.BytesCopied != 0 {
+	if !again.AlreadyMirrored || again.TargetDigest != res.TargetDigest || again.ManifestGETs != 0 || again.BytesCopied != 0 {
 		t.Errorf("second copy: %+v", again)
 	}
 	repos, err := b.ecr.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"custom/vault"}})
@@ -419,21 +428,21 @@ func TestCopyCustomized(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, src, dst string
-		opts           []imagesync.Option
+		opts           []mirror.Option
 		err            string
 	}{
 		{"digest destination", "hashicorp/vault:1.17", dst + "@sha256:" + strings.Repeat("a", 64), nil, "names a digest"},
 		{"no tag to take", "hashicorp/vault@" + res.SourceDigest, dst, nil, "has no tag"},
 		{"unknown source", "library/nosuchimage:1", dst + ":x", nil, "look up source"},
-		{"platform kept by nothing", "hashicorp/vault:1.17", dst + ":s390x", []imagesync.Option{imagesync.WithPlatforms("linux/s390x")}, "no matching platform"},
-		{"bad platform", "hashicorp/vault:1.17", dst + ":x", []imagesync.Option{imagesync.WithPlatforms("linux")}, `platform "linux"`},
+		{"platform kept by nothing", "hashicorp/vault:1.17", dst + ":s390x", []mirror.Option{mirror.WithPlatforms("linux/s390x")}, "no matching platform"},
+		{"bad platform", "hashicorp/vault:1.17", dst + ":x", []mirror.Option{mirror.WithPlatforms("linux")}, `platform "linux"`},
 	} {
-		_, err := imagesync.CopyCustomized(ctx, tc.src, tc.dst, lines, append(slices.Clip(opts), tc.opts...)...)
+		_, err := mirror.Copy(ctx, tc.src, tc.dst, append(slices.Clip(opts), tc.opts...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.err)
 		}
 	}
-	if _, err := imagesync.CopyCustomized(ctx, "hashicorp/vault:1.17", dst, nil, opts...); !errors.Is(err, customize.ErrNoLines) {
+	if _, err := customize.NewTransform(nil); !errors.Is(err, customize.ErrNoLines) {
 		t.Errorf("no lines: %v", err)
 	}
 }

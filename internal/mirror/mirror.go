@@ -4,7 +4,8 @@
 // every blob while it streams, skips what the destination already holds,
 // mounts layers from sibling repositories, spends a source's pull budget
 // only on manifest GETs it cannot avoid, and pushes manifests last, so that
-// a tag never names an incomplete image.
+// a tag never names an incomplete image. A Transform (WithTransform; package
+// customize has one) rebuilds images on the way through the same pipeline.
 //
 // It also carries what a mirror needs around the copy: keychains for Docker
 // Hub (Secrets Manager) and ECR (GetAuthorizationToken), creation of ECR
@@ -129,7 +130,7 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 	if err != nil {
 		return Result{}, fmt.Errorf("source %q: %w", src, err)
 	}
-	dstRef, err := parseDestination(dst, srcRef)
+	dstRef, err := parseDestination(dst, srcRef, o.transform != nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -152,10 +153,14 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 }
 
 // parseDestination parses dst; without a tag or digest of its own it takes
-// src's identifier.
-func parseDestination(dst string, src name.Reference) (name.Reference, error) {
+// src's identifier. A transformed copy has a digest of its own, so its
+// destination must be a tag.
+func parseDestination(dst string, src name.Reference, transformed bool) (name.Reference, error) {
 	last := dst[strings.LastIndex(dst, "/")+1:]
 	if strings.ContainsAny(last, ":@") {
+		if transformed && strings.Contains(last, "@") {
+			return nil, fmt.Errorf("destination %q names a digest; a customised image gets a digest of its own: name a tag", dst)
+		}
 		ref, err := name.ParseReference(dst)
 		if err != nil {
 			return nil, fmt.Errorf("destination %q: %w", dst, err)
@@ -167,6 +172,9 @@ func parseDestination(dst string, src name.Reference) (name.Reference, error) {
 		return nil, fmt.Errorf("destination %q: %w", dst, err)
 	}
 	if d, ok := src.(name.Digest); ok {
+		if transformed {
+			return nil, fmt.Errorf("destination %q has no tag and the source %s has none to take", dst, src)
+		}
 		return repo.Digest(d.DigestStr()), nil
 	}
 	return repo.Tag(src.Identifier()), nil
