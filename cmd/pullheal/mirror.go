@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -24,11 +25,13 @@ import (
 func mirrorCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "mirror",
-		Usage:     "copy an image (every platform by default) into ECR, verified and rate-limit aware",
+		Usage:     "copy an image (every platform by default) into ECR or any OCI registry, verified and rate-limit aware",
 		ArgsUsage: "SRC DST",
 		Description: "Copies SRC (e.g. nginx:1.27) to DST (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror/library/nginx:1.27).\n" +
-			"Creates the ECR repository when missing. With --policy, refuses an image the policy does not allow\n" +
-			"to be mirrored, and applies its platforms and repository settings.",
+			"ECR destinations are reached with ECR credentials and their repository is created when missing; other\n" +
+			"registries with the docker config's credentials (and credential helpers), else anonymously.\n" +
+			"With --policy, refuses an image the policy does not allow to be mirrored, and applies its platforms\n" +
+			"and repository settings.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "policy", Usage: "policy `FILE`: only what it allowlists for mirroring is copied"},
 			&cli.StringSliceFlag{Name: "platform", Usage: "copy only `OS/ARCH[/VARIANT]`; repeatable (default: all)"},
@@ -36,6 +39,7 @@ func mirrorCommand() *cli.Command {
 			&cli.IntFlag{Name: "reserve", Usage: "refuse to spend the source's last `N` advertised pulls"},
 			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account ({\"username\",\"accessToken\"})"},
 			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
+			&cli.BoolFlag{Name: "insecure", Usage: "allow plain HTTP to registries (implicit for loopback addresses)"},
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
 		},
 		Action: mirrorAction,
@@ -99,19 +103,25 @@ func mirrorAction(c *cli.Context) error {
 		settings = d.Repository
 	}
 
-	awsCfg, err := config.LoadDefaultConfig(c.Context)
+	access := newRegistryAccess(c, endpoints)
+	source, err := access.sourceKeychain(c.String("dockerhub-secret"), srcRef.Registry)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
-	ecrClient := ecr.NewFromConfig(awsCfg)
-	source := mirror.SourceKeychain(secretsmanager.NewFromConfig(awsCfg), c.String("dockerhub-secret"), nil)
+	dest, err := access.keychain(dstRef.Registry)
+	if err != nil {
+		return err
+	}
 	opts := []mirror.Option{
 		mirror.WithJobs(c.Int("jobs")),
 		mirror.WithSourceKeychain(source),
-		mirror.WithDestinationKeychain(authn.NewMultiKeychain(mirror.NewECRKeychain(ecrClient, nil, dstRef.Registry), authn.DefaultKeychain)),
+		mirror.WithDestinationKeychain(dest),
 	}
 	for host, u := range endpoints {
 		opts = append(opts, mirror.WithEndpoint(host, u.String()))
+	}
+	if c.Bool("insecure") {
+		opts = append(opts, mirror.WithInsecure())
 	}
 	if n := c.Int("reserve"); n > 0 {
 		opts = append(opts, mirror.WithRateLimitReserve(n))
@@ -119,8 +129,12 @@ func mirrorAction(c *cli.Context) error {
 	if len(platforms) > 0 {
 		opts = append(opts, mirror.WithPlatforms(platforms...))
 	}
-	if _, _, ok := imageref.ECRHost(dstRef.Registry); ok || len(endpoints) > 0 && endpoints.Lookup(dstRef.Registry) != nil {
-		opts = append(opts, mirror.WithRepositoryCreation(ecrClient, imagesync.SettingsFromPolicy(settings)))
+	if access.isECR(dstRef.Registry) {
+		repos, err := access.ecr()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, mirror.WithRepositoryCreation(repos, imagesync.SettingsFromPolicy(settings)))
 	}
 	bar := newProgressBar(c.App.ErrWriter)
 	if bar != nil {
@@ -227,4 +241,84 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// registryAccess picks credentials per registry: ECR's (from the AWS
+// configuration, loaded only when an ECR registry or a Secrets Manager
+// secret is involved) for ECR hosts and hosts the endpoint map sends to
+// ECR, the docker config and its credential helpers for the others,
+// anonymous where neither has anything.
+type registryAccess struct {
+	c         *cli.Context
+	endpoints hostmap.Map
+
+	loaded    bool
+	cfg       aws.Config
+	err       error
+	ecrClient *ecr.Client
+}
+
+func newRegistryAccess(c *cli.Context, endpoints hostmap.Map) *registryAccess {
+	return &registryAccess{c: c, endpoints: endpoints}
+}
+
+func (a *registryAccess) aws() (aws.Config, error) {
+	if !a.loaded {
+		a.loaded = true
+		a.cfg, a.err = config.LoadDefaultConfig(a.c.Context)
+		if a.err != nil {
+			a.err = fmt.Errorf("load AWS configuration: %w", a.err)
+		}
+	}
+	return a.cfg, a.err
+}
+
+func (a *registryAccess) ecr() (*ecr.Client, error) {
+	if a.ecrClient == nil {
+		cfg, err := a.aws()
+		if err != nil {
+			return nil, err
+		}
+		a.ecrClient = ecr.NewFromConfig(cfg)
+	}
+	return a.ecrClient, nil
+}
+
+// isECR reports an ECR registry host, or a host the endpoint map sends to one.
+func (a *registryAccess) isECR(host string) bool {
+	if _, _, ok := imageref.ECRHost(host); ok {
+		return true
+	}
+	if u := a.endpoints.Lookup(host); u != nil {
+		_, _, ok := imageref.ECRHost(u.Hostname())
+		return ok
+	}
+	return false
+}
+
+// keychain is the keychain for registry host.
+func (a *registryAccess) keychain(host string) (authn.Keychain, error) {
+	if !a.isECR(host) {
+		return authn.DefaultKeychain, nil
+	}
+	client, err := a.ecr()
+	if err != nil {
+		return nil, err
+	}
+	return authn.NewMultiKeychain(mirror.NewECRKeychain(client, nil, host), authn.DefaultKeychain), nil
+}
+
+// sourceKeychain is keychain(host), with Docker Hub read as the account in
+// the Secrets Manager secret when one is named.
+func (a *registryAccess) sourceKeychain(secret, host string) (authn.Keychain, error) {
+	kc, err := a.keychain(host)
+	if err != nil || secret == "" {
+		return kc, err
+	}
+	cfg, err := a.aws()
+	if err != nil {
+		return nil, err
+	}
+	hub := mirror.SourceKeychain(secretsmanager.NewFromConfig(cfg), secret, nil)
+	return authn.NewMultiKeychain(hub, kc), nil
 }

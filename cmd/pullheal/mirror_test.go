@@ -8,7 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/peers"
 )
 
 // testBed starts the test bed and points the AWS SDK at it through the
@@ -73,5 +77,86 @@ func TestMirrorRefusesWhatThePolicyDoesNotAllow(t *testing.T) {
 	}
 	if got := srv.Hub.Pulls().Total; got != 0 {
 		t.Errorf("%d pulls from the hub, want none", got)
+	}
+}
+
+// noAWS unsets every AWS setting and points HOME (and with it ~/.aws and
+// ~/.docker) at an empty directory, for the rest of the test.
+func noAWS(t *testing.T) {
+	t.Helper()
+	for _, kv := range os.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "AWS_") || strings.HasPrefix(k, "PULLHEAL_") || k == "DOCKER_CONFIG" {
+			t.Setenv(k, "") // restores it afterwards
+			os.Unsetenv(k)
+		}
+	}
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	t.Setenv("XDG_CACHE_HOME", filepath.Join(home, ".cache"))
+}
+
+// startRegistries starts two of Debian's docker-registry on loopback.
+func startRegistries(t *testing.T) (*peers.Process, *peers.Process) {
+	t.Helper()
+	dir := t.TempDir()
+	var out [2]*peers.Process
+	for i := range out {
+		p, err := peers.StartRegistry(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { p.Close() })
+		out[i] = p
+	}
+	return out[0], out[1]
+}
+
+// TestMirrorBetweenPlainRegistries: two registries that are not ECR, no
+// AWS configuration at all: the copy works anonymously over plain HTTP
+// (implicit for loopback) and creates no repository anywhere.
+func TestMirrorBetweenPlainRegistries(t *testing.T) {
+	noAWS(t)
+	a, b := startRegistries(t)
+	idx, err := random.Index(1024, 2, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := name.ParseReference(a.Addr + "/a:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.WriteIndex(src, idx); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := idx.Digest()
+
+	code, stdout, stderr := runCLI(t, "", "mirror", "--output", "json", a.Addr+"/a:v1", b.Addr+"/a:v1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var s MirrorSummary
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	if s.TargetDigest != want.String() || s.BlobsCopied == 0 || s.AlreadyMirrored {
+		t.Errorf("summary %+v, want digest %s copied", s, want)
+	}
+	dst, err := name.ParseReference(b.Addr + "/a:v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := remote.Head(dst)
+	if err != nil || got.Digest != want {
+		t.Errorf("destination holds %v (%v), want %s", got, err, want)
+	}
+
+	// Copied again: nothing moves.
+	code, stdout, stderr = runCLI(t, "", "mirror", "--output", "json", a.Addr+"/a:v1", b.Addr+"/a:v1")
+	if code != 0 {
+		t.Fatalf("second copy: exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), &s); err != nil || !s.AlreadyMirrored || s.BytesCopied != 0 {
+		t.Errorf("second copy: %+v (%v)", s, err)
 	}
 }

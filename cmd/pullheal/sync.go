@@ -6,14 +6,9 @@ import (
 	"io"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/ecr"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pullheal/pullheal/internal/hostmap"
-	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/imagesync"
 	"github.com/pullheal/pullheal/internal/mirror"
 	"github.com/pullheal/pullheal/policy"
@@ -22,14 +17,14 @@ import (
 func syncCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "sync",
-		Usage: "mirror what a policy allowlists into ECR ahead of time, customised where it says so",
+		Usage: "mirror what a policy allowlists into ECR (or any OCI registry) ahead of time, customised where it says so",
 		Description: "For every images rule with action mirror, copies its named images and selected tags into ECR\n" +
 			"(tags.exact as listed; tags.glob and tags.semver matched against the upstream's tags, the --max-tags\n" +
 			"newest). Deny rules, typosquat protection and scopes apply. Images already in ECR cost no pull.\n" +
 			"Exit 0 when every image was synced or skipped by the policy, 1 when any failed, 2 for bad input.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "policy", Usage: "policy `FILE` (required)"},
-			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST` (default: the policy's, else the account's from the ECR authorization token)"},
+			&cli.StringFlag{Name: "registry", Usage: "registry `HOST` to sync into (default: the policy's, else the account's ECR from the ECR authorization token)"},
 			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account ({\"username\",\"accessToken\"})"},
 			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
 			&cli.IntFlag{Name: "reserve", Usage: "refuse to spend the upstream's last `N` advertised pulls"},
@@ -38,6 +33,7 @@ func syncCommand() *cli.Command {
 			&cli.StringFlag{Name: "service", Usage: "decide for this service `NAME` (policies with a scope)"},
 			&cli.StringFlag{Name: "family", Usage: "decide for this task-definition family `NAME` (policies with a scope)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "decide and list tags, copy nothing"},
+			&cli.BoolFlag{Name: "insecure", Usage: "allow plain HTTP to registries (implicit for loopback addresses)"},
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
 		},
 		Action: syncAction,
@@ -71,33 +67,45 @@ func syncAction(c *cli.Context) error {
 		return inputErrorf("--max-tags %d: must be at least 1", c.Int("max-tags"))
 	}
 
-	awsCfg, err := config.LoadDefaultConfig(c.Context)
-	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
-	}
-	ecrClient := ecr.NewFromConfig(awsCfg)
+	access := newRegistryAccess(c, endpoints)
 	registry := c.String("registry")
 	if registry == "" {
 		registry = pol.Registry
 	}
 	if registry == "" {
-		if registry, err = mirror.NewECRKeychain(ecrClient, nil).Endpoint(c.Context); err != nil {
+		client, err := access.ecr()
+		if err != nil {
+			return err
+		}
+		if registry, err = mirror.NewECRKeychain(client, nil).Endpoint(c.Context); err != nil {
 			return fmt.Errorf("discover the ECR registry (or pass --registry): %w", err)
 		}
 	}
-	source := mirror.SourceKeychain(secretsmanager.NewFromConfig(awsCfg), c.String("dockerhub-secret"), nil)
+	// Sources are many registries: the Docker Hub account when named, the
+	// docker config for the others.
+	source, err := access.sourceKeychain(c.String("dockerhub-secret"), "docker.io")
+	if err != nil {
+		return err
+	}
+	dest, err := access.keychain(registry)
+	if err != nil {
+		return err
+	}
 	cfg := imagesync.Config{
 		Registry:            registry,
 		Subject:             policy.Subject{Cluster: c.String("cluster"), Service: c.String("service"), Family: c.String("family")},
 		SourceKeychain:      source,
-		DestinationKeychain: authn.NewMultiKeychain(mirror.NewECRKeychain(ecrClient, nil, registry), authn.DefaultKeychain),
+		DestinationKeychain: dest,
 		Endpoints:           endpoints,
+		Insecure:            c.Bool("insecure"),
 		Reserve:             c.Int("reserve"),
 		MaxTags:             c.Int("max-tags"),
 		DryRun:              c.Bool("dry-run"),
 	}
-	if _, _, ok := imageref.ECRHost(registry); ok || endpoints.Lookup(registry) != nil {
-		cfg.Repositories = ecrClient
+	if access.isECR(registry) {
+		if cfg.Repositories, err = access.ecr(); err != nil {
+			return err
+		}
 	}
 	rep, err := imagesync.Sync(c.Context, cfg, pol)
 	switch {

@@ -74,6 +74,8 @@ type Config struct {
 	// remote's defaults); Endpoints reaches mapped hosts at other URLs.
 	Transport http.RoundTripper
 	Endpoints hostmap.Map
+	// Insecure allows plain HTTP to registries (mirror.WithInsecure).
+	Insecure bool
 	// Repositories creates missing ECR repositories with each rule's
 	// settings; nil expects them to exist.
 	Repositories mirror.RepositoryAPI
@@ -271,6 +273,9 @@ func newSyncer(cfg Config, pc plan.Config) (*syncer, error) {
 	for host, u := range cfg.Endpoints {
 		opts = append(opts, mirror.WithEndpoint(host, u.String()))
 	}
+	if cfg.Insecure {
+		opts = append(opts, mirror.WithInsecure())
+	}
 	engine, err := mirror.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -361,7 +366,11 @@ func (s *syncer) maxTags() int {
 }
 
 func (s *syncer) listTags(ctx context.Context, ref imageref.Ref) ([]string, error) {
-	repo, err := name.NewRepository(ref.Name())
+	var opts []name.Option
+	if s.cfg.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	repo, err := name.NewRepository(ref.Name(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", ref.Name(), err)
 	}

@@ -1,5 +1,5 @@
 // Package mirror copies container images from public registries (Docker Hub
-// and others) into Amazon ECR: every platform of an index by default, so
+// and others) into Amazon ECR or any OCI registry: every platform of an index by default, so
 // that digests stay what they were upstream, or a chosen subset. It verifies
 // every blob while it streams, skips what the destination already holds,
 // mounts layers from sibling repositories, spends a source's pull budget
@@ -126,11 +126,11 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 		}
 	}
 	start := o.now()
-	srcRef, err := name.ParseReference(src)
+	srcRef, err := name.ParseReference(src, o.nameOptions()...)
 	if err != nil {
 		return Result{}, fmt.Errorf("source %q: %w", src, err)
 	}
-	dstRef, err := parseDestination(dst, srcRef, o.transform != nil)
+	dstRef, err := parseDestination(dst, srcRef, o.transform != nil, o.nameOptions()...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -155,19 +155,19 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 // parseDestination parses dst; without a tag or digest of its own it takes
 // src's identifier. A transformed copy has a digest of its own, so its
 // destination must be a tag.
-func parseDestination(dst string, src name.Reference, transformed bool) (name.Reference, error) {
+func parseDestination(dst string, src name.Reference, transformed bool, opts ...name.Option) (name.Reference, error) {
 	last := dst[strings.LastIndex(dst, "/")+1:]
 	if strings.ContainsAny(last, ":@") {
 		if transformed && strings.Contains(last, "@") {
 			return nil, fmt.Errorf("destination %q names a digest; a customised image gets a digest of its own: name a tag", dst)
 		}
-		ref, err := name.ParseReference(dst)
+		ref, err := name.ParseReference(dst, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("destination %q: %w", dst, err)
 		}
 		return ref, nil
 	}
-	repo, err := name.NewRepository(dst)
+	repo, err := name.NewRepository(dst, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("destination %q: %w", dst, err)
 	}

@@ -35,6 +35,7 @@ type options struct {
 	reserve       int
 	gauge         Gauge
 	transform     Transform
+	insecure      bool
 	attempts      int
 	backoff       time.Duration
 	maxRetryAfter time.Duration
@@ -395,4 +396,21 @@ func WithTransform(t Transform) Option {
 		o.transform = t
 		return nil
 	}
+}
+
+// WithInsecure allows registries to be reached over plain HTTP (an https
+// attempt comes first, as crane --insecure does). Loopback and private
+// (RFC 1918) addresses are reached that way without it.
+func WithInsecure() Option {
+	return func(o *options) error {
+		o.insecure = true
+		return nil
+	}
+}
+
+func (o *options) nameOptions() []name.Option {
+	if o.insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
 }
