@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +41,7 @@ func mirrorCommand() *cli.Command {
 			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account ({\"username\",\"accessToken\"})"},
 			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain HTTP to registries (implicit for loopback addresses)"},
+			blobCacheFlag(),
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
 		},
 		Action: mirrorAction,
@@ -58,8 +60,12 @@ type MirrorSummary struct {
 	BlobsCopied     int      `json:"blobsCopied"`
 	BlobsSkipped    int      `json:"blobsSkipped"`
 	BlobsMounted    int      `json:"blobsMounted"`
-	ManifestGETs    int      `json:"manifestGets"`
-	DurationSeconds float64  `json:"durationSeconds"`
+	MountsRefused   int      `json:"mountsRefused"`
+	// Mounts says how cross-repository mounts went: worked, refused (the
+	// blobs were uploaded instead), partly, or none (none tried).
+	Mounts          string  `json:"mounts"`
+	ManifestGETs    int     `json:"manifestGets"`
+	DurationSeconds float64 `json:"durationSeconds"`
 }
 
 func mirrorAction(c *cli.Context) error {
@@ -136,18 +142,27 @@ func mirrorAction(c *cli.Context) error {
 		}
 		opts = append(opts, mirror.WithRepositoryCreation(repos, imagesync.SettingsFromPolicy(settings)))
 	}
+	cache, err := openBlobCache(c)
+	if err != nil {
+		return err
+	}
+	if cache != nil {
+		opts = append(opts, mirror.WithBlobCache(cache))
+	}
 	bar := newProgressBar(c.App.ErrWriter)
 	if bar != nil {
 		opts = append(opts, mirror.WithProgress(bar.update))
 	}
 	res, err := mirror.Copy(c.Context, srcRef.String(), dst, opts...)
 	bar.finish()
+	saveBlobCache(c, cache)
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", src, err)
 	}
 	sum := MirrorSummary{Source: srcRef.String(), Target: res.Target, SourceDigest: res.SourceDigest, TargetDigest: res.TargetDigest,
 		Platforms: res.Platforms, AlreadyMirrored: res.AlreadyMirrored, BytesCopied: res.BytesCopied, BlobsCopied: res.BlobsCopied,
-		BlobsSkipped: res.BlobsSkipped, BlobsMounted: res.BlobsMounted, ManifestGETs: res.ManifestGETs, DurationSeconds: res.Duration.Seconds()}
+		BlobsSkipped: res.BlobsSkipped, BlobsMounted: res.BlobsMounted, MountsRefused: res.MountsRefused,
+		Mounts: mountOutcome(res.BlobsMounted, res.MountsRefused), ManifestGETs: res.ManifestGETs, DurationSeconds: res.Duration.Seconds()}
 	if format == "json" {
 		return writeJSON(c.App.Writer, sum)
 	}
@@ -159,8 +174,12 @@ func mirrorAction(c *cli.Context) error {
 	if len(sum.Platforms) > 0 {
 		plats = strings.Join(sum.Platforms, ", ") + "; "
 	}
-	fmt.Fprintf(c.App.Writer, "%s %s -> %s (%s%d blobs copied, %d skipped, %d mounted; %s; %d manifest GETs upstream; %.2fs)\n",
-		state, sum.Source, sum.Target, plats, sum.BlobsCopied, sum.BlobsSkipped, sum.BlobsMounted,
+	mounts := ""
+	if sum.MountsRefused > 0 {
+		mounts = fmt.Sprintf(", %d mounts refused (uploaded instead)", sum.MountsRefused)
+	}
+	fmt.Fprintf(c.App.Writer, "%s %s -> %s (%s%d blobs copied, %d skipped, %d mounted%s; %s; %d manifest GETs upstream; %.2fs)\n",
+		state, sum.Source, sum.Target, plats, sum.BlobsCopied, sum.BlobsSkipped, sum.BlobsMounted, mounts,
 		humanBytes(sum.BytesCopied), sum.ManifestGETs, sum.DurationSeconds)
 	return nil
 }
@@ -321,4 +340,52 @@ func (a *registryAccess) sourceKeychain(secret, host string) (authn.Keychain, er
 	}
 	hub := mirror.SourceKeychain(secretsmanager.NewFromConfig(cfg), secret, nil)
 	return authn.NewMultiKeychain(hub, kc), nil
+}
+
+// blobCacheFlag is --blob-cache: where blob locations are remembered
+// between runs, under the user's cache directory by default.
+func blobCacheFlag() cli.Flag {
+	def := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		def = filepath.Join(dir, "pullheal", "blobs.json")
+	}
+	return &cli.StringFlag{Name: "blob-cache", Value: def,
+		Usage: "`FILE` remembering which destination repositories hold which blobs, to mount them in later runs (\"\" turns it off)"}
+}
+
+// openBlobCache opens --blob-cache; nil when it is off. A cache that cannot
+// be read is reported and left off: it must not stop a copy.
+func openBlobCache(c *cli.Context) (*mirror.BlobCache, error) {
+	path := c.String("blob-cache")
+	if path == "" {
+		return nil, nil
+	}
+	cache, err := mirror.OpenBlobCache(path)
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %v; continuing without it\n", err)
+		return nil, nil
+	}
+	return cache, nil
+}
+
+func saveBlobCache(c *cli.Context, cache *mirror.BlobCache) {
+	if cache == nil {
+		return
+	}
+	if err := cache.Save(); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
+	}
+}
+
+// mountOutcome names how mounts went.
+func mountOutcome(mounted, refused int) string {
+	switch {
+	case mounted > 0 && refused > 0:
+		return "partly"
+	case mounted > 0:
+		return "worked"
+	case refused > 0:
+		return "refused"
+	}
+	return "none"
 }

@@ -24,6 +24,8 @@ func testBed(t *testing.T) *localaws.Server {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
+	// The blob cache goes where the user's would, in a directory of the test.
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
 	for _, kv := range srv.Env() {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
@@ -142,6 +144,7 @@ func TestMirrorBetweenPlainRegistries(t *testing.T) {
 	if s.TargetDigest != want.String() || s.BlobsCopied == 0 || s.AlreadyMirrored {
 		t.Errorf("summary %+v, want digest %s copied", s, want)
 	}
+	blobs := s.BlobsCopied
 	dst, err := name.ParseReference(b.Addr + "/a:v1")
 	if err != nil {
 		t.Fatal(err)
@@ -158,5 +161,26 @@ func TestMirrorBetweenPlainRegistries(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(stdout), &s); err != nil || !s.AlreadyMirrored || s.BytesCopied != 0 {
 		t.Errorf("second copy: %+v (%v)", s, err)
+	}
+
+	// Into another repository of the same registry, in a new process: the
+	// blob cache (the default one, under XDG_CACHE_HOME) says where the
+	// blobs are, and they are mounted instead of uploaded.
+	code, stdout, stderr = runCLI(t, "", "mirror", "--output", "json", a.Addr+"/a:v1", b.Addr+"/other:v1")
+	if code != 0 {
+		t.Fatalf("third copy: exit %d: %s", code, stderr)
+	}
+	var third MirrorSummary
+	if err := json.Unmarshal([]byte(stdout), &third); err != nil || third.Mounts != "worked" || third.BlobsMounted != blobs || third.BytesCopied != 0 {
+		t.Errorf("third copy: %+v (%v), want every blob mounted", third, err)
+	}
+	// With the cache off, nothing says where the blobs are.
+	code, stdout, stderr = runCLI(t, "", "mirror", "--output", "json", "--blob-cache", "", a.Addr+"/a:v1", b.Addr+"/fourth:v1")
+	if code != 0 {
+		t.Fatalf("fourth copy: exit %d: %s", code, stderr)
+	}
+	var fourth MirrorSummary
+	if err := json.Unmarshal([]byte(stdout), &fourth); err != nil || fourth.Mounts != "none" || fourth.BlobsCopied == 0 {
+		t.Errorf("fourth copy: %+v (%v), want uploads", fourth, err)
 	}
 }

@@ -34,6 +34,7 @@ func syncCommand() *cli.Command {
 			&cli.StringFlag{Name: "family", Usage: "decide for this task-definition family `NAME` (policies with a scope)"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "decide and list tags, copy nothing"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain HTTP to registries (implicit for loopback addresses)"},
+			blobCacheFlag(),
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
 		},
 		Action: syncAction,
@@ -107,7 +108,13 @@ func syncAction(c *cli.Context) error {
 			return err
 		}
 	}
+	if !cfg.DryRun {
+		if cfg.BlobCache, err = openBlobCache(c); err != nil {
+			return err
+		}
+	}
 	rep, err := imagesync.Sync(c.Context, cfg, pol)
+	saveBlobCache(c, cfg.BlobCache)
 	switch {
 	case errors.Is(err, imagesync.ErrInvalidConfig):
 		return asInputError(err)
@@ -172,6 +179,10 @@ func writeSyncText(w io.Writer, rep imagesync.Report) {
 		fmt.Fprintf(w, "dry run: %d to sync, %d skipped, %d failed\n", s.Planned, s.Skipped, s.Failed)
 		return
 	}
-	fmt.Fprintf(w, "synced into %s: %d copied, %d customized, %d already mirrored, %d skipped, %d failed\n",
-		rep.Registry, s.Copied, s.Customized, s.AlreadyMirrored, s.Skipped, s.Failed)
+	mounts := ""
+	if m := rep.Mounts; m.Mounted+m.Refused > 0 {
+		mounts = fmt.Sprintf(" (mounts %s: %d blobs mounted, %d refused and uploaded instead)", mountOutcome(m.Mounted, m.Refused), m.Mounted, m.Refused)
+	}
+	fmt.Fprintf(w, "synced into %s: %d copied, %d customized, %d already mirrored, %d skipped, %d failed%s\n",
+		rep.Registry, s.Copied, s.Customized, s.AlreadyMirrored, s.Skipped, s.Failed, mounts)
 }

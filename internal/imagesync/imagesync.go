@@ -76,6 +76,9 @@ type Config struct {
 	Endpoints hostmap.Map
 	// Insecure allows plain HTTP to registries (mirror.WithInsecure).
 	Insecure bool
+	// BlobCache remembers blob locations across runs (nil: none); the
+	// caller saves it.
+	BlobCache *mirror.BlobCache
 	// Repositories creates missing ECR repositories with each rule's
 	// settings; nil expects them to exist.
 	Repositories mirror.RepositoryAPI
@@ -140,6 +143,9 @@ type Image struct {
 	Platforms    []string `json:"platforms,omitempty"`
 	BytesCopied  int64    `json:"bytesCopied"`
 	ManifestGETs int      `json:"manifestGets"`
+	// BlobsMounted and MountsRefused count cross-repository mounts.
+	BlobsMounted  int `json:"blobsMounted"`
+	MountsRefused int `json:"mountsRefused"`
 	// Err is the error behind Error, for errors.Is (mirror.ErrRateLimited,
 	// mirror.ErrRateLimitReserve, ...).
 	Err error `json:"-"`
@@ -161,10 +167,20 @@ type Report struct {
 	DryRun   bool    `json:"dryRun"`
 	Images   []Image `json:"images"`
 	Summary  Summary `json:"summary"`
+	Mounts   Mounts  `json:"mounts"`
+}
+
+// Mounts counts cross-repository mounts over the run: blobs mounted, and
+// mounts the registry refused (those blobs were uploaded instead).
+type Mounts struct {
+	Mounted int `json:"mounted"`
+	Refused int `json:"refused"`
 }
 
 func (r *Report) add(im Image) {
 	r.Images = append(r.Images, im)
+	r.Mounts.Mounted += im.BlobsMounted
+	r.Mounts.Refused += im.MountsRefused
 	s := &r.Summary
 	switch im.Action {
 	case Copied:
@@ -275,6 +291,9 @@ func newSyncer(cfg Config, pc plan.Config) (*syncer, error) {
 	}
 	if cfg.Insecure {
 		opts = append(opts, mirror.WithInsecure())
+	}
+	if cfg.BlobCache != nil {
+		opts = append(opts, mirror.WithBlobCache(cfg.BlobCache))
 	}
 	engine, err := mirror.New(opts...)
 	if err != nil {
@@ -464,6 +483,7 @@ func (s *syncer) syncOne(ctx context.Context, ref imageref.Ref) Image {
 	}
 	res, err := s.engine.Copy(ctx, ref.String(), st.Target, opts...)
 	im.SourceDigest, im.Digest, im.BytesCopied, im.ManifestGETs = res.SourceDigest, res.TargetDigest, res.BytesCopied, res.ManifestGETs
+	im.BlobsMounted, im.MountsRefused = res.BlobsMounted, res.MountsRefused
 	if err != nil {
 		return fail(err)
 	}

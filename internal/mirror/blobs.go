@@ -60,7 +60,7 @@ func (c *copier) copyBlobs(ctx context.Context, root *node) error {
 	// with bearer auth); reconnect once with them if there are any.
 	var from []string
 	for _, t := range tasks {
-		if r := c.mountSource(t.desc.Digest); r != "" && !slices.Contains(from, r) {
+		if r, _ := c.mountSource(t.desc.Digest); r != "" && !slices.Contains(from, r) {
 			from = append(from, r)
 		}
 	}
@@ -78,17 +78,50 @@ func (c *copier) copyBlobs(ctx context.Context, root *node) error {
 	return g.Wait()
 }
 
-// mountSource picks a repository of the destination registry known to hold
-// h, other than the destination itself.
-func (c *copier) mountSource(h v1.Hash) string {
+// mountSource picks a repository of the destination registry thought to
+// hold h, other than the destination itself: first from what this Mirror
+// saw (known is then true), then from hints and the blob cache, which may
+// be stale. It returns "" once the registry refused a mount this Mirror
+// knew would work.
+func (c *copier) mountSource(h v1.Hash) (repo string, known bool) {
+	registry := c.dst.Context().RegistryStr()
+	if _, off := c.m.noMounts.Load(registry); off {
+		return "", false
+	}
 	self := c.dst.Context().RepositoryStr()
-	candidates := append(slices.Clone(c.o.mountHints[h]), c.m.mounts.lookup(c.dst.Context().RegistryStr(), h)...)
-	for _, r := range candidates {
+	for _, r := range c.m.mounts.lookup(registry, h) {
 		if r != self {
-			return r
+			return r, true
 		}
 	}
-	return ""
+	candidates := slices.Clone(c.o.mountHints[h])
+	if c.m.cache != nil {
+		candidates = append(candidates, c.m.cache.lookup(registry, h)...)
+	}
+	for _, r := range candidates {
+		if r != self {
+			return r, false
+		}
+	}
+	return "", false
+}
+
+// mountRefused handles a mount the registry did not do: a hint or cache
+// entry is dropped (it was stale); a mount this Mirror knew would work
+// means the registry does not mount, and none is tried there again.
+func (c *copier) mountRefused(ctx context.Context, h v1.Hash, from string, known bool) {
+	c.mountsRefused.Add(1)
+	registry := c.dst.Context().RegistryStr()
+	if !known {
+		if c.m.cache != nil {
+			c.m.cache.drop(registry, h, from)
+		}
+		return
+	}
+	if _, loaded := c.m.noMounts.LoadOrStore(registry, true); !loaded {
+		c.log.LogAttrs(ctx, slog.LevelInfo, "registry refuses cross-repository mounts; uploading instead",
+			slog.String("registry", registry), slog.String("from", from))
+	}
 }
 
 // copyBlob copies one blob, starting it over on failures that may pass.
@@ -100,6 +133,9 @@ func (c *copier) copyBlob(ctx context.Context, d v1.Descriptor) error {
 		}
 		if err == nil {
 			c.m.mounts.add(c.dst.Context().RegistryStr(), d.Digest, c.dst.Context().RepositoryStr())
+			if c.m.cache != nil {
+				c.m.cache.add(c.dst.Context().RegistryStr(), d.Digest, c.dst.Context().RepositoryStr())
+			}
 			c.prog.finish(d.Digest)
 			return nil
 		}
@@ -163,10 +199,13 @@ func (c *copier) tryBlob(ctx context.Context, d v1.Descriptor) error {
 		c.log.LogAttrs(ctx, slog.LevelDebug, "blob present", slog.String("digest", d.Digest.String()))
 		return nil
 	}
-	from := c.mountSource(d.Digest)
+	from, known := c.mountSource(d.Digest)
 	loc, mounted, err := c.dstC.startUpload(ctx, d.Digest, from)
 	if err != nil {
 		return fmt.Errorf("start upload: %w", err)
+	}
+	if from != "" && !mounted {
+		c.mountRefused(ctx, d.Digest, from, known)
 	}
 	if mounted {
 		c.blobsMounted.Add(1)

@@ -60,6 +60,7 @@ type copier struct {
 	blobsCopied     atomic.Int64
 	blobsSkipped    atomic.Int64
 	blobsMounted    atomic.Int64
+	mountsRefused   atomic.Int64
 	manifestsPushed atomic.Int64
 }
 
@@ -89,6 +90,7 @@ func (c *copier) result() Result {
 		BlobsCopied:     int(c.blobsCopied.Load()),
 		BlobsSkipped:    int(c.blobsSkipped.Load()),
 		BlobsMounted:    int(c.blobsMounted.Load()),
+		MountsRefused:   int(c.mountsRefused.Load()),
 		ManifestsPushed: int(c.manifestsPushed.Load()),
 	}
 }

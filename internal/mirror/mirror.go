@@ -43,6 +43,9 @@ type Mirror struct {
 	// chunkedUploads holds registries that refused a monolithic upload;
 	// blobs go to them as PATCH then PUT.
 	chunkedUploads sync.Map // registry host -> bool
+	// noMounts holds registries that refused a mount known to be possible.
+	noMounts sync.Map // registry host -> bool
+	cache    *BlobCache
 }
 
 func (m *Mirror) uploadsChunked(registry string) bool {
@@ -69,6 +72,10 @@ type Result struct {
 	BlobsCopied     int   // blobs uploaded
 	BlobsSkipped    int   // blobs the destination repository already had
 	BlobsMounted    int   // blobs mounted from another repository of the destination registry
+	// MountsRefused counts mounts the destination did not do (a stale
+	// cache entry or hint, or a registry that does not mount); those blobs
+	// were uploaded instead.
+	MountsRefused   int
 	ManifestsPushed int
 	// ManifestGETs counts manifest GET requests sent to the source, the
 	// requests a registry such as Docker Hub counts as pulls.
@@ -99,7 +106,7 @@ func New(opts ...Option) (*Mirror, error) {
 	}
 	b := newBudgets()
 	b.gauge = o.gauge
-	return &Mirror{opts: o, budgets: b, mounts: newMountIndex()}, nil
+	return &Mirror{opts: o, budgets: b, mounts: newMountIndex(), cache: o.cache}, nil
 }
 
 // Copy copies src to dst with a new Mirror; see Mirror.Copy.
@@ -147,7 +154,7 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 	log.LogAttrs(ctx, slog.LevelInfo, "mirrored",
 		slog.String("digest", res.TargetDigest), slog.Bool("already_mirrored", res.AlreadyMirrored),
 		slog.Int64("bytes", res.BytesCopied), slog.Int("blobs_copied", res.BlobsCopied),
-		slog.Int("blobs_skipped", res.BlobsSkipped), slog.Int("blobs_mounted", res.BlobsMounted),
+		slog.Int("blobs_skipped", res.BlobsSkipped), slog.Int("blobs_mounted", res.BlobsMounted), slog.Int("mounts_refused", res.MountsRefused),
 		slog.Int("manifest_gets", res.ManifestGETs), slog.Duration("duration", res.Duration))
 	return res, nil
 }
@@ -201,13 +208,7 @@ func (x *mountIndex) add(registry string, h v1.Hash, repo string) {
 		byDigest = map[v1.Hash][]string{}
 		x.m[registry] = byDigest
 	}
-	repos := []string{repo}
-	for _, r := range byDigest[h] {
-		if r != repo && len(repos) < mountIndexWidth {
-			repos = append(repos, r)
-		}
-	}
-	byDigest[h] = repos
+	byDigest[h] = addRepo(byDigest[h], repo)
 }
 
 func (x *mountIndex) lookup(registry string, h v1.Hash) []string {

@@ -36,6 +36,7 @@ type options struct {
 	gauge         Gauge
 	transform     Transform
 	insecure      bool
+	cache         *BlobCache
 	attempts      int
 	backoff       time.Duration
 	maxRetryAfter time.Duration
@@ -413,4 +414,18 @@ func (o *options) nameOptions() []name.Option {
 		return []name.Option{name.Insecure}
 	}
 	return nil
+}
+
+// WithBlobCache makes the Mirror read and record in c which repositories
+// of a destination registry hold which blobs, to mount them in later runs
+// (only in New). The caller saves it (BlobCache.Save) when the copies are
+// done.
+func WithBlobCache(c *BlobCache) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("blob cache is nil")
+		}
+		o.cache = c
+		return nil
+	}
 }
