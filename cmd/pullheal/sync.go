@@ -21,6 +21,7 @@ func syncCommand() *cli.Command {
 		Description: "For every images rule with action mirror, copies its named images and selected tags into ECR\n" +
 			"(tags.exact as listed; tags.glob and tags.semver matched against the upstream's tags, the --max-tags\n" +
 			"newest). Deny rules, typosquat protection and scopes apply. Images already in ECR cost no pull.\n" +
+			"--jobs images are copied at once; a layer they share is uploaded once and mounted into the others.\n" +
 			"Exit 0 when every image was synced or skipped by the policy, 1 when any failed, 2 for bad input.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "policy", Usage: "policy `FILE` (required)"},
@@ -28,6 +29,7 @@ func syncCommand() *cli.Command {
 			&cli.StringFlag{Name: "dockerhub-secret", Usage: "Secrets Manager secret `ID` with the Docker Hub account ({\"username\",\"accessToken\"})"},
 			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
 			&cli.IntFlag{Name: "reserve", Usage: "refuse to spend the upstream's last `N` advertised pulls"},
+			&cli.IntFlag{Name: "jobs", Value: imagesync.DefaultJobs, Usage: "images copied at once (they share what each learns of where blobs are)"},
 			&cli.IntFlag{Name: "max-tags", Value: imagesync.DefaultMaxTags, Usage: "newest `N` tags a glob or semver selector syncs per image"},
 			&cli.StringFlag{Name: "cluster", Usage: "decide for this cluster `NAME` (policies with a scope)"},
 			&cli.StringFlag{Name: "service", Usage: "decide for this service `NAME` (policies with a scope)"},
@@ -63,6 +65,9 @@ func syncAction(c *cli.Context) error {
 	}
 	if c.Int("reserve") < 0 {
 		return inputErrorf("--reserve %d: must not be negative", c.Int("reserve"))
+	}
+	if c.Int("jobs") < 1 {
+		return inputErrorf("--jobs %d: must be at least 1", c.Int("jobs"))
 	}
 	if c.Int("max-tags") < 1 {
 		return inputErrorf("--max-tags %d: must be at least 1", c.Int("max-tags"))
@@ -101,6 +106,7 @@ func syncAction(c *cli.Context) error {
 		Insecure:            c.Bool("insecure"),
 		Reserve:             c.Int("reserve"),
 		MaxTags:             c.Int("max-tags"),
+		Jobs:                c.Int("jobs"),
 		DryRun:              c.Bool("dry-run"),
 	}
 	if access.isECR(registry) {

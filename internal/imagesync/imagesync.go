@@ -32,6 +32,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
@@ -47,6 +48,9 @@ import (
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/policy"
 )
+
+// DefaultJobs is how many images Sync copies at once when Config.Jobs is 0.
+const DefaultJobs = 4
 
 // DefaultMaxTags is how many tags a glob or semver selector syncs at most
 // per image name when Config.MaxTags is 0.
@@ -89,6 +93,15 @@ type Config struct {
 	MaxTags int
 	// DryRun decides and lists tags, and copies nothing.
 	DryRun bool
+	// Jobs bounds the images copied at once; 0 means DefaultJobs. The
+	// copies share one engine, so a blob one of them is moving is mounted,
+	// not uploaded again, by the others.
+	Jobs int
+	// OnImage, when set, is called with each image's outcome as it is
+	// known (serialised, in completion order); Progress with the progress
+	// of each copy.
+	OnImage  func(Image)
+	Progress func(source string, p mirror.Progress)
 	// Logger receives a line per image; nil is silent.
 	Logger *slog.Logger
 }
@@ -103,6 +116,9 @@ func (c Config) Validate() error {
 	}
 	if c.Reserve < 0 {
 		errs = append(errs, fmt.Errorf("reserve must not be negative, got %d", c.Reserve))
+	}
+	if c.Jobs < 0 {
+		errs = append(errs, fmt.Errorf("jobs must not be negative, got %d", c.Jobs))
 	}
 	if c.MaxTags < 0 {
 		errs = append(errs, fmt.Errorf("max tags must not be negative, got %d", c.MaxTags))
@@ -199,8 +215,8 @@ func (r *Report) add(im Image) {
 }
 
 // Sync mirrors what pol allowlists (see the package doc) into cfg.Registry
-// and reports on every image. Images are synced one after another, in policy
-// order; one that fails does not stop the others. The error is for what
+// and reports on every image, in policy order. Images are copied
+// cfg.Jobs at a time; one that fails does not stop the others. The error is for what
 // stops the whole run: an invalid Config (ErrInvalidConfig) or the context
 // ending, with the report so far.
 func Sync(ctx context.Context, cfg Config, pol *policy.Policy) (Report, error) {
@@ -219,6 +235,13 @@ func Sync(ctx context.Context, cfg Config, pol *policy.Policy) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Registry: imageref.CanonicalHost(cfg.Registry), DryRun: cfg.DryRun, Images: []Image{}}
+	// First every reference to sync, in policy order (listing tags costs no
+	// pull); then the copies, jobs at a time, into slots in that order.
+	type item struct {
+		ref  imageref.Ref
+		done *Image // decided without a copy (skipped, failed to expand)
+	}
+	var items []item
 	seen := map[string]bool{}
 	for i := range pol.Images {
 		r := &pol.Images[i]
@@ -231,25 +254,63 @@ func Sync(ctx context.Context, cfg Config, pol *policy.Policy) (Report, error) {
 			}
 			refs, skip := s.expand(ctx, pol, i, r, pattern)
 			if skip != nil {
-				s.log(ctx, *skip)
-				rep.add(*skip)
+				items = append(items, item{done: skip})
 				continue
 			}
 			for _, ref := range refs {
-				if seen[ref.String()] {
-					continue
+				if !seen[ref.String()] {
+					seen[ref.String()] = true
+					items = append(items, item{ref: ref})
 				}
-				seen[ref.String()] = true
-				if err := ctx.Err(); err != nil {
-					return rep, err
-				}
-				im := s.syncOne(ctx, ref)
-				s.log(ctx, im)
-				rep.add(im)
 			}
 		}
 	}
-	return rep, nil
+	results := make([]*Image, len(items))
+	var mu sync.Mutex
+	finish := func(i int, im Image) {
+		mu.Lock()
+		defer mu.Unlock()
+		results[i] = &im
+		s.log(ctx, im)
+		if cfg.OnImage != nil {
+			cfg.OnImage(im)
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.jobs())
+	for i, it := range items {
+		if it.done != nil {
+			finish(i, *it.done)
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			finish(i, s.syncOne(ctx, it.ref))
+		}()
+	}
+	wg.Wait()
+	for _, im := range results {
+		if im != nil {
+			rep.add(*im)
+		}
+	}
+	return rep, ctx.Err()
+}
+
+func (s *syncer) jobs() int {
+	if s.cfg.Jobs > 0 {
+		return s.cfg.Jobs
+	}
+	return DefaultJobs
 }
 
 type syncer struct {
@@ -480,6 +541,10 @@ func (s *syncer) syncOne(ctx context.Context, ref imageref.Ref) Image {
 	}
 	if s.cfg.Repositories != nil {
 		opts = append(opts, mirror.WithRepositoryCreation(s.cfg.Repositories, SettingsFromPolicy(d.Repository)))
+	}
+	if fn := s.cfg.Progress; fn != nil {
+		source := ref.String()
+		opts = append(opts, mirror.WithProgress(func(p mirror.Progress) { fn(source, p) }))
 	}
 	res, err := s.engine.Copy(ctx, ref.String(), st.Target, opts...)
 	im.SourceDigest, im.Digest, im.BytesCopied, im.ManifestGETs = res.SourceDigest, res.TargetDigest, res.BytesCopied, res.ManifestGETs

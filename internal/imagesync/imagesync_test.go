@@ -159,7 +159,11 @@ func TestSync(t *testing.T) {
 	pol := loadPolicy(t, "testdata/sync.yaml")
 	ctx := context.Background()
 
-	first, err := imagesync.Sync(ctx, b.config(), pol)
+	// One image at a time: which copy uploads a layer that images share
+	// (and so the bytes each one reports) depends on timing otherwise.
+	cfg := b.config()
+	cfg.Jobs = 1
+	first, err := imagesync.Sync(ctx, cfg, pol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +208,49 @@ func TestSync(t *testing.T) {
 	}
 	if second.Summary.AlreadyMirrored != first.Summary.Copied+first.Summary.Customized || second.Summary.Failed != 0 {
 		t.Errorf("second summary %+v after first %+v", second.Summary, first.Summary)
+	}
+}
+
+// TestSyncParallel: the default (several images at once) gives the report
+// the one-at-a-time sync gives, in the same order, and uploads no more: a
+// layer images share is uploaded once.
+func TestSyncParallel(t *testing.T) {
+	pol := loadPolicy(t, "testdata/sync.yaml")
+	ctx := context.Background()
+	run := func(jobs int) (imagesync.Report, int64) {
+		b := startBed(t)
+		cfg := b.config()
+		cfg.Jobs = jobs
+		var seen []string
+		cfg.OnImage = func(im imagesync.Image) { seen = append(seen, im.Source) }
+		rep, err := imagesync.Sync(ctx, cfg, pol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != len(rep.Images) {
+			t.Errorf("OnImage saw %d images, the report has %d", len(seen), len(rep.Images))
+		}
+		var total int64
+		for _, im := range rep.Images {
+			total += im.BytesCopied
+		}
+		return rep, total
+	}
+	one, oneBytes := run(1)
+	many, manyBytes := run(imagesync.DefaultJobs)
+	if manyBytes != oneBytes {
+		t.Errorf("parallel sync uploaded %d bytes, one at a time %d", manyBytes, oneBytes)
+	}
+	type outcome struct{ Source, Action, Digest string }
+	var a, b []outcome
+	for _, im := range one.Images {
+		a = append(a, outcome{im.Source, string(im.Action), digestKind(im)})
+	}
+	for _, im := range many.Images {
+		b = append(b, outcome{im.Source, string(im.Action), digestKind(im)})
+	}
+	if d := cmp.Diff(a, b); d != "" {
+		t.Errorf("parallel report differs (-one +many):\n%s", d)
 	}
 }
 

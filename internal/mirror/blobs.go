@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -59,8 +60,13 @@ func (c *copier) copyBlobs(ctx context.Context, root *node) error {
 	// Repositories to mount from need a pull scope in the token (registries
 	// with bearer auth); reconnect once with them if there are any.
 	var from []string
+	self := c.dst.Context().RepositoryStr()
 	for _, t := range tasks {
 		if r, _ := c.mountSource(t.desc.Digest); r != "" && !slices.Contains(from, r) {
+			from = append(from, r)
+		}
+		// A blob another copy is moving now will be mounted from there.
+		if r := c.m.flights.repo(c.dst.Context().RegistryStr(), t.desc.Digest); r != "" && r != self && !slices.Contains(from, r) {
 			from = append(from, r)
 		}
 	}
@@ -126,6 +132,22 @@ func (c *copier) mountRefused(ctx context.Context, h v1.Hash, from string, known
 
 // copyBlob copies one blob, starting it over on failures that may pass.
 func (c *copier) copyBlob(ctx context.Context, d v1.Descriptor) error {
+	// One copy of this Mirror moves a blob into a registry at a time; the
+	// others wait for it and then mount it (or find it in place), so that
+	// images sharing base layers copied in parallel upload them once.
+	registry := c.dst.Context().RegistryStr()
+	for {
+		f, leader := c.m.flights.join(registry, d.Digest, c.dst.Context().RepositoryStr())
+		if leader {
+			defer c.m.flights.land(registry, d.Digest, f)
+			break
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return fmt.Errorf("blob %s: %w", d.Digest, ctx.Err())
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		err := c.tryBlob(ctx, d)
 		if errors.Is(err, errUploadAgain) {
@@ -273,4 +295,55 @@ func (c *copier) tryBlob(ctx context.Context, d v1.Descriptor) error {
 	c.blobsCopied.Add(1)
 	c.log.LogAttrs(ctx, slog.LevelDebug, "blob copied", slog.String("digest", d.Digest.String()), slog.Int64("bytes", d.Size))
 	return nil
+}
+
+// flights tracks the blobs copies of one Mirror are moving into a
+// registry, keyed by registry and digest.
+type flights struct {
+	mu sync.Mutex
+	m  map[string]*flight
+}
+
+type flight struct {
+	repo string // where the blob is going
+	done chan struct{}
+}
+
+func flightKey(registry string, h v1.Hash) string { return registry + "@" + h.String() }
+
+// join returns the flight moving h into registry and false, or a new one
+// for repo and true when there is none (the caller then moves the blob and
+// lands the flight).
+func (x *flights) join(registry string, h v1.Hash, repo string) (*flight, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	k := flightKey(registry, h)
+	if f := x.m[k]; f != nil {
+		return f, false
+	}
+	if x.m == nil {
+		x.m = map[string]*flight{}
+	}
+	f := &flight{repo: repo, done: make(chan struct{})}
+	x.m[k] = f
+	return f, true
+}
+
+func (x *flights) land(registry string, h v1.Hash, f *flight) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.m[flightKey(registry, h)] == f {
+		delete(x.m, flightKey(registry, h))
+	}
+	close(f.done)
+}
+
+// repo returns where h is being moved in registry now, or "".
+func (x *flights) repo(registry string, h v1.Hash) string {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if f := x.m[flightKey(registry, h)]; f != nil {
+		return f.repo
+	}
+	return ""
 }

@@ -2,17 +2,22 @@ package mirror_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/pullheal/pullheal/internal/mirror"
 )
@@ -663,5 +668,58 @@ func TestConcurrentCopiesShareOneMirror(t *testing.T) {
 			t.Errorf("%s:1 names %q, want %s", repo, got, mustDigest(t, idx))
 		}
 		dst.checkAbsentOrComplete(repo + ":1")
+	}
+}
+
+// TestParallelCopiesUploadSharedLayersOnce: four images sharing three base
+// layers, copied at once by one Mirror into four repositories: each base
+// layer is uploaded once and mounted into the other repositories.
+func TestParallelCopiesUploadSharedLayersOnce(t *testing.T) {
+	src := newTestRegistry(t)
+	dst := newTestRegistry(t, scoped(true))
+	base := randomLayerImage(t, 100, 3, 256<<10, "linux/amd64")
+	baseLayers := imageBlobs(t, base)[1:]
+	var imgs []v1.Image
+	for i := range 4 {
+		img, err := mutate.AppendLayers(base, static.NewLayer([]byte(fmt.Sprintf("app %d", i)), types.DockerLayer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.pushImage(fmt.Sprintf("library/app%d:1", i), img)
+		imgs = append(imgs, img)
+	}
+	m, err := mirror.New(mirror.WithJobs(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make([]mirror.Result, len(imgs))
+	var wg sync.WaitGroup
+	for i := range imgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			results[i], err = m.Copy(t.Context(), src.ref(fmt.Sprintf("library/app%d:1", i)), dst.ref(fmt.Sprintf("team-%d/app:1", i)))
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, l := range baseLayers {
+		if got := dst.received(l); got != 256<<10 {
+			t.Errorf("base layer %s: %d bytes uploaded, want one upload of %d", l, got, 256<<10)
+		}
+	}
+	mounted := 0
+	for i, r := range results {
+		mounted += r.BlobsMounted
+		if got := dst.digestOf(fmt.Sprintf("team-%d/app:1", i)); got != mustDigest(t, imgs[i]) {
+			t.Errorf("team-%d/app:1 names %q", i, got)
+		}
+		dst.checkAbsentOrComplete(fmt.Sprintf("team-%d/app:1", i))
+	}
+	if mounted != 9 {
+		t.Errorf("%d blobs mounted, want the 3 base layers into 3 more repositories", mounted)
 	}
 }

@@ -46,6 +46,7 @@ type Mirror struct {
 	// noMounts holds registries that refused a mount known to be possible.
 	noMounts sync.Map // registry host -> bool
 	cache    *BlobCache
+	flights  flights
 }
 
 func (m *Mirror) uploadsChunked(registry string) bool {
