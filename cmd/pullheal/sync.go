@@ -189,6 +189,9 @@ func writeSyncText(w io.Writer, rep imagesync.Report) {
 	if m := rep.Mounts; m.Mounted+m.Refused > 0 {
 		mounts = fmt.Sprintf(" (mounts %s: %d blobs mounted, %d refused and uploaded instead)", mountOutcome(m.Mounted, m.Refused), m.Mounted, m.Refused)
 	}
+	if rep.ManifestGETs > 0 {
+		mounts += fmt.Sprintf("; %d manifest GETs upstream", rep.ManifestGETs)
+	}
 	fmt.Fprintf(w, "synced into %s: %d copied, %d customized, %d already mirrored, %d skipped, %d failed%s\n",
 		rep.Registry, s.Copied, s.Customized, s.AlreadyMirrored, s.Skipped, s.Failed, mounts)
 }

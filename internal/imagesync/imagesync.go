@@ -184,6 +184,9 @@ type Report struct {
 	Images   []Image `json:"images"`
 	Summary  Summary `json:"summary"`
 	Mounts   Mounts  `json:"mounts"`
+	// ManifestGETs is the run's manifest GETs upstream, what Docker Hub
+	// counts as pulls.
+	ManifestGETs int `json:"manifestGets"`
 }
 
 // Mounts counts cross-repository mounts over the run: blobs mounted, and
@@ -197,6 +200,7 @@ func (r *Report) add(im Image) {
 	r.Images = append(r.Images, im)
 	r.Mounts.Mounted += im.BlobsMounted
 	r.Mounts.Refused += im.MountsRefused
+	r.ManifestGETs += im.ManifestGETs
 	s := &r.Summary
 	switch im.Action {
 	case Copied:

@@ -254,6 +254,57 @@ func TestSyncParallel(t *testing.T) {
 	}
 }
 
+// TestResyncIsFreeUpstream: images mirrored with a platform filter (a new
+// index) or customised record their source digest in the destination, so
+// a second sync costs a HEAD per tag upstream, no manifest GET (counted by
+// the hub itself) and no blob byte.
+func TestResyncIsFreeUpstream(t *testing.T) {
+	b := startBed(t)
+	pol, err := policy.Parse("resync.yaml", []byte(`version: 1
+images:
+  - match: [nginx]
+    tags: {exact: ["1.27", "1.26"]}
+    action: mirror
+    platforms: [linux/arm64]
+  - match: [redis]
+    tags: {exact: ["7.2"]}
+    action: mirror
+    platforms: [linux/amd64]
+    customize: [ENV FOO=bar, DIR /data 0750]
+  - match: [hashicorp/vault]
+    tags: {exact: ["1.17"]}
+    action: mirror
+    customize: [VOLUME /vault/file]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first, err := imagesync.Sync(ctx, b.config(), pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := first.Summary; s.Copied != 2 || s.Customized != 2 || first.ManifestGETs == 0 {
+		t.Fatalf("first sync: %+v, %d manifest GETs", s, first.ManifestGETs)
+	}
+	pulls := b.srv.Hub.Pulls()
+	second, err := imagesync.Sync(ctx, b.config(), pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := second.Summary; s.AlreadyMirrored != 4 || second.ManifestGETs != 0 {
+		t.Errorf("second sync: %+v, %d manifest GETs", s, second.ManifestGETs)
+	}
+	for i, im := range second.Images {
+		if im.BytesCopied != 0 || im.ManifestGETs != 0 || im.Digest != first.Images[i].Digest {
+			t.Errorf("second sync of %s: %d bytes, %d manifest GETs, digest %s (first %s)", im.Source, im.BytesCopied, im.ManifestGETs, im.Digest, first.Images[i].Digest)
+		}
+	}
+	if d := cmp.Diff(pulls, b.srv.Hub.Pulls()); d != "" {
+		t.Errorf("the second sync pulled from the hub (-before +after):\n%s", d)
+	}
+}
+
 // checkCustomizedRedis reads the customised redis back from ECR: every
 // platform has the env, the volume, the provenance labels and the /data
 // directory with its mode.

@@ -569,8 +569,9 @@ func TestCopyPlatformFilterTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A new Mirror reads the index once, finds its children and the
-	// filtered index in place, and moves nothing.
+	// A new Mirror (a later run) reads the source digest and the filter
+	// from the annotations of the index in the destination: no upstream
+	// GET either.
 	fresh, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), filter)
 	if err != nil {
 		t.Fatal(err)
@@ -585,12 +586,27 @@ func TestCopyPlatformFilterTwice(t *testing.T) {
 		{again.TargetDigest, again.AlreadyMirrored, again.ManifestGETs, again.BlobsCopied},
 		{fresh.TargetDigest, fresh.AlreadyMirrored, fresh.ManifestGETs, fresh.BlobsCopied},
 	}
-	want := []run{{first.TargetDigest, true, 0, 0}, {first.TargetDigest, true, 1, 0}}
+	want := []run{{first.TargetDigest, true, 0, 0}, {first.TargetDigest, true, 0, 0}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("repeated filtered copies (-want +got):\n%s", diff)
 	}
 	if bytes, _ := dst.counts(); bytes != 0 {
 		t.Errorf("repeated filtered copies moved %d blob bytes", bytes)
+	}
+	if _, gets := src.counts(); gets != 0 {
+		t.Errorf("the source served %d manifest GETs to the repeated copies", gets)
+	}
+	im := dst.index("mirror/app:1")
+	if a := im.Annotations; a[mirror.AnnotationSourceDigest] != first.SourceDigest || a[mirror.AnnotationPlatforms] != "linux/amd64" {
+		t.Errorf("annotations of the filtered index: %v", a)
+	}
+	// Another filter is another index: the source is read again.
+	other, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), mirror.WithPlatforms("linux/arm64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.AlreadyMirrored || other.TargetDigest == first.TargetDigest || other.ManifestGETs == 0 {
+		t.Errorf("copy with another filter: %+v", other)
 	}
 }
 

@@ -2,6 +2,7 @@ package mirror
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -29,11 +30,13 @@ func (c *copier) rememberFiltered(src, target v1.Hash) {
 func (c *copier) alreadyMirrored(ctx context.Context, src v1.Hash) (Result, bool, error) {
 	want := src
 	if len(c.o.platforms) > 0 {
-		v, ok := c.m.filtered.Load(c.filterKey(src))
-		if !ok {
-			return Result{}, false, nil
+		if v, ok := c.m.filtered.Load(c.filterKey(src)); ok {
+			want = v.(v1.Hash)
+		} else if h, ok, err := c.filteredInDestination(ctx, src); err != nil || !ok {
+			return Result{}, false, err
+		} else {
+			want = h
 		}
-		want = v.(v1.Hash)
 	}
 	if d, ok := c.dst.(name.Digest); ok && d.DigestStr() != want.String() {
 		return Result{}, false, fmt.Errorf("destination names digest %s but the source is %s", d.DigestStr(), want)
@@ -83,4 +86,36 @@ func (c *copier) tagExisting(ctx context.Context, want v1.Hash) (bool, error) {
 	}
 	c.manifestsPushed.Add(1)
 	return true, nil
+}
+
+// filteredInDestination reads the index the destination tag names and
+// reports it when an earlier copy made it from src with this filter, as
+// its annotations say. Reading the destination costs no pull.
+func (c *copier) filteredInDestination(ctx context.Context, src v1.Hash) (v1.Hash, bool, error) {
+	tag, ok := c.dst.(name.Tag)
+	if !ok {
+		return v1.Hash{}, false, nil
+	}
+	head, found, err := c.dstC.headManifest(ctx, tag.TagStr())
+	if err != nil {
+		return v1.Hash{}, false, fmt.Errorf("look up destination: %w", err)
+	}
+	if !found || head.MediaType != "" && !head.MediaType.IsIndex() {
+		return v1.Hash{}, false, nil
+	}
+	raw, _, digest, err := c.dstC.getManifest(ctx, tag.TagStr(), head.Digest)
+	if err != nil {
+		return v1.Hash{}, false, fmt.Errorf("read destination index: %w", err)
+	}
+	var probe struct {
+		Annotations map[string]string `json:"annotations"`
+	}
+	if json.Unmarshal(raw, &probe) != nil {
+		return v1.Hash{}, false, nil
+	}
+	a := probe.Annotations
+	if a[AnnotationSourceDigest] != src.String() || a[AnnotationPlatforms] != c.platformSpecs() {
+		return v1.Hash{}, false, nil
+	}
+	return digest, true, nil
 }

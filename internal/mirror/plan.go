@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"sort"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -136,6 +138,17 @@ func (c *copier) planIndex(ctx context.Context, n *node, top bool) error {
 			if err != nil {
 				return fmt.Errorf("filter index %s: %w", n.digest, err)
 			}
+			if n.mediaType == types.OCIImageIndex {
+				// Where the index came from, so that a later run can tell
+				// it is up to date from the destination alone.
+				raw, err = annotateIndex(raw, map[string]string{
+					AnnotationSourceDigest: n.digest.String(),
+					AnnotationPlatforms:    c.platformSpecs(),
+				})
+				if err != nil {
+					return fmt.Errorf("filter index %s: %w", n.digest, err)
+				}
+			}
 			n.raw = raw
 			n.digest, _, _ = v1.SHA256(bytes.NewReader(raw))
 		}
@@ -244,4 +257,45 @@ func platformsOf(root *node) []string {
 		}
 	}
 	return ps
+}
+
+// Annotations of an OCI index a platform filter made: the digest of the
+// source index and the filter (sorted os/arch[/variant], comma-separated).
+// Docker manifest lists carry no annotations; a repeated filtered copy of
+// one reads the source index again (one manifest GET).
+const (
+	AnnotationSourceDigest = "dev.pullheal.source.digest"
+	AnnotationPlatforms    = "dev.pullheal.platforms"
+)
+
+// annotateIndex adds annotations to an index, every other byte kept as
+// filterIndex keeps them.
+func annotateIndex(raw []byte, add map[string]string) ([]byte, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return nil, err
+	}
+	anns := map[string]string{}
+	if a, ok := doc["annotations"]; ok {
+		if err := json.Unmarshal(a, &anns); err != nil {
+			return nil, err
+		}
+	}
+	maps.Copy(anns, add)
+	b, err := json.Marshal(anns)
+	if err != nil {
+		return nil, err
+	}
+	doc["annotations"] = b
+	return json.Marshal(doc)
+}
+
+// platformSpecs is the filter in AnnotationPlatforms's form.
+func (c *copier) platformSpecs() string {
+	ps := make([]string, len(c.o.platforms))
+	for i, p := range c.o.platforms {
+		ps[i] = p.String()
+	}
+	sort.Strings(ps)
+	return strings.Join(slices.Compact(ps), ",")
 }
