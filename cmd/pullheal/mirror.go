@@ -42,6 +42,7 @@ func mirrorCommand() *cli.Command {
 			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain HTTP to registries (implicit for loopback addresses)"},
 			blobCacheFlag(),
+			noReferrersFlag(),
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
 		},
 		Action: mirrorAction,
@@ -63,8 +64,11 @@ type MirrorSummary struct {
 	MountsRefused   int      `json:"mountsRefused"`
 	// Mounts says how cross-repository mounts went: worked, refused (the
 	// blobs were uploaded instead), partly, or none (none tried).
-	Mounts          string  `json:"mounts"`
-	ManifestGETs    int     `json:"manifestGets"`
+	Mounts       string `json:"mounts"`
+	ManifestGETs int    `json:"manifestGets"`
+	// Referrers counts the signatures and attestations copied with the
+	// image (or found in place).
+	Referrers       int     `json:"referrers"`
 	DurationSeconds float64 `json:"durationSeconds"`
 }
 
@@ -129,6 +133,9 @@ func mirrorAction(c *cli.Context) error {
 	if c.Bool("insecure") {
 		opts = append(opts, mirror.WithInsecure())
 	}
+	if c.Bool("no-referrers") {
+		opts = append(opts, mirror.WithReferrers(false))
+	}
 	if n := c.Int("reserve"); n > 0 {
 		opts = append(opts, mirror.WithRateLimitReserve(n))
 	}
@@ -162,7 +169,7 @@ func mirrorAction(c *cli.Context) error {
 	sum := MirrorSummary{Source: srcRef.String(), Target: res.Target, SourceDigest: res.SourceDigest, TargetDigest: res.TargetDigest,
 		Platforms: res.Platforms, AlreadyMirrored: res.AlreadyMirrored, BytesCopied: res.BytesCopied, BlobsCopied: res.BlobsCopied,
 		BlobsSkipped: res.BlobsSkipped, BlobsMounted: res.BlobsMounted, MountsRefused: res.MountsRefused,
-		Mounts: mountOutcome(res.BlobsMounted, res.MountsRefused), ManifestGETs: res.ManifestGETs, DurationSeconds: res.Duration.Seconds()}
+		Mounts: mountOutcome(res.BlobsMounted, res.MountsRefused), ManifestGETs: res.ManifestGETs, Referrers: res.Referrers, DurationSeconds: res.Duration.Seconds()}
 	if format == "json" {
 		return writeJSON(c.App.Writer, sum)
 	}
@@ -177,6 +184,9 @@ func mirrorAction(c *cli.Context) error {
 	mounts := ""
 	if sum.MountsRefused > 0 {
 		mounts = fmt.Sprintf(", %d mounts refused (uploaded instead)", sum.MountsRefused)
+	}
+	if sum.Referrers > 0 {
+		mounts += fmt.Sprintf("; %d signatures/attestations", sum.Referrers)
 	}
 	fmt.Fprintf(c.App.Writer, "%s %s -> %s (%s%d blobs copied, %d skipped, %d mounted%s; %s; %d manifest GETs upstream; %.2fs)\n",
 		state, sum.Source, sum.Target, plats, sum.BlobsCopied, sum.BlobsSkipped, sum.BlobsMounted, mounts,
@@ -388,4 +398,8 @@ func mountOutcome(mounted, refused int) string {
 		return "refused"
 	}
 	return "none"
+}
+
+func noReferrersFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "no-referrers", Usage: "leave signatures and attestations (OCI referrers, cosign .sig/.att tags) behind"}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
@@ -132,6 +133,12 @@ func TestMirrorBetweenPlainRegistries(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := idx.Digest()
+	// Signed cosign's way: the signature under sha256-HEX.sig.
+	sig, _ := random.Image(128, 1)
+	sigTag, _ := name.NewTag(a.Addr + "/a:sha256-" + want.Hex + ".sig")
+	if err := remote.Write(sigTag, sig); err != nil {
+		t.Fatal(err)
+	}
 
 	code, stdout, stderr := runCLI(t, "", "mirror", "--output", "json", a.Addr+"/a:v1", b.Addr+"/a:v1")
 	if code != 0 {
@@ -145,6 +152,13 @@ func TestMirrorBetweenPlainRegistries(t *testing.T) {
 		t.Errorf("summary %+v, want digest %s copied", s, want)
 	}
 	blobs := s.BlobsCopied
+	if s.Referrers != 1 {
+		t.Errorf("%d referrers copied, want the signature", s.Referrers)
+	}
+	dstSig, _ := name.NewTag(b.Addr + "/a:sha256-" + want.Hex + ".sig")
+	if d, err := remote.Head(dstSig); err != nil || d.Digest != mustDigestOf(t, sig) {
+		t.Errorf("signature in the destination: %v, %v", d, err)
+	}
 	dst, err := name.ParseReference(b.Addr + "/a:v1")
 	if err != nil {
 		t.Fatal(err)
@@ -183,4 +197,13 @@ func TestMirrorBetweenPlainRegistries(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &fourth); err != nil || fourth.Mounts != "none" || fourth.BlobsCopied == 0 {
 		t.Errorf("fourth copy: %+v (%v), want uploads", fourth, err)
 	}
+}
+
+func mustDigestOf(t *testing.T, img interface{ Digest() (v1.Hash, error) }) v1.Hash {
+	t.Helper()
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

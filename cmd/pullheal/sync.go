@@ -37,6 +37,7 @@ func syncCommand() *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Usage: "decide and list tags, copy nothing"},
 			&cli.BoolFlag{Name: "insecure", Usage: "allow plain HTTP to registries (implicit for loopback addresses)"},
 			blobCacheFlag(),
+			noReferrersFlag(),
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "output `FORMAT`: json or text"},
 		},
 		Action: syncAction,
@@ -107,6 +108,7 @@ func syncAction(c *cli.Context) error {
 		Reserve:             c.Int("reserve"),
 		MaxTags:             c.Int("max-tags"),
 		Jobs:                c.Int("jobs"),
+		NoReferrers:         c.Bool("no-referrers"),
 		DryRun:              c.Bool("dry-run"),
 	}
 	if access.isECR(registry) {
@@ -188,6 +190,9 @@ func writeSyncText(w io.Writer, rep imagesync.Report) {
 	mounts := ""
 	if m := rep.Mounts; m.Mounted+m.Refused > 0 {
 		mounts = fmt.Sprintf(" (mounts %s: %d blobs mounted, %d refused and uploaded instead)", mountOutcome(m.Mounted, m.Refused), m.Mounted, m.Refused)
+	}
+	if rep.Referrers > 0 {
+		mounts += fmt.Sprintf("; %d signatures/attestations", rep.Referrers)
 	}
 	if rep.ManifestGETs > 0 {
 		mounts += fmt.Sprintf("; %d manifest GETs upstream", rep.ManifestGETs)

@@ -93,6 +93,9 @@ type Config struct {
 	MaxTags int
 	// DryRun decides and lists tags, and copies nothing.
 	DryRun bool
+	// NoReferrers leaves signatures and attestations behind
+	// (mirror.WithReferrers).
+	NoReferrers bool
 	// Jobs bounds the images copied at once; 0 means DefaultJobs. The
 	// copies share one engine, so a blob one of them is moving is mounted,
 	// not uploaded again, by the others.
@@ -162,6 +165,8 @@ type Image struct {
 	// BlobsMounted and MountsRefused count cross-repository mounts.
 	BlobsMounted  int `json:"blobsMounted"`
 	MountsRefused int `json:"mountsRefused"`
+	// Referrers counts signatures and attestations copied with it.
+	Referrers int `json:"referrers"`
 	// Err is the error behind Error, for errors.Is (mirror.ErrRateLimited,
 	// mirror.ErrRateLimitReserve, ...).
 	Err error `json:"-"`
@@ -187,6 +192,9 @@ type Report struct {
 	// ManifestGETs is the run's manifest GETs upstream, what Docker Hub
 	// counts as pulls.
 	ManifestGETs int `json:"manifestGets"`
+	// Referrers counts the signatures and attestations copied with the
+	// images (or found in place).
+	Referrers int `json:"referrers"`
 }
 
 // Mounts counts cross-repository mounts over the run: blobs mounted, and
@@ -201,6 +209,7 @@ func (r *Report) add(im Image) {
 	r.Mounts.Mounted += im.BlobsMounted
 	r.Mounts.Refused += im.MountsRefused
 	r.ManifestGETs += im.ManifestGETs
+	r.Referrers += im.Referrers
 	s := &r.Summary
 	switch im.Action {
 	case Copied:
@@ -359,6 +368,9 @@ func newSyncer(cfg Config, pc plan.Config) (*syncer, error) {
 	}
 	if cfg.BlobCache != nil {
 		opts = append(opts, mirror.WithBlobCache(cfg.BlobCache))
+	}
+	if cfg.NoReferrers {
+		opts = append(opts, mirror.WithReferrers(false))
 	}
 	engine, err := mirror.New(opts...)
 	if err != nil {
@@ -552,7 +564,7 @@ func (s *syncer) syncOne(ctx context.Context, ref imageref.Ref) Image {
 	}
 	res, err := s.engine.Copy(ctx, ref.String(), st.Target, opts...)
 	im.SourceDigest, im.Digest, im.BytesCopied, im.ManifestGETs = res.SourceDigest, res.TargetDigest, res.BytesCopied, res.ManifestGETs
-	im.BlobsMounted, im.MountsRefused = res.BlobsMounted, res.MountsRefused
+	im.BlobsMounted, im.MountsRefused, im.Referrers = res.BlobsMounted, res.MountsRefused, res.Referrers
 	if err != nil {
 		return fail(err)
 	}

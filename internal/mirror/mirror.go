@@ -81,7 +81,11 @@ type Result struct {
 	// ManifestGETs counts manifest GET requests sent to the source, the
 	// requests a registry such as Docker Hub counts as pulls.
 	ManifestGETs int
-	Duration     time.Duration
+	// Referrers counts the signatures, attestations and other artifacts
+	// attached to the image (OCI referrers, cosign's sha256-DIGEST.sig and
+	// .att tags) that were copied with it or found in place.
+	Referrers int
+	Duration  time.Duration
 }
 
 // Progress reports the state of a copy, per platform and overall. A blob
@@ -133,7 +137,6 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 			return Result{}, fmt.Errorf("copy %s: %w", src, err)
 		}
 	}
-	start := o.now()
 	srcRef, err := name.ParseReference(src, o.nameOptions()...)
 	if err != nil {
 		return Result{}, fmt.Errorf("source %q: %w", src, err)
@@ -142,11 +145,7 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 	if err != nil {
 		return Result{}, err
 	}
-	c := newCopier(m, &o, srcRef, dstRef)
-	res, err := c.run(ctx)
-	res.Source = srcRef.Name()
-	res.Duration = o.now().Sub(start)
-	res.ManifestGETs = int(c.manifestGETs.Load())
+	res, err := m.copy(ctx, &o, srcRef, dstRef)
 	log := o.log.With(slog.String("image", srcRef.Name()), slog.String("target", dstRef.Name()))
 	if err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "mirror failed", slog.String("error", err.Error()))
@@ -156,8 +155,21 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 		slog.String("digest", res.TargetDigest), slog.Bool("already_mirrored", res.AlreadyMirrored),
 		slog.Int64("bytes", res.BytesCopied), slog.Int("blobs_copied", res.BlobsCopied),
 		slog.Int("blobs_skipped", res.BlobsSkipped), slog.Int("blobs_mounted", res.BlobsMounted), slog.Int("mounts_refused", res.MountsRefused),
-		slog.Int("manifest_gets", res.ManifestGETs), slog.Duration("duration", res.Duration))
+		slog.Int("referrers", res.Referrers), slog.Int("manifest_gets", res.ManifestGETs), slog.Duration("duration", res.Duration))
 	return res, nil
+}
+
+func (m *Mirror) copy(ctx context.Context, o *options, srcRef, dstRef name.Reference) (Result, error) {
+	start := o.now()
+	c := newCopier(m, o, srcRef, dstRef)
+	res, err := c.run(ctx)
+	res.Source = srcRef.Name()
+	res.ManifestGETs = int(c.manifestGETs.Load())
+	if err == nil && o.referrers && o.transform == nil && res.SourceDigest != "" && res.SourceDigest == res.TargetDigest {
+		err = c.copyReferrers(ctx, &res)
+	}
+	res.Duration = o.now().Sub(start)
+	return res, err
 }
 
 // parseDestination parses dst; without a tag or digest of its own it takes

@@ -37,6 +37,7 @@ type options struct {
 	transform     Transform
 	insecure      bool
 	cache         *BlobCache
+	referrers     bool
 	attempts      int
 	backoff       time.Duration
 	maxRetryAfter time.Duration
@@ -68,6 +69,7 @@ func defaultOptions() options {
 		maxRetryAfter: defaultMaxRetryAfter,
 		now:           time.Now,
 		sleep:         sleepContext,
+		referrers:     true,
 	}
 }
 
@@ -426,6 +428,19 @@ func WithBlobCache(c *BlobCache) Option {
 			return errors.New("blob cache is nil")
 		}
 		o.cache = c
+		return nil
+	}
+}
+
+// WithReferrers sets whether what is attached to an image (signatures,
+// attestations, SBOMs: the OCI referrers of its digest, and cosign's
+// sha256-DIGEST.sig and .att tags) is copied with it. It is on by default,
+// and applies only when the copy keeps the source digest (no platform
+// filter that drops entries, no transform): what is attached to the source
+// says nothing about another digest.
+func WithReferrers(on bool) Option {
+	return func(o *options) error {
+		o.referrers = on
 		return nil
 	}
 }
