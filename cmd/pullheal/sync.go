@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -121,7 +123,18 @@ func syncAction(c *cli.Context) error {
 			return err
 		}
 	}
+	var live *syncProgress
+	if format == "text" {
+		// Each image's line as it finishes, and on a terminal a bar per
+		// image being copied.
+		live = newSyncProgress(c.App.Writer, c.App.ErrWriter)
+		cfg.OnImage = live.done
+		if live.block != nil {
+			cfg.Progress = live.progress
+		}
+	}
 	rep, err := imagesync.Sync(c.Context, cfg, pol)
+	live.finish()
 	saveBlobCache(c, cfg.BlobCache)
 	switch {
 	case errors.Is(err, imagesync.ErrInvalidConfig):
@@ -134,7 +147,7 @@ func syncAction(c *cli.Context) error {
 			return err
 		}
 	} else {
-		writeSyncText(c.App.Writer, rep)
+		writeSyncSummary(c.App.Writer, rep)
 	}
 	if n := rep.Summary.Failed; n > 0 {
 		return fmt.Errorf("sync: %d of %d images failed", n, len(rep.Images))
@@ -142,46 +155,109 @@ func syncAction(c *cli.Context) error {
 	return nil
 }
 
-// writeSyncText prints a line per image and a summary.
-func writeSyncText(w io.Writer, rep imagesync.Report) {
-	for _, im := range rep.Images {
-		pinned := im.Target
-		if im.Digest != "" {
-			pinned += "@" + im.Digest
-		}
-		var notes []string
-		if len(im.Customize) > 0 {
-			notes = append(notes, strings.Join(im.Customize, "; "))
-		}
-		if len(im.Platforms) > 0 {
-			notes = append(notes, strings.Join(im.Platforms, ", "))
-		}
-		switch im.Action {
-		case imagesync.Copied, imagesync.Customized:
-			notes = append(notes, fmt.Sprintf("%s; %d manifest GETs upstream", humanBytes(im.BytesCopied), im.ManifestGETs))
-		case imagesync.Planned:
-			notes = append(notes, "dry run")
-		}
-		detail := ""
-		if len(notes) > 0 {
-			detail = " (" + strings.Join(notes, "; ") + ")"
-		}
-		switch im.Action {
-		case imagesync.Copied, imagesync.Customized:
-			fmt.Fprintf(w, "%s %s -> %s%s\n", im.Action, im.Source, pinned, detail)
-		case imagesync.AlreadyMirrored:
-			fmt.Fprintf(w, "already mirrored %s -> %s%s\n", im.Source, pinned, detail)
-		case imagesync.Planned:
-			fmt.Fprintf(w, "would sync %s -> %s%s\n", im.Source, pinned, detail)
-		case imagesync.Skipped:
-			fmt.Fprintf(w, "skipped %s: %s: %s\n", im.Source, im.Rule, im.Reason)
-		case imagesync.Failed:
-			if pinned != "" {
-				pinned = " -> " + pinned
-			}
-			fmt.Fprintf(w, "failed %s%s: %s\n", im.Source, pinned, oneLine(im.Error))
-		}
+// syncLine is the line of one image.
+func syncLine(im imagesync.Image) string {
+	pinned := im.Target
+	if im.Digest != "" {
+		pinned += "@" + im.Digest
 	}
+	var notes []string
+	if len(im.Customize) > 0 {
+		notes = append(notes, strings.Join(im.Customize, "; "))
+	}
+	if len(im.Platforms) > 0 {
+		notes = append(notes, strings.Join(im.Platforms, ", "))
+	}
+	switch im.Action {
+	case imagesync.Copied, imagesync.Customized:
+		notes = append(notes, fmt.Sprintf("%s; %d manifest GETs upstream", humanBytes(im.BytesCopied), im.ManifestGETs))
+	case imagesync.Planned:
+		notes = append(notes, "dry run")
+	}
+	detail := ""
+	if len(notes) > 0 {
+		detail = " (" + strings.Join(notes, "; ") + ")"
+	}
+	switch im.Action {
+	case imagesync.Copied, imagesync.Customized:
+		return fmt.Sprintf("%s %s -> %s%s", im.Action, im.Source, pinned, detail)
+	case imagesync.AlreadyMirrored:
+		return fmt.Sprintf("already mirrored %s -> %s%s", im.Source, pinned, detail)
+	case imagesync.Planned:
+		return fmt.Sprintf("would sync %s -> %s%s", im.Source, pinned, detail)
+	case imagesync.Skipped:
+		return fmt.Sprintf("skipped %s: %s: %s", im.Source, im.Rule, im.Reason)
+	}
+	if pinned != "" {
+		pinned = " -> " + pinned
+	}
+	return fmt.Sprintf("failed %s%s: %s", im.Source, pinned, oneLine(im.Error))
+}
+
+// syncProgress prints each image's line as it finishes (to out) and, when
+// errOut is a terminal, keeps a bar per image being copied below them.
+type syncProgress struct {
+	mu     sync.Mutex
+	out    io.Writer
+	block  *liveBlock
+	active map[string]mirror.Progress
+	order  []string
+}
+
+func newSyncProgress(out, errOut io.Writer) *syncProgress {
+	p := &syncProgress{out: out, active: map[string]mirror.Progress{}}
+	outW, outTerm := terminalWidth(out)
+	if _, errTerm := terminalWidth(errOut); outTerm && errTerm {
+		// Lines and bars share the screen only when both go to it.
+		p.block = &liveBlock{w: out, width: outW}
+	}
+	return p
+}
+
+func (p *syncProgress) progress(source string, pr mirror.Progress) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, ok := p.active[source]; !ok {
+		p.order = append(p.order, source)
+	}
+	p.active[source] = pr
+	p.block.draw(p.lines(), false)
+}
+
+func (p *syncProgress) lines() []string {
+	out := make([]string, 0, len(p.order))
+	for _, src := range p.order {
+		pr := p.active[src]
+		out = append(out, progressLine(src, pr.AllBytesDone, pr.AllBytesTotal, "", p.block.width))
+	}
+	return out
+}
+
+func (p *syncProgress) done(im imagesync.Image) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.block == nil {
+		fmt.Fprintln(p.out, syncLine(im))
+		return
+	}
+	if _, ok := p.active[im.Source]; ok {
+		delete(p.active, im.Source)
+		p.order = slices.DeleteFunc(p.order, func(s string) bool { return s == im.Source })
+	}
+	p.block.above(syncLine(im), p.lines())
+}
+
+func (p *syncProgress) finish() {
+	if p == nil || p.block == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.block.draw(nil, true)
+}
+
+// writeSyncSummary prints the summary line.
+func writeSyncSummary(w io.Writer, rep imagesync.Report) {
 	s := rep.Summary
 	if rep.DryRun {
 		fmt.Fprintf(w, "dry run: %d to sync, %d skipped, %d failed\n", s.Planned, s.Skipped, s.Failed)
