@@ -129,7 +129,7 @@ measure() {
 				;;
 			skopeo)
 				skopeo sync --all --src yaml --dest docker --dest-tls-verify=false \
-					"$WORK/skopeo-sync.yaml" "$DST_ADDR/mirror" >/dev/null
+					"$WORK/skopeo-sync.yaml" "$DST_ADDR/mirror" >/dev/null 2>&1
 				;;
 			*)
 				for i in 0 1 2 3; do copy "$tool" "$SRC_ADDR/img$i:1" "$DST_ADDR/mirror/img$i:1" "$run"; done

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // cosignSuffixes are the tags cosign attaches to sha256-HEX: signatures
@@ -33,34 +34,49 @@ func (c *copier) copyReferrers(ctx context.Context, res *Result) error {
 	var pairs []pair
 	srcRepo, dstRepo := c.src.Context(), c.dst.Context()
 
-	listed, supported, err := c.srcC.referrers(ctx, subject)
-	if err != nil {
-		return fmt.Errorf("list referrers of %s: %w", subject, err)
+	// Discovery in parallel: the referrers API and the three tags.
+	tags := append([]string{fallback}, fallback+cosignSuffixes[0], fallback+cosignSuffixes[1])
+	found := make([]bool, len(tags))
+	var listed []v1.Descriptor
+	var supported bool
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		listed, supported, err = c.srcC.referrers(gctx, subject)
+		if err != nil {
+			return fmt.Errorf("list referrers of %s: %w", subject, err)
+		}
+		return nil
+	})
+	for i, tag := range tags {
+		g.Go(func() error {
+			var err error
+			_, found[i], err = c.srcC.headManifest(gctx, tag)
+			if err != nil {
+				return fmt.Errorf("look up %s: %w", tag, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if supported {
 		for _, d := range listed {
 			pairs = append(pairs, pair{srcRepo.Digest(d.Digest.String()), dstRepo.Digest(d.Digest.String())})
 		}
-	} else {
-		pairs = append(pairs, pair{srcRepo.Tag(fallback), dstRepo.Tag(fallback)})
+		found[0] = false // the API's list replaces the fallback tag
 	}
-	for _, suffix := range cosignSuffixes {
-		pairs = append(pairs, pair{srcRepo.Tag(fallback + suffix), dstRepo.Tag(fallback + suffix)})
+	for i, tag := range tags {
+		if found[i] {
+			pairs = append(pairs, pair{srcRepo.Tag(tag), dstRepo.Tag(tag)})
+		}
 	}
 
 	o := *c.o
 	o.platforms, o.transform, o.progress, o.referrers = nil, nil, nil, false
 	var copied []v1.Descriptor
 	for _, p := range pairs {
-		if _, isTag := p.src.(name.Tag); isTag {
-			_, found, err := c.srcC.headManifest(ctx, p.src.Identifier())
-			if err != nil {
-				return fmt.Errorf("look up %s: %w", p.src.Identifier(), err)
-			}
-			if !found {
-				continue
-			}
-		}
 		r, err := c.m.copy(ctx, &o, p.src, p.dst)
 		res.ManifestGETs += r.ManifestGETs
 		res.BytesCopied += r.BytesCopied
