@@ -165,7 +165,11 @@ func (m *Mirror) copy(ctx context.Context, o *options, srcRef, dstRef name.Refer
 	res, err := c.run(ctx)
 	res.Source = srcRef.Name()
 	res.ManifestGETs = int(c.manifestGETs.Load())
-	if err == nil && o.referrers && o.transform == nil && res.SourceDigest != "" && res.SourceDigest == res.TargetDigest {
+	// Referrers travel with a copy that keeps the digest. An image already
+	// in place is not looked at again, so that a repeat costs one HEAD
+	// upstream: signatures added upstream after it was mirrored come with
+	// the next digest.
+	if err == nil && o.referrers && o.transform == nil && !res.AlreadyMirrored && res.SourceDigest != "" && res.SourceDigest == res.TargetDigest {
 		err = c.copyReferrers(ctx, &res)
 	}
 	res.Duration = o.now().Sub(start)

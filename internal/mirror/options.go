@@ -437,7 +437,8 @@ func WithBlobCache(c *BlobCache) Option {
 // sha256-DIGEST.sig and .att tags) is copied with it. It is on by default,
 // and applies only when the copy keeps the source digest (no platform
 // filter that drops entries, no transform): what is attached to the source
-// says nothing about another digest.
+// says nothing about another digest. An image already in place is not
+// looked at again (a repeat stays one HEAD upstream).
 func WithReferrers(on bool) Option {
 	return func(o *options) error {
 		o.referrers = on

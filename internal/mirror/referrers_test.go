@@ -103,7 +103,7 @@ func TestCopyReferrers(t *testing.T) {
 			}
 
 			again, err := mirror.Copy(t.Context(), host+"/app:1", dst+"/mirror/app:1")
-			if err != nil || !again.AlreadyMirrored || again.Referrers != 2 || again.BytesCopied != 0 || again.ManifestGETs != 0 {
+			if err != nil || !again.AlreadyMirrored || again.Referrers != 0 || again.BytesCopied != 0 || again.ManifestGETs != 0 {
 				t.Errorf("repeated copy: %+v, %v", again, err)
 			}
 		})
