@@ -3,12 +3,10 @@ package agent
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 
-	"github.com/pullheal/pullheal/internal/customize"
 	"github.com/pullheal/pullheal/internal/imagesync"
 	"github.com/pullheal/pullheal/internal/mirror"
 	"github.com/pullheal/pullheal/internal/plan"
@@ -22,14 +20,11 @@ type mirrorer interface {
 }
 
 // imageMirror is the mirror route: it copies with the mirror engine,
-// creating the ECR repository with the policy's settings.
+// customised when the policy says so, creating the ECR repository with the
+// policy's settings.
 type imageMirror struct {
 	engine *mirror.Mirror
 	repos  mirror.RepositoryAPI
-	// What a customised copy, which the engine does not build, needs.
-	source    authn.Keychain
-	dest      authn.Keychain
-	transport http.RoundTripper
 }
 
 // newImageMirror returns a mirrorer. source resolves upstream credentials
@@ -45,7 +40,7 @@ func newImageMirror(reg *ECRAccount, repos mirror.RepositoryAPI, source authn.Ke
 	if err != nil {
 		return nil, fmt.Errorf("mirror engine: %w", err)
 	}
-	return &imageMirror{engine: m, repos: repos, source: source, dest: reg.Keychain(), transport: reg.cfg.Transport}, nil
+	return &imageMirror{engine: m, repos: repos}, nil
 }
 
 // Mirror copies step's image to its target, customised when the policy
@@ -57,42 +52,22 @@ func (im *imageMirror) Mirror(ctx context.Context, step plan.Step) (string, erro
 	if i := strings.Index(target, "@"); i >= 0 {
 		target = target[:i]
 	}
-	settings := mirror.SettingsFromPolicy(d.Repository)
+	opts, err := imagesync.CopyOptions(d)
+	if err != nil {
+		return "", fmt.Errorf("mirror %s: %w", step.Image, err)
+	}
+	opts = append(opts, mirror.WithRepositoryCreation(im.repos, imagesync.SettingsFromPolicy(d.Repository)))
+	dst := step.Target
 	if len(d.Customize) > 0 {
-		return im.customized(ctx, step, target, settings)
+		// A customised image has a digest of its own, so it is pushed under
+		// a tag: the source's, or for a digest-only source one named after
+		// that digest.
+		dst = target
+		if step.Ref.Tag == "" {
+			dst += ":" + strings.Replace(step.Ref.Digest, ":", "-", 1)
+		}
 	}
-	opts := []mirror.Option{mirror.WithRepositoryCreation(im.repos, settings)}
-	if len(d.Platforms) > 0 {
-		opts = append(opts, mirror.WithPlatforms(d.Platforms...))
-	}
-	res, err := im.engine.Copy(ctx, step.Ref.String(), step.Target, opts...)
-	if err != nil {
-		return "", err
-	}
-	return target + "@" + res.TargetDigest, nil
-}
-
-// customized builds the policy's customisation of the image in ECR. A
-// customised image has a digest of its own, so it is pushed under a tag:
-// the source's, or for a digest-only source one named after that digest.
-func (im *imageMirror) customized(ctx context.Context, step plan.Step, target string, settings mirror.RepositorySettings) (string, error) {
-	lines, err := customize.Parse(step.Decision.Customize)
-	if err != nil {
-		return "", fmt.Errorf("customize %s: %w", step.Image, err)
-	}
-	if step.Ref.Tag == "" {
-		target += ":" + strings.Replace(step.Ref.Digest, ":", "-", 1)
-	}
-	opts := []imagesync.Option{
-		imagesync.WithSourceKeychain(im.source),
-		imagesync.WithDestinationKeychain(im.dest),
-		imagesync.WithTransport(im.transport),
-		imagesync.WithRepositoryCreation(im.repos, settings),
-	}
-	if len(step.Decision.Platforms) > 0 {
-		opts = append(opts, imagesync.WithPlatforms(step.Decision.Platforms...))
-	}
-	res, err := imagesync.CopyCustomized(ctx, step.Ref.String(), target, lines, opts...)
+	res, err := im.engine.Copy(ctx, step.Ref.String(), dst, opts...)
 	if err != nil {
 		return "", err
 	}

@@ -19,6 +19,10 @@ func policyFlag() cli.Flag {
 	return &cli.StringFlag{Name: "policy", Usage: "platform team's policy (what may be mirrored, denied, typosquats): " + policyUsage}
 }
 
+func insecureFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "insecure", Usage: "allow plain HTTP to registries (implicit for loopback addresses)"}
+}
+
 func registryFlag() cli.Flag {
 	return &cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST` that corrected images live in (ACCOUNT.dkr.ecr.REGION.amazonaws.com)"}
 }

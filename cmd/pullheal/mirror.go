@@ -2,12 +2,11 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
-	"sort"
+	"path/filepath"
 	"strings"
-	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/imageref"
+	"github.com/pullheal/pullheal/internal/imagesync"
 	"github.com/pullheal/pullheal/internal/mirror"
 	"github.com/pullheal/pullheal/policy"
 )
@@ -23,11 +23,13 @@ import (
 func mirrorCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "mirror",
-		Usage:     "copy an image (every platform by default) into ECR, verified and rate-limit aware",
+		Usage:     "copy an image (every platform by default) into ECR or any OCI registry, verified and rate-limit aware",
 		ArgsUsage: "SRC DST",
 		Description: "Copies SRC (e.g. nginx:1.27) to DST (e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/mirror/library/nginx:1.27).\n" +
-			"Creates the ECR repository when missing. With --policy, refuses an image the policy does not allow\n" +
-			"to be mirrored, and applies its platforms and repository settings.",
+			"ECR destinations are reached with ECR credentials and their repository is created when missing; other\n" +
+			"registries with the docker config's credentials (and credential helpers), else anonymously.\n" +
+			"With --policy, refuses an image the policy does not allow to be mirrored, and applies its platforms\n" +
+			"and repository settings.",
 		Flags: []cli.Flag{
 			policyFlag(),
 			&cli.StringSliceFlag{Name: "platform", Usage: "copy only `OS/ARCH[/VARIANT]`; repeatable (default: all)"},
@@ -35,6 +37,9 @@ func mirrorCommand() *cli.Command {
 			reserveFlag(),
 			dockerHubSecretFlag(),
 			registryEndpointsFlag(),
+			insecureFlag(),
+			blobCacheFlag(),
+			noReferrersFlag(),
 			outputFlag(),
 		},
 		Action: mirrorAction,
@@ -53,8 +58,15 @@ type MirrorSummary struct {
 	BlobsCopied     int      `json:"blobsCopied"`
 	BlobsSkipped    int      `json:"blobsSkipped"`
 	BlobsMounted    int      `json:"blobsMounted"`
-	ManifestGETs    int      `json:"manifestGets"`
-	DurationSeconds float64  `json:"durationSeconds"`
+	MountsRefused   int      `json:"mountsRefused"`
+	// Mounts says how cross-repository mounts went: worked, refused (the
+	// blobs were uploaded instead), partly, or none (none tried).
+	Mounts       string `json:"mounts"`
+	ManifestGETs int    `json:"manifestGets"`
+	// Referrers counts the signatures and attestations copied with the
+	// image (or found in place).
+	Referrers       int     `json:"referrers"`
+	DurationSeconds float64 `json:"durationSeconds"`
 }
 
 func mirrorAction(c *cli.Context) error {
@@ -99,19 +111,28 @@ func mirrorAction(c *cli.Context) error {
 		settings = d.Repository
 	}
 
-	awsCfg, err := config.LoadDefaultConfig(c.Context)
+	access := newRegistryAccess(c, endpoints)
+	source, err := access.sourceKeychain(c.String("dockerhub-secret"), srcRef.Registry)
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
-	ecrClient := ecr.NewFromConfig(awsCfg)
-	source := mirror.SourceKeychain(secretsmanager.NewFromConfig(awsCfg), c.String("dockerhub-secret"), nil)
+	dest, err := access.keychain(dstRef.Registry)
+	if err != nil {
+		return err
+	}
 	opts := []mirror.Option{
 		mirror.WithJobs(c.Int("jobs")),
 		mirror.WithSourceKeychain(source),
-		mirror.WithDestinationKeychain(authn.NewMultiKeychain(mirror.NewECRKeychain(ecrClient, nil, dstRef.Registry), authn.DefaultKeychain)),
+		mirror.WithDestinationKeychain(dest),
 	}
 	for host, u := range endpoints {
 		opts = append(opts, mirror.WithEndpoint(host, u.String()))
+	}
+	if c.Bool("insecure") {
+		opts = append(opts, mirror.WithInsecure())
+	}
+	if c.Bool("no-referrers") {
+		opts = append(opts, mirror.WithReferrers(false))
 	}
 	if n := c.Int("reserve"); n > 0 {
 		opts = append(opts, mirror.WithRateLimitReserve(n))
@@ -119,8 +140,19 @@ func mirrorAction(c *cli.Context) error {
 	if len(platforms) > 0 {
 		opts = append(opts, mirror.WithPlatforms(platforms...))
 	}
-	if _, _, ok := imageref.ECRHost(dstRef.Registry); ok || len(endpoints) > 0 && endpoints.Lookup(dstRef.Registry) != nil {
-		opts = append(opts, mirror.WithRepositoryCreation(ecrClient, mirror.SettingsFromPolicy(settings)))
+	if access.isECR(dstRef.Registry) {
+		repos, err := access.ecr()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, mirror.WithRepositoryCreation(repos, imagesync.SettingsFromPolicy(settings)))
+	}
+	cache, err := openBlobCache(c)
+	if err != nil {
+		return err
+	}
+	if cache != nil {
+		opts = append(opts, mirror.WithBlobCache(cache))
 	}
 	bar := newProgressBar(c.App.ErrWriter)
 	if bar != nil {
@@ -128,12 +160,14 @@ func mirrorAction(c *cli.Context) error {
 	}
 	res, err := mirror.Copy(c.Context, srcRef.String(), dst, opts...)
 	bar.finish()
+	saveBlobCache(c, cache)
 	if err != nil {
 		return fmt.Errorf("mirror %s: %w", src, err)
 	}
 	sum := MirrorSummary{Source: srcRef.String(), Target: res.Target, SourceDigest: res.SourceDigest, TargetDigest: res.TargetDigest,
 		Platforms: res.Platforms, AlreadyMirrored: res.AlreadyMirrored, BytesCopied: res.BytesCopied, BlobsCopied: res.BlobsCopied,
-		BlobsSkipped: res.BlobsSkipped, BlobsMounted: res.BlobsMounted, ManifestGETs: res.ManifestGETs, DurationSeconds: res.Duration.Seconds()}
+		BlobsSkipped: res.BlobsSkipped, BlobsMounted: res.BlobsMounted, MountsRefused: res.MountsRefused,
+		Mounts: mountOutcome(res.BlobsMounted, res.MountsRefused), ManifestGETs: res.ManifestGETs, Referrers: res.Referrers, DurationSeconds: res.Duration.Seconds()}
 	if format == "json" {
 		return writeJSON(c.App.Writer, sum)
 	}
@@ -145,75 +179,17 @@ func mirrorAction(c *cli.Context) error {
 	if len(sum.Platforms) > 0 {
 		plats = strings.Join(sum.Platforms, ", ") + "; "
 	}
-	fmt.Fprintf(c.App.Writer, "%s %s -> %s (%s%d blobs copied, %d skipped, %d mounted; %s; %d manifest GETs upstream; %.2fs)\n",
-		state, sum.Source, sum.Target, plats, sum.BlobsCopied, sum.BlobsSkipped, sum.BlobsMounted,
+	mounts := ""
+	if sum.MountsRefused > 0 {
+		mounts = fmt.Sprintf(", %d mounts refused (uploaded instead)", sum.MountsRefused)
+	}
+	if sum.Referrers > 0 {
+		mounts += fmt.Sprintf("; %d signatures/attestations", sum.Referrers)
+	}
+	fmt.Fprintf(c.App.Writer, "%s %s -> %s (%s%d blobs copied, %d skipped, %d mounted%s; %s; %d manifest GETs upstream; %.2fs)\n",
+		state, sum.Source, sum.Target, plats, sum.BlobsCopied, sum.BlobsSkipped, sum.BlobsMounted, mounts,
 		humanBytes(sum.BytesCopied), sum.ManifestGETs, sum.DurationSeconds)
 	return nil
-}
-
-// progressBar draws one line per platform on a terminal; it is nil (and
-// its methods do nothing) when stderr is not one.
-type progressBar struct {
-	mu    sync.Mutex
-	w     io.Writer
-	per   map[string]mirror.Progress
-	lines int
-}
-
-func newProgressBar(w io.Writer) *progressBar {
-	f, ok := w.(*os.File)
-	if !ok {
-		return nil
-	}
-	st, err := f.Stat()
-	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
-		return nil
-	}
-	return &progressBar{w: w, per: map[string]mirror.Progress{}}
-}
-
-func (b *progressBar) update(p mirror.Progress) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.per[p.Platform] = p
-	keys := make([]string, 0, len(b.per))
-	for k := range b.per {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if b.lines > 0 {
-		fmt.Fprintf(b.w, "\x1b[%dA", b.lines)
-	}
-	for _, k := range keys {
-		q := b.per[k]
-		fmt.Fprintf(b.w, "\x1b[2K%-16s %s %9s / %-9s %d/%d layers\n", orAll(k), bar(q.BytesDone, q.BytesTotal, 30),
-			humanBytes(q.BytesDone), humanBytes(q.BytesTotal), q.BlobsDone, q.BlobsTotal)
-	}
-	b.lines = len(keys)
-}
-
-func (b *progressBar) finish() {
-	if b == nil {
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.lines = 0
-}
-
-func orAll(platform string) string {
-	if platform == "" {
-		return "all"
-	}
-	return platform
-}
-
-func bar(done, total int64, width int) string {
-	n := width
-	if total > 0 {
-		n = int(int64(width) * done / total)
-	}
-	return "[" + strings.Repeat("=", n) + strings.Repeat(" ", width-n) + "]"
 }
 
 func humanBytes(n int64) string {
@@ -227,4 +203,136 @@ func humanBytes(n int64) string {
 		exp++
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// registryAccess picks credentials per registry: ECR's (from the AWS
+// configuration, loaded only when an ECR registry or a Secrets Manager
+// secret is involved) for ECR hosts and hosts the endpoint map sends to
+// ECR, the docker config and its credential helpers for the others,
+// anonymous where neither has anything.
+type registryAccess struct {
+	c         *cli.Context
+	endpoints hostmap.Map
+
+	loaded    bool
+	cfg       aws.Config
+	err       error
+	ecrClient *ecr.Client
+}
+
+func newRegistryAccess(c *cli.Context, endpoints hostmap.Map) *registryAccess {
+	return &registryAccess{c: c, endpoints: endpoints}
+}
+
+func (a *registryAccess) aws() (aws.Config, error) {
+	if !a.loaded {
+		a.loaded = true
+		a.cfg, a.err = config.LoadDefaultConfig(a.c.Context)
+		if a.err != nil {
+			a.err = fmt.Errorf("load AWS configuration: %w", a.err)
+		}
+	}
+	return a.cfg, a.err
+}
+
+func (a *registryAccess) ecr() (*ecr.Client, error) {
+	if a.ecrClient == nil {
+		cfg, err := a.aws()
+		if err != nil {
+			return nil, err
+		}
+		a.ecrClient = ecr.NewFromConfig(cfg)
+	}
+	return a.ecrClient, nil
+}
+
+// isECR reports an ECR registry host, or a host the endpoint map sends to one.
+func (a *registryAccess) isECR(host string) bool {
+	if _, _, ok := imageref.ECRHost(host); ok {
+		return true
+	}
+	if u := a.endpoints.Lookup(host); u != nil {
+		_, _, ok := imageref.ECRHost(u.Hostname())
+		return ok
+	}
+	return false
+}
+
+// keychain is the keychain for registry host.
+func (a *registryAccess) keychain(host string) (authn.Keychain, error) {
+	if !a.isECR(host) {
+		return authn.DefaultKeychain, nil
+	}
+	client, err := a.ecr()
+	if err != nil {
+		return nil, err
+	}
+	return authn.NewMultiKeychain(mirror.NewECRKeychain(client, nil, host), authn.DefaultKeychain), nil
+}
+
+// sourceKeychain is keychain(host), with Docker Hub read as the account in
+// the Secrets Manager secret when one is named.
+func (a *registryAccess) sourceKeychain(secret, host string) (authn.Keychain, error) {
+	kc, err := a.keychain(host)
+	if err != nil || secret == "" {
+		return kc, err
+	}
+	cfg, err := a.aws()
+	if err != nil {
+		return nil, err
+	}
+	hub := mirror.SourceKeychain(secretsmanager.NewFromConfig(cfg), secret, nil)
+	return authn.NewMultiKeychain(hub, kc), nil
+}
+
+// blobCacheFlag is --blob-cache: where blob locations are remembered
+// between runs, under the user's cache directory by default.
+func blobCacheFlag() cli.Flag {
+	def := ""
+	if dir, err := os.UserCacheDir(); err == nil {
+		def = filepath.Join(dir, "pullheal", "blobs.json")
+	}
+	return &cli.StringFlag{Name: "blob-cache", Value: def,
+		Usage: "`FILE` remembering which destination repositories hold which blobs, to mount them in later runs (\"\" turns it off)"}
+}
+
+// openBlobCache opens --blob-cache; nil when it is off. A cache that cannot
+// be read is reported and left off: it must not stop a copy.
+func openBlobCache(c *cli.Context) (*mirror.BlobCache, error) {
+	path := c.String("blob-cache")
+	if path == "" {
+		return nil, nil
+	}
+	cache, err := mirror.OpenBlobCache(path)
+	if err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %v; continuing without it\n", err)
+		return nil, nil
+	}
+	return cache, nil
+}
+
+func saveBlobCache(c *cli.Context, cache *mirror.BlobCache) {
+	if cache == nil {
+		return
+	}
+	if err := cache.Save(); err != nil {
+		fmt.Fprintf(c.App.ErrWriter, "warning: %v\n", err)
+	}
+}
+
+// mountOutcome names how mounts went.
+func mountOutcome(mounted, refused int) string {
+	switch {
+	case mounted > 0 && refused > 0:
+		return "partly"
+	case mounted > 0:
+		return "worked"
+	case refused > 0:
+		return "refused"
+	}
+	return "none"
+}
+
+func noReferrersFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "no-referrers", Usage: "leave signatures and attestations (OCI referrers, cosign .sig/.att tags) behind"}
 }

@@ -174,13 +174,19 @@ func wrapIndented(indent, text string, width int) string {
 	}
 }
 
-// fit cuts s to n columns, keeping both ends: the start names a thing, the
-// end (a tag, a revision) tells it from its neighbours.
+// fit cuts s to n columns (runes), keeping both ends: the start names a
+// thing, the end (a tag, a revision) tells it from its neighbours. Tables
+// and progress lines share it.
 func fit(s string, n int) string {
 	s = strings.TrimRight(s, " ")
 	r := []rune(s)
-	if len(r) <= n {
+	switch {
+	case n <= 0:
+		return ""
+	case len(r) <= n:
 		return s
+	case n <= 3:
+		return string(r[:n])
 	}
 	head := (n - 3) / 2
 	return string(r[:head]) + "..." + string(r[len(r)-(n-3-head):])

@@ -183,22 +183,18 @@ type options struct {
 }
 
 // WithPlatforms keeps only the images of an index whose platform satisfies
-// one of specs ("linux/amd64", "linux/arm64/v8"), as mirror.WithPlatforms
-// does for plain copies. Entries without a platform are dropped by a filter.
-func WithPlatforms(specs ...string) Option {
+// one of ps, as mirror.WithPlatforms does for plain copies (which parses
+// and validates them). Entries without a platform are dropped by a filter.
+func WithPlatforms(ps ...v1.Platform) Option {
 	return func(o *options) error {
-		if len(specs) == 0 {
+		if len(ps) == 0 {
 			return errors.New("platforms: none given")
 		}
-		for _, s := range specs {
-			p, err := v1.ParsePlatform(strings.TrimSpace(s))
-			if err != nil {
-				return fmt.Errorf("platform %q: %w", s, err)
-			}
+		for _, p := range ps {
 			if p.OS == "" || p.Architecture == "" {
-				return fmt.Errorf("platform %q: want os/arch[/variant]", s)
+				return fmt.Errorf("platform %q: want os/arch[/variant]", p.String())
 			}
-			o.platforms = append(o.platforms, *p)
+			o.platforms = append(o.platforms, p)
 			o.specs = append(o.specs, p.String())
 		}
 		slices.Sort(o.specs)
@@ -239,7 +235,7 @@ func newStamp(base v1.Hash, linesHash string, platforms []string) stamp {
 // labels, the platform one absent when there was no filter. It lets a
 // caller skip a rebuild knowing only the source's digest, which a HEAD
 // request gives without spending a pull.
-func Stamped(cf *v1.ConfigFile, base v1.Hash, lines []policy.Customization, platforms []string) bool {
+func Stamped(cf *v1.ConfigFile, base v1.Hash, lines []policy.Customization, platforms []v1.Platform) bool {
 	if cf == nil {
 		return false
 	}
@@ -459,4 +455,36 @@ func layerMediaType(manifest types.MediaType) types.MediaType {
 		return types.OCILayer
 	}
 	return types.DockerLayer
+}
+
+// Transform applies lines to images as the mirror engine copies them
+// (mirror.WithTransform).
+type Transform struct {
+	lines []policy.Customization
+}
+
+// NewTransform checks lines and returns their Transform.
+func NewTransform(lines []policy.Customization) (*Transform, error) {
+	if _, err := Hash(lines); err != nil {
+		return nil, err
+	}
+	return &Transform{lines: slices.Clone(lines)}, nil
+}
+
+// Image applies the lines to src (Apply).
+func (t *Transform) Image(src v1.Image) (v1.Image, error) { return Apply(src, t.lines) }
+
+// Index applies the lines to the images of src that platforms keeps
+// (ApplyIndex).
+func (t *Transform) Index(src v1.ImageIndex, platforms []v1.Platform) (v1.ImageIndex, error) {
+	var opts []Option
+	if len(platforms) > 0 {
+		opts = append(opts, WithPlatforms(platforms...))
+	}
+	return ApplyIndex(src, t.lines, opts...)
+}
+
+// Made reports whether cf is what the lines made of source (Stamped).
+func (t *Transform) Made(cf *v1.ConfigFile, source v1.Hash, platforms []v1.Platform) bool {
+	return Stamped(cf, source, t.lines, platforms)
 }

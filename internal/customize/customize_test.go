@@ -345,16 +345,16 @@ func TestApplyIndex(t *testing.T) {
 	}{
 		{format: "oci", name: "every platform", platforms: []string{"linux/amd64", "linux/arm64"}},
 		{format: "docker", name: "every platform", platforms: []string{"linux/amd64", "linux/arm64"}},
-		{format: "oci", name: "filtered", opts: []customize.Option{customize.WithPlatforms("linux/arm64")},
+		{format: "oci", name: "filtered", opts: []customize.Option{customize.WithPlatforms(platforms(t, "linux/arm64")...)},
 			platforms: []string{"linux/arm64"}, labelPlat: "linux/arm64"},
-		{format: "docker", name: "filter keeping all", opts: []customize.Option{customize.WithPlatforms("linux/arm64", "linux/amd64")},
+		{format: "docker", name: "filter keeping all", opts: []customize.Option{customize.WithPlatforms(platforms(t, "linux/arm64", "linux/amd64")...)},
 			platforms: []string{"linux/amd64", "linux/arm64"}, labelPlat: "linux/amd64,linux/arm64"},
 	} {
 		t.Run(tc.format+"/"+tc.name, func(t *testing.T) {
 			src := index(t, tc.format)
-			var filter []string
+			var filter []v1.Platform
 			if tc.labelPlat != "" {
-				filter = strings.Split(tc.labelPlat, ",")
+				filter = platforms(t, strings.Split(tc.labelPlat, ",")...)
 			}
 			out, err := customize.ApplyIndex(src, lines, tc.opts...)
 			if err != nil {
@@ -415,7 +415,7 @@ func TestApplyIndex(t *testing.T) {
 
 func TestApplyIndexRefuses(t *testing.T) {
 	lines, _ := customize.Parse([]string{"ENV A=1"})
-	if _, err := customize.ApplyIndex(index(t, "oci"), lines, customize.WithPlatforms("linux/s390x")); !errors.Is(err, customize.ErrNoMatchingPlatform) {
+	if _, err := customize.ApplyIndex(index(t, "oci"), lines, customize.WithPlatforms(platforms(t, "linux/s390x")...)); !errors.Is(err, customize.ErrNoMatchingPlatform) {
 		t.Errorf("filter keeping nothing: %v, want ErrNoMatchingPlatform", err)
 	}
 	inner := index(t, "oci")
@@ -423,7 +423,7 @@ func TestApplyIndexRefuses(t *testing.T) {
 	if _, err := customize.ApplyIndex(nested, lines); !errors.Is(err, customize.ErrUnsupported) {
 		t.Errorf("nested index: %v, want ErrUnsupported", err)
 	}
-	if _, err := customize.ApplyIndex(index(t, "oci"), lines, customize.WithPlatforms("linux")); err == nil || !strings.Contains(err.Error(), `platform "linux": want os/arch`) {
+	if _, err := customize.ApplyIndex(index(t, "oci"), lines, customize.WithPlatforms(v1.Platform{OS: "linux"})); err == nil || !strings.Contains(err.Error(), `platform "linux": want os/arch`) {
 		t.Errorf("bad platform: %v", err)
 	}
 }
@@ -505,14 +505,14 @@ func TestStamped(t *testing.T) {
 		cf        *v1.ConfigFile
 		base      v1.Hash
 		lines     []policy.Customization
-		platforms []string
+		platforms []v1.Platform
 		want      bool
 	}{
 		{"as applied", cf, bd, lines, nil, true},
 		{"the same lines written differently", cf, bd, same, nil, true},
 		{"other lines", cf, bd, other, nil, false},
 		{"another source", cf, v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}, lines, nil, false},
-		{"a platform filter it did not have", cf, bd, lines, []string{"linux/amd64"}, false},
+		{"a platform filter it did not have", cf, bd, lines, platforms(t, "linux/amd64"), false},
 		{"the plain source", mustConfig(t, base), bd, lines, nil, false},
 		{"no config", nil, bd, lines, nil, false},
 		{"no lines", cf, bd, nil, nil, false},
@@ -615,4 +615,17 @@ func literal(s string) bool {
 		}
 	}
 	return true
+}
+
+func platforms(t testing.TB, specs ...string) []v1.Platform {
+	t.Helper()
+	var ps []v1.Platform
+	for _, s := range specs {
+		p, err := v1.ParsePlatform(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, *p)
+	}
+	return ps
 }

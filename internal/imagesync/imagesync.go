@@ -1,9 +1,8 @@
 // Package imagesync mirrors the images a policy allowlists into ECR ahead of
 // time, so that no workload depends on Docker Hub when it starts: `pullheal
-// sync`, run by hand or on a schedule. Plain images go through the mirror
-// engine (byte for byte, digests kept); images whose rule has customize
-// lines are rebuilt with package customize and pushed (CopyCustomized, which
-// the agent's mirror route can call too).
+// sync`, run by hand or on a schedule. Every image goes through the mirror
+// engine: plain images byte for byte (digests kept), images whose rule has
+// customize lines rebuilt on the way (a customize.Transform).
 //
 // What is synced: every images rule with action mirror, for each of its
 // match names that is concrete (no glob: sync cannot list a registry's
@@ -33,6 +32,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
+
+	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -46,6 +48,9 @@ import (
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/policy"
 )
+
+// DefaultJobs is how many images Sync copies at once when Config.Jobs is 0.
+const DefaultJobs = 4
 
 // DefaultMaxTags is how many tags a glob or semver selector syncs at most
 // per image name when Config.MaxTags is 0.
@@ -73,6 +78,11 @@ type Config struct {
 	// remote's defaults); Endpoints reaches mapped hosts at other URLs.
 	Transport http.RoundTripper
 	Endpoints hostmap.Map
+	// Insecure allows plain HTTP to registries (mirror.WithInsecure).
+	Insecure bool
+	// BlobCache remembers blob locations across runs (nil: none); the
+	// caller saves it.
+	BlobCache *mirror.BlobCache
 	// Repositories creates missing ECR repositories with each rule's
 	// settings; nil expects them to exist.
 	Repositories mirror.RepositoryAPI
@@ -83,6 +93,18 @@ type Config struct {
 	MaxTags int
 	// DryRun decides and lists tags, and copies nothing.
 	DryRun bool
+	// NoReferrers leaves signatures and attestations behind
+	// (mirror.WithReferrers).
+	NoReferrers bool
+	// Jobs bounds the images copied at once; 0 means DefaultJobs. The
+	// copies share one engine, so a blob one of them is moving is mounted,
+	// not uploaded again, by the others.
+	Jobs int
+	// OnImage, when set, is called with each image's outcome as it is
+	// known (serialised, in completion order); Progress with the progress
+	// of each copy.
+	OnImage  func(Image)
+	Progress func(source string, p mirror.Progress)
 	// Logger receives a line per image; nil is silent.
 	Logger *slog.Logger
 }
@@ -97,6 +119,9 @@ func (c Config) Validate() error {
 	}
 	if c.Reserve < 0 {
 		errs = append(errs, fmt.Errorf("reserve must not be negative, got %d", c.Reserve))
+	}
+	if c.Jobs < 0 {
+		errs = append(errs, fmt.Errorf("jobs must not be negative, got %d", c.Jobs))
 	}
 	if c.MaxTags < 0 {
 		errs = append(errs, fmt.Errorf("max tags must not be negative, got %d", c.MaxTags))
@@ -137,6 +162,11 @@ type Image struct {
 	Platforms    []string `json:"platforms,omitempty"`
 	BytesCopied  int64    `json:"bytesCopied"`
 	ManifestGETs int      `json:"manifestGets"`
+	// BlobsMounted and MountsRefused count cross-repository mounts.
+	BlobsMounted  int `json:"blobsMounted"`
+	MountsRefused int `json:"mountsRefused"`
+	// Referrers counts signatures and attestations copied with it.
+	Referrers int `json:"referrers"`
 	// Err is the error behind Error, for errors.Is (mirror.ErrRateLimited,
 	// mirror.ErrRateLimitReserve, ...).
 	Err error `json:"-"`
@@ -158,10 +188,28 @@ type Report struct {
 	DryRun   bool    `json:"dryRun"`
 	Images   []Image `json:"images"`
 	Summary  Summary `json:"summary"`
+	Mounts   Mounts  `json:"mounts"`
+	// ManifestGETs is the run's manifest GETs upstream, what Docker Hub
+	// counts as pulls.
+	ManifestGETs int `json:"manifestGets"`
+	// Referrers counts the signatures and attestations copied with the
+	// images (or found in place).
+	Referrers int `json:"referrers"`
+}
+
+// Mounts counts cross-repository mounts over the run: blobs mounted, and
+// mounts the registry refused (those blobs were uploaded instead).
+type Mounts struct {
+	Mounted int `json:"mounted"`
+	Refused int `json:"refused"`
 }
 
 func (r *Report) add(im Image) {
 	r.Images = append(r.Images, im)
+	r.Mounts.Mounted += im.BlobsMounted
+	r.Mounts.Refused += im.MountsRefused
+	r.ManifestGETs += im.ManifestGETs
+	r.Referrers += im.Referrers
 	s := &r.Summary
 	switch im.Action {
 	case Copied:
@@ -180,8 +228,8 @@ func (r *Report) add(im Image) {
 }
 
 // Sync mirrors what pol allowlists (see the package doc) into cfg.Registry
-// and reports on every image. Images are synced one after another, in policy
-// order; one that fails does not stop the others. The error is for what
+// and reports on every image, in policy order. Images are copied
+// cfg.Jobs at a time; one that fails does not stop the others. The error is for what
 // stops the whole run: an invalid Config (ErrInvalidConfig) or the context
 // ending, with the report so far.
 func Sync(ctx context.Context, cfg Config, pol *policy.Policy) (Report, error) {
@@ -200,6 +248,13 @@ func Sync(ctx context.Context, cfg Config, pol *policy.Policy) (Report, error) {
 		return Report{}, err
 	}
 	rep := Report{Registry: imageref.CanonicalHost(cfg.Registry), DryRun: cfg.DryRun, Images: []Image{}}
+	// First every reference to sync, in policy order (listing tags costs no
+	// pull); then the copies, jobs at a time, into slots in that order.
+	type item struct {
+		ref  imageref.Ref
+		done *Image // decided without a copy (skipped, failed to expand)
+	}
+	var items []item
 	seen := map[string]bool{}
 	for i := range pol.Images {
 		r := &pol.Images[i]
@@ -212,32 +267,69 @@ func Sync(ctx context.Context, cfg Config, pol *policy.Policy) (Report, error) {
 			}
 			refs, skip := s.expand(ctx, pol, i, r, pattern)
 			if skip != nil {
-				s.log(ctx, *skip)
-				rep.add(*skip)
+				items = append(items, item{done: skip})
 				continue
 			}
 			for _, ref := range refs {
-				if seen[ref.String()] {
-					continue
+				if !seen[ref.String()] {
+					seen[ref.String()] = true
+					items = append(items, item{ref: ref})
 				}
-				seen[ref.String()] = true
-				if err := ctx.Err(); err != nil {
-					return rep, err
-				}
-				im := s.syncOne(ctx, ref)
-				s.log(ctx, im)
-				rep.add(im)
 			}
 		}
 	}
-	return rep, nil
+	results := make([]*Image, len(items))
+	var mu sync.Mutex
+	finish := func(i int, im Image) {
+		mu.Lock()
+		defer mu.Unlock()
+		results[i] = &im
+		s.log(ctx, im)
+		if cfg.OnImage != nil {
+			cfg.OnImage(im)
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, s.jobs())
+	for i, it := range items {
+		if it.done != nil {
+			finish(i, *it.done)
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			finish(i, s.syncOne(ctx, it.ref))
+		}()
+	}
+	wg.Wait()
+	for _, im := range results {
+		if im != nil {
+			rep.add(*im)
+		}
+	}
+	return rep, ctx.Err()
+}
+
+func (s *syncer) jobs() int {
+	if s.cfg.Jobs > 0 {
+		return s.cfg.Jobs
+	}
+	return DefaultJobs
 }
 
 type syncer struct {
 	cfg    Config
 	plan   plan.Config
 	engine *mirror.Mirror
-	copy   []Option // CopyCustomized options common to every image
 	list   []remote.Option
 	logger *slog.Logger
 }
@@ -260,8 +352,6 @@ func newSyncer(cfg Config, pc plan.Config) (*syncer, error) {
 		base = remote.DefaultTransport
 	}
 	s.list = []remote.Option{remote.WithAuthFromKeychain(src), remote.WithTransport(cfg.Endpoints.Transport(base))}
-	s.copy = []Option{WithSourceKeychain(src), WithDestinationKeychain(dst), WithTransport(base),
-		WithEndpoints(cfg.Endpoints), WithRateLimitReserve(cfg.Reserve), WithLogger(s.logger)}
 	if cfg.DryRun {
 		return s, nil
 	}
@@ -272,6 +362,15 @@ func newSyncer(cfg Config, pc plan.Config) (*syncer, error) {
 	}
 	for host, u := range cfg.Endpoints {
 		opts = append(opts, mirror.WithEndpoint(host, u.String()))
+	}
+	if cfg.Insecure {
+		opts = append(opts, mirror.WithInsecure())
+	}
+	if cfg.BlobCache != nil {
+		opts = append(opts, mirror.WithBlobCache(cfg.BlobCache))
+	}
+	if cfg.NoReferrers {
+		opts = append(opts, mirror.WithReferrers(false))
 	}
 	engine, err := mirror.New(opts...)
 	if err != nil {
@@ -363,7 +462,11 @@ func (s *syncer) maxTags() int {
 }
 
 func (s *syncer) listTags(ctx context.Context, ref imageref.Ref) ([]string, error) {
-	repo, err := name.NewRepository(ref.Name())
+	var opts []name.Option
+	if s.cfg.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	repo, err := name.NewRepository(ref.Name(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("list tags of %s: %w", ref.Name(), err)
 	}
@@ -448,45 +551,64 @@ func (s *syncer) syncOne(ctx context.Context, ref imageref.Ref) Image {
 		im.Action, im.Error, im.Err = Failed, err.Error(), err
 		return im
 	}
-	settings := mirror.SettingsFromPolicy(d.Repository)
-	if len(d.Customize) > 0 {
-		lines, err := customize.Parse(d.Customize)
-		if err != nil {
-			return fail(err)
-		}
-		opts := slices.Clip(s.copy)
-		if s.cfg.Repositories != nil {
-			opts = append(opts, WithRepositoryCreation(s.cfg.Repositories, settings))
-		}
-		if len(d.Platforms) > 0 {
-			opts = append(opts, WithPlatforms(d.Platforms...))
-		}
-		res, err := CopyCustomized(ctx, ref.String(), st.Target, lines, opts...)
-		im.SourceDigest, im.Digest, im.BytesCopied, im.ManifestGETs = res.SourceDigest, res.TargetDigest, res.BytesCopied, res.ManifestGETs
-		if err != nil {
-			return fail(err)
-		}
-		im.Action = Customized
-		if res.UpToDate {
-			im.Action = AlreadyMirrored
-		}
-		return im
-	}
-	var opts []mirror.Option
-	if s.cfg.Repositories != nil {
-		opts = append(opts, mirror.WithRepositoryCreation(s.cfg.Repositories, settings))
-	}
-	if len(d.Platforms) > 0 {
-		opts = append(opts, mirror.WithPlatforms(d.Platforms...))
-	}
-	res, err := s.engine.Copy(ctx, ref.String(), st.Target, opts...)
-	im.SourceDigest, im.Digest, im.BytesCopied, im.ManifestGETs = res.SourceDigest, res.TargetDigest, res.BytesCopied, res.ManifestGETs
+	opts, err := CopyOptions(d)
 	if err != nil {
 		return fail(err)
 	}
-	im.Action = Copied
-	if res.AlreadyMirrored {
+	if s.cfg.Repositories != nil {
+		opts = append(opts, mirror.WithRepositoryCreation(s.cfg.Repositories, SettingsFromPolicy(d.Repository)))
+	}
+	if fn := s.cfg.Progress; fn != nil {
+		source := ref.String()
+		opts = append(opts, mirror.WithProgress(func(p mirror.Progress) { fn(source, p) }))
+	}
+	res, err := s.engine.Copy(ctx, ref.String(), st.Target, opts...)
+	im.SourceDigest, im.Digest, im.BytesCopied, im.ManifestGETs = res.SourceDigest, res.TargetDigest, res.BytesCopied, res.ManifestGETs
+	im.BlobsMounted, im.MountsRefused, im.Referrers = res.BlobsMounted, res.MountsRefused, res.Referrers
+	if err != nil {
+		return fail(err)
+	}
+	switch {
+	case res.AlreadyMirrored:
 		im.Action = AlreadyMirrored
+	case len(d.Customize) > 0:
+		im.Action = Customized
+	default:
+		im.Action = Copied
 	}
 	return im
+}
+
+// CopyOptions are the mirror options a policy decision asks for: its
+// platforms, and its customisation as a transform.
+func CopyOptions(d policy.Decision) ([]mirror.Option, error) {
+	var opts []mirror.Option
+	if len(d.Platforms) > 0 {
+		opts = append(opts, mirror.WithPlatforms(d.Platforms...))
+	}
+	if len(d.Customize) > 0 {
+		lines, err := customize.Parse(d.Customize)
+		if err != nil {
+			return nil, err
+		}
+		t, err := customize.NewTransform(lines)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, mirror.WithTransform(t))
+	}
+	return opts, nil
+}
+
+// SettingsFromPolicy converts a policy's repository settings.
+func SettingsFromPolicy(s policy.RepositorySettings) mirror.RepositorySettings {
+	out := mirror.RepositorySettings{ScanOnPush: s.ScanOnPush, TagMutability: ecrtypes.ImageTagMutability(s.TagMutability),
+		Tags: s.Tags, LifecyclePolicy: s.LifecyclePolicy}
+	if s.Encryption.Type != "" {
+		out.Encryption = &ecrtypes.EncryptionConfiguration{EncryptionType: ecrtypes.EncryptionType(s.Encryption.Type)}
+		if s.Encryption.KMSKey != "" {
+			out.Encryption.KmsKey = &s.Encryption.KMSKey
+		}
+	}
+	return out
 }

@@ -159,7 +159,11 @@ func TestSync(t *testing.T) {
 	pol := loadPolicy(t, "testdata/sync.yaml")
 	ctx := context.Background()
 
-	first, err := imagesync.Sync(ctx, b.config(), pol)
+	// One image at a time: which copy uploads a layer that images share
+	// (and so the bytes each one reports) depends on timing otherwise.
+	cfg := b.config()
+	cfg.Jobs = 1
+	first, err := imagesync.Sync(ctx, cfg, pol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,6 +208,100 @@ func TestSync(t *testing.T) {
 	}
 	if second.Summary.AlreadyMirrored != first.Summary.Copied+first.Summary.Customized || second.Summary.Failed != 0 {
 		t.Errorf("second summary %+v after first %+v", second.Summary, first.Summary)
+	}
+}
+
+// TestSyncParallel: the default (several images at once) gives the report
+// the one-at-a-time sync gives, in the same order, and uploads no more: a
+// layer images share is uploaded once.
+func TestSyncParallel(t *testing.T) {
+	pol := loadPolicy(t, "testdata/sync.yaml")
+	ctx := context.Background()
+	run := func(jobs int) (imagesync.Report, int64) {
+		b := startBed(t)
+		cfg := b.config()
+		cfg.Jobs = jobs
+		var seen []string
+		cfg.OnImage = func(im imagesync.Image) { seen = append(seen, im.Source) }
+		rep, err := imagesync.Sync(ctx, cfg, pol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(seen) != len(rep.Images) {
+			t.Errorf("OnImage saw %d images, the report has %d", len(seen), len(rep.Images))
+		}
+		var total int64
+		for _, im := range rep.Images {
+			total += im.BytesCopied
+		}
+		return rep, total
+	}
+	one, oneBytes := run(1)
+	many, manyBytes := run(imagesync.DefaultJobs)
+	if manyBytes != oneBytes {
+		t.Errorf("parallel sync uploaded %d bytes, one at a time %d", manyBytes, oneBytes)
+	}
+	type outcome struct{ Source, Action, Digest string }
+	var a, b []outcome
+	for _, im := range one.Images {
+		a = append(a, outcome{im.Source, string(im.Action), digestKind(im)})
+	}
+	for _, im := range many.Images {
+		b = append(b, outcome{im.Source, string(im.Action), digestKind(im)})
+	}
+	if d := cmp.Diff(a, b); d != "" {
+		t.Errorf("parallel report differs (-one +many):\n%s", d)
+	}
+}
+
+// TestResyncIsFreeUpstream: images mirrored with a platform filter (a new
+// index) or customised record their source digest in the destination, so
+// a second sync costs a HEAD per tag upstream, no manifest GET (counted by
+// the hub itself) and no blob byte.
+func TestResyncIsFreeUpstream(t *testing.T) {
+	b := startBed(t)
+	pol, err := policy.Parse("resync.yaml", []byte(`version: 1
+images:
+  - match: [nginx]
+    tags: {exact: ["1.27", "1.26"]}
+    action: mirror
+    platforms: [linux/arm64]
+  - match: [redis]
+    tags: {exact: ["7.2"]}
+    action: mirror
+    platforms: [linux/amd64]
+    customize: [ENV FOO=bar, DIR /data 0750]
+  - match: [hashicorp/vault]
+    tags: {exact: ["1.17"]}
+    action: mirror
+    customize: [VOLUME /vault/file]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first, err := imagesync.Sync(ctx, b.config(), pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := first.Summary; s.Copied != 2 || s.Customized != 2 || first.ManifestGETs == 0 {
+		t.Fatalf("first sync: %+v, %d manifest GETs", s, first.ManifestGETs)
+	}
+	pulls := b.srv.Hub.Pulls()
+	second, err := imagesync.Sync(ctx, b.config(), pol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := second.Summary; s.AlreadyMirrored != 4 || second.ManifestGETs != 0 {
+		t.Errorf("second sync: %+v, %d manifest GETs", s, second.ManifestGETs)
+	}
+	for i, im := range second.Images {
+		if im.BytesCopied != 0 || im.ManifestGETs != 0 || im.Digest != first.Images[i].Digest {
+			t.Errorf("second sync of %s: %d bytes, %d manifest GETs, digest %s (first %s)", im.Source, im.BytesCopied, im.ManifestGETs, im.Digest, first.Images[i].Digest)
+		}
+	}
+	if d := cmp.Diff(pulls, b.srv.Hub.Pulls()); d != "" {
+		t.Errorf("the second sync pulled from the hub (-before +after):\n%s", d)
 	}
 }
 
@@ -387,29 +485,38 @@ images:
 	}
 }
 
+// TestCopyCustomized: the mirror engine with a customize transform, as the
+// agent's mirror route and sync use it.
 func TestCopyCustomized(t *testing.T) {
 	b := startBed(t)
 	ctx := context.Background()
 	lines, _ := customize.Parse([]string{"VOLUME /cache", "DIR /cache 0700"})
-	dst := b.srv.RegistryHost() + "/custom/vault"
-	opts := []imagesync.Option{
-		imagesync.WithSourceKeychain(anonymous), imagesync.WithDestinationKeychain(b.kc),
-		imagesync.WithEndpoints(b.srv.Endpoints()),
-		imagesync.WithRepositoryCreation(b.ecr, mirror.RepositorySettings{TagMutability: "IMMUTABLE"}),
-	}
-	res, err := imagesync.CopyCustomized(ctx, "hashicorp/vault:1.17", dst, lines, opts...)
+	tr, err := customize.NewTransform(lines)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.UpToDate || res.ManifestGETs != 3 || res.BytesCopied == 0 || res.SourceDigest != b.hubDigest(t, "hashicorp/vault", "1.17") ||
+	dst := b.srv.RegistryHost() + "/custom/vault"
+	opts := []mirror.Option{
+		mirror.WithSourceKeychain(anonymous), mirror.WithDestinationKeychain(b.kc),
+		mirror.WithRepositoryCreation(b.ecr, mirror.RepositorySettings{TagMutability: "IMMUTABLE"}),
+		mirror.WithTransform(tr),
+	}
+	for host, u := range b.srv.Endpoints() {
+		opts = append(opts, mirror.WithEndpoint(host, u.String()))
+	}
+	res, err := mirror.Copy(ctx, "hashicorp/vault:1.17", dst, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AlreadyMirrored || res.ManifestGETs != 3 || res.BytesCopied == 0 || res.SourceDigest != b.hubDigest(t, "hashicorp/vault", "1.17") ||
 		res.Target != dst+"@"+res.TargetDigest {
 		t.Errorf("first copy: %+v", res)
 	}
-	again, err := imagesync.CopyCustomized(ctx, "hashicorp/vault:1.17", dst, lines, opts...)
+	again, err := mirror.Copy(ctx, "hashicorp/vault:1.17", dst, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !again.UpToDate || again.TargetDigest != res.TargetDigest || again.ManifestGETs != 0 || again.BytesCopied != 0 {
+	if !again.AlreadyMirrored || again.TargetDigest != res.TargetDigest || again.ManifestGETs != 0 || again.BytesCopied != 0 {
 		t.Errorf("second copy: %+v", again)
 	}
 	repos, err := b.ecr.DescribeRepositories(ctx, &ecr.DescribeRepositoriesInput{RepositoryNames: []string{"custom/vault"}})
@@ -419,21 +526,21 @@ func TestCopyCustomized(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, src, dst string
-		opts           []imagesync.Option
+		opts           []mirror.Option
 		err            string
 	}{
 		{"digest destination", "hashicorp/vault:1.17", dst + "@sha256:" + strings.Repeat("a", 64), nil, "names a digest"},
 		{"no tag to take", "hashicorp/vault@" + res.SourceDigest, dst, nil, "has no tag"},
 		{"unknown source", "library/nosuchimage:1", dst + ":x", nil, "look up source"},
-		{"platform kept by nothing", "hashicorp/vault:1.17", dst + ":s390x", []imagesync.Option{imagesync.WithPlatforms("linux/s390x")}, "no matching platform"},
-		{"bad platform", "hashicorp/vault:1.17", dst + ":x", []imagesync.Option{imagesync.WithPlatforms("linux")}, `platform "linux"`},
+		{"platform kept by nothing", "hashicorp/vault:1.17", dst + ":s390x", []mirror.Option{mirror.WithPlatforms("linux/s390x")}, "no matching platform"},
+		{"bad platform", "hashicorp/vault:1.17", dst + ":x", []mirror.Option{mirror.WithPlatforms("linux")}, `platform "linux"`},
 	} {
-		_, err := imagesync.CopyCustomized(ctx, tc.src, tc.dst, lines, append(slices.Clip(opts), tc.opts...)...)
+		_, err := mirror.Copy(ctx, tc.src, tc.dst, append(slices.Clip(opts), tc.opts...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%s: %v, want an error containing %q", tc.name, err, tc.err)
 		}
 	}
-	if _, err := imagesync.CopyCustomized(ctx, "hashicorp/vault:1.17", dst, nil, opts...); !errors.Is(err, customize.ErrNoLines) {
+	if _, err := customize.NewTransform(nil); !errors.Is(err, customize.ErrNoLines) {
 		t.Errorf("no lines: %v", err)
 	}
 }

@@ -2,17 +2,22 @@ package mirror_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/pullheal/pullheal/internal/mirror"
 )
@@ -365,10 +370,13 @@ func TestCopyMountsFromSiblingRepository(t *testing.T) {
 		hintOnly    bool // a fresh Mirror that knows the sibling from a hint
 		wantMounted int
 		wantCopied  int
+		wantTries   int // mount requests
 	}{
-		{name: "registry mounts", mount: true, wantMounted: 4},
-		{name: "registry ignores mounts", mount: false, wantCopied: 4},
-		{name: "mount from a hint", mount: true, hintOnly: true, wantMounted: 4},
+		{name: "registry mounts", mount: true, wantMounted: 4, wantTries: 4},
+		// The first refusal of a mount the Mirror knew would work stops it
+		// trying more on that registry.
+		{name: "registry ignores mounts", mount: false, wantCopied: 4, wantTries: 1},
+		{name: "mount from a hint", mount: true, hintOnly: true, wantMounted: 4, wantTries: 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -396,6 +404,7 @@ func TestCopyMountsFromSiblingRepository(t *testing.T) {
 					opts = append(opts, mirror.WithMountHint(b, "team-a/app"))
 				}
 			}
+			opts = append(opts, mirror.WithJobs(1))
 			res, err := m.Copy(t.Context(), src.ref("library/app:1"), dst.ref("team-b/app:1"), opts...)
 			if err != nil {
 				t.Fatal(err)
@@ -417,8 +426,8 @@ func TestCopyMountsFromSiblingRepository(t *testing.T) {
 					mounts++
 				}
 			}
-			if mounts != 4 {
-				t.Errorf("destination saw %d mount requests from team-a/app, want 4", mounts)
+			if mounts != tc.wantTries || res.MountsRefused != tc.wantTries-tc.wantMounted {
+				t.Errorf("destination saw %d mount requests from team-a/app, %d refused; want %d", mounts, res.MountsRefused, tc.wantTries)
 			}
 			if !dst.checkAbsentOrComplete("team-b/app:1") {
 				t.Error("team-b/app:1 absent")
@@ -560,8 +569,9 @@ func TestCopyPlatformFilterTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A new Mirror reads the index once, finds its children and the
-	// filtered index in place, and moves nothing.
+	// A new Mirror (a later run) reads the source digest and the filter
+	// from the annotations of the index in the destination: no upstream
+	// GET either.
 	fresh, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), filter)
 	if err != nil {
 		t.Fatal(err)
@@ -576,12 +586,27 @@ func TestCopyPlatformFilterTwice(t *testing.T) {
 		{again.TargetDigest, again.AlreadyMirrored, again.ManifestGETs, again.BlobsCopied},
 		{fresh.TargetDigest, fresh.AlreadyMirrored, fresh.ManifestGETs, fresh.BlobsCopied},
 	}
-	want := []run{{first.TargetDigest, true, 0, 0}, {first.TargetDigest, true, 1, 0}}
+	want := []run{{first.TargetDigest, true, 0, 0}, {first.TargetDigest, true, 0, 0}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("repeated filtered copies (-want +got):\n%s", diff)
 	}
 	if bytes, _ := dst.counts(); bytes != 0 {
 		t.Errorf("repeated filtered copies moved %d blob bytes", bytes)
+	}
+	if _, gets := src.counts(); gets != 0 {
+		t.Errorf("the source served %d manifest GETs to the repeated copies", gets)
+	}
+	im := dst.index("mirror/app:1")
+	if a := im.Annotations; a[mirror.AnnotationSourceDigest] != first.SourceDigest || a[mirror.AnnotationPlatforms] != "linux/amd64" {
+		t.Errorf("annotations of the filtered index: %v", a)
+	}
+	// Another filter is another index: the source is read again.
+	other, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), mirror.WithPlatforms("linux/arm64"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.AlreadyMirrored || other.TargetDigest == first.TargetDigest || other.ManifestGETs == 0 {
+		t.Errorf("copy with another filter: %+v", other)
 	}
 }
 
@@ -659,5 +684,58 @@ func TestConcurrentCopiesShareOneMirror(t *testing.T) {
 			t.Errorf("%s:1 names %q, want %s", repo, got, mustDigest(t, idx))
 		}
 		dst.checkAbsentOrComplete(repo + ":1")
+	}
+}
+
+// TestParallelCopiesUploadSharedLayersOnce: four images sharing three base
+// layers, copied at once by one Mirror into four repositories: each base
+// layer is uploaded once and mounted into the other repositories.
+func TestParallelCopiesUploadSharedLayersOnce(t *testing.T) {
+	src := newTestRegistry(t)
+	dst := newTestRegistry(t, scoped(true))
+	base := randomLayerImage(t, 100, 3, 256<<10, "linux/amd64")
+	baseLayers := imageBlobs(t, base)[1:]
+	var imgs []v1.Image
+	for i := range 4 {
+		img, err := mutate.AppendLayers(base, static.NewLayer([]byte(fmt.Sprintf("app %d", i)), types.DockerLayer))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.pushImage(fmt.Sprintf("library/app%d:1", i), img)
+		imgs = append(imgs, img)
+	}
+	m, err := mirror.New(mirror.WithJobs(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := make([]mirror.Result, len(imgs))
+	var wg sync.WaitGroup
+	for i := range imgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			results[i], err = m.Copy(t.Context(), src.ref(fmt.Sprintf("library/app%d:1", i)), dst.ref(fmt.Sprintf("team-%d/app:1", i)))
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, l := range baseLayers {
+		if got := dst.received(l); got != 256<<10 {
+			t.Errorf("base layer %s: %d bytes uploaded, want one upload of %d", l, got, 256<<10)
+		}
+	}
+	mounted := 0
+	for i, r := range results {
+		mounted += r.BlobsMounted
+		if got := dst.digestOf(fmt.Sprintf("team-%d/app:1", i)); got != mustDigest(t, imgs[i]) {
+			t.Errorf("team-%d/app:1 names %q", i, got)
+		}
+		dst.checkAbsentOrComplete(fmt.Sprintf("team-%d/app:1", i))
+	}
+	if mounted != 9 {
+		t.Errorf("%d blobs mounted, want the 3 base layers into 3 more repositories", mounted)
 	}
 }

@@ -15,8 +15,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/google/go-containerregistry/pkg/name"
-
-	"github.com/pullheal/pullheal/policy"
 )
 
 // RepositoryAPI is the part of the ECR API the mirror uses to create and
@@ -302,17 +300,4 @@ func parseRepository(s string) (name.Repository, error) {
 		return name.Repository{}, err
 	}
 	return ref.Context(), nil
-}
-
-// SettingsFromPolicy converts a policy's repository settings.
-func SettingsFromPolicy(s policy.RepositorySettings) RepositorySettings {
-	out := RepositorySettings{ScanOnPush: s.ScanOnPush, TagMutability: ecrtypes.ImageTagMutability(s.TagMutability),
-		Tags: s.Tags, LifecyclePolicy: s.LifecyclePolicy}
-	if s.Encryption.Type != "" {
-		out.Encryption = &ecrtypes.EncryptionConfiguration{EncryptionType: ecrtypes.EncryptionType(s.Encryption.Type)}
-		if s.Encryption.KMSKey != "" {
-			out.Encryption.KmsKey = &s.Encryption.KMSKey
-		}
-	}
-	return out
 }

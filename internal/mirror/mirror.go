@@ -1,10 +1,11 @@
 // Package mirror copies container images from public registries (Docker Hub
-// and others) into Amazon ECR: every platform of an index by default, so
+// and others) into Amazon ECR or any OCI registry: every platform of an index by default, so
 // that digests stay what they were upstream, or a chosen subset. It verifies
 // every blob while it streams, skips what the destination already holds,
 // mounts layers from sibling repositories, spends a source's pull budget
 // only on manifest GETs it cannot avoid, and pushes manifests last, so that
-// a tag never names an incomplete image.
+// a tag never names an incomplete image. A Transform (WithTransform; package
+// customize has one) rebuilds images on the way through the same pipeline.
 //
 // It also carries what a mirror needs around the copy: keychains for Docker
 // Hub (Secrets Manager) and ECR (GetAuthorizationToken), creation of ECR
@@ -42,6 +43,10 @@ type Mirror struct {
 	// chunkedUploads holds registries that refused a monolithic upload;
 	// blobs go to them as PATCH then PUT.
 	chunkedUploads sync.Map // registry host -> bool
+	// noMounts holds registries that refused a mount known to be possible.
+	noMounts sync.Map // registry host -> bool
+	cache    *BlobCache
+	flights  flights
 }
 
 func (m *Mirror) uploadsChunked(registry string) bool {
@@ -68,11 +73,19 @@ type Result struct {
 	BlobsCopied     int   // blobs uploaded
 	BlobsSkipped    int   // blobs the destination repository already had
 	BlobsMounted    int   // blobs mounted from another repository of the destination registry
+	// MountsRefused counts mounts the destination did not do (a stale
+	// cache entry or hint, or a registry that does not mount); those blobs
+	// were uploaded instead.
+	MountsRefused   int
 	ManifestsPushed int
 	// ManifestGETs counts manifest GET requests sent to the source, the
 	// requests a registry such as Docker Hub counts as pulls.
 	ManifestGETs int
-	Duration     time.Duration
+	// Referrers counts the signatures, attestations and other artifacts
+	// attached to the image (OCI referrers, cosign's sha256-DIGEST.sig and
+	// .att tags) that were copied with it or found in place.
+	Referrers int
+	Duration  time.Duration
 }
 
 // Progress reports the state of a copy, per platform and overall. A blob
@@ -98,7 +111,7 @@ func New(opts ...Option) (*Mirror, error) {
 	}
 	b := newBudgets()
 	b.gauge = o.gauge
-	return &Mirror{opts: o, budgets: b, mounts: newMountIndex()}, nil
+	return &Mirror{opts: o, budgets: b, mounts: newMountIndex(), cache: o.cache}, nil
 }
 
 // Copy copies src to dst with a new Mirror; see Mirror.Copy.
@@ -124,20 +137,15 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 			return Result{}, fmt.Errorf("copy %s: %w", src, err)
 		}
 	}
-	start := o.now()
-	srcRef, err := name.ParseReference(src)
+	srcRef, err := name.ParseReference(src, o.nameOptions()...)
 	if err != nil {
 		return Result{}, fmt.Errorf("source %q: %w", src, err)
 	}
-	dstRef, err := parseDestination(dst, srcRef)
+	dstRef, err := parseDestination(dst, srcRef, o.transform != nil, o.nameOptions()...)
 	if err != nil {
 		return Result{}, err
 	}
-	c := newCopier(m, &o, srcRef, dstRef)
-	res, err := c.run(ctx)
-	res.Source = srcRef.Name()
-	res.Duration = o.now().Sub(start)
-	res.ManifestGETs = int(c.manifestGETs.Load())
+	res, err := m.copy(ctx, &o, srcRef, dstRef)
 	log := o.log.With(slog.String("image", srcRef.Name()), slog.String("target", dstRef.Name()))
 	if err != nil {
 		log.LogAttrs(ctx, slog.LevelWarn, "mirror failed", slog.String("error", err.Error()))
@@ -146,27 +154,51 @@ func (m *Mirror) Copy(ctx context.Context, src, dst string, opts ...Option) (Res
 	log.LogAttrs(ctx, slog.LevelInfo, "mirrored",
 		slog.String("digest", res.TargetDigest), slog.Bool("already_mirrored", res.AlreadyMirrored),
 		slog.Int64("bytes", res.BytesCopied), slog.Int("blobs_copied", res.BlobsCopied),
-		slog.Int("blobs_skipped", res.BlobsSkipped), slog.Int("blobs_mounted", res.BlobsMounted),
-		slog.Int("manifest_gets", res.ManifestGETs), slog.Duration("duration", res.Duration))
+		slog.Int("blobs_skipped", res.BlobsSkipped), slog.Int("blobs_mounted", res.BlobsMounted), slog.Int("mounts_refused", res.MountsRefused),
+		slog.Int("referrers", res.Referrers), slog.Int("manifest_gets", res.ManifestGETs), slog.Duration("duration", res.Duration))
 	return res, nil
 }
 
+func (m *Mirror) copy(ctx context.Context, o *options, srcRef, dstRef name.Reference) (Result, error) {
+	start := o.now()
+	c := newCopier(m, o, srcRef, dstRef)
+	res, err := c.run(ctx)
+	res.Source = srcRef.Name()
+	res.ManifestGETs = int(c.manifestGETs.Load())
+	// Referrers travel with a copy that keeps the digest. An image already
+	// in place is not looked at again, so that a repeat costs one HEAD
+	// upstream: signatures added upstream after it was mirrored come with
+	// the next digest.
+	if err == nil && o.referrers && o.transform == nil && !res.AlreadyMirrored && res.SourceDigest != "" && res.SourceDigest == res.TargetDigest {
+		err = c.copyReferrers(ctx, &res)
+	}
+	res.Duration = o.now().Sub(start)
+	return res, err
+}
+
 // parseDestination parses dst; without a tag or digest of its own it takes
-// src's identifier.
-func parseDestination(dst string, src name.Reference) (name.Reference, error) {
+// src's identifier. A transformed copy has a digest of its own, so its
+// destination must be a tag.
+func parseDestination(dst string, src name.Reference, transformed bool, opts ...name.Option) (name.Reference, error) {
 	last := dst[strings.LastIndex(dst, "/")+1:]
 	if strings.ContainsAny(last, ":@") {
-		ref, err := name.ParseReference(dst)
+		if transformed && strings.Contains(last, "@") {
+			return nil, fmt.Errorf("destination %q names a digest; a customised image gets a digest of its own: name a tag", dst)
+		}
+		ref, err := name.ParseReference(dst, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("destination %q: %w", dst, err)
 		}
 		return ref, nil
 	}
-	repo, err := name.NewRepository(dst)
+	repo, err := name.NewRepository(dst, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("destination %q: %w", dst, err)
 	}
 	if d, ok := src.(name.Digest); ok {
+		if transformed {
+			return nil, fmt.Errorf("destination %q has no tag and the source %s has none to take", dst, src)
+		}
 		return repo.Digest(d.DigestStr()), nil
 	}
 	return repo.Tag(src.Identifier()), nil
@@ -193,13 +225,7 @@ func (x *mountIndex) add(registry string, h v1.Hash, repo string) {
 		byDigest = map[v1.Hash][]string{}
 		x.m[registry] = byDigest
 	}
-	repos := []string{repo}
-	for _, r := range byDigest[h] {
-		if r != repo && len(repos) < mountIndexWidth {
-			repos = append(repos, r)
-		}
-	}
-	byDigest[h] = repos
+	byDigest[h] = addRepo(byDigest[h], repo)
 }
 
 func (x *mountIndex) lookup(registry string, h v1.Hash) []string {

@@ -16,7 +16,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Option configures a Mirror (New) or one copy (Mirror.Copy, where it
@@ -34,7 +33,11 @@ type options struct {
 	progress      func(Progress)
 	mountHints    map[v1.Hash][]string // digest -> repositories of the destination registry
 	reserve       int
-	gauge         prometheus.Gauge
+	gauge         Gauge
+	transform     Transform
+	insecure      bool
+	cache         *BlobCache
+	referrers     bool
 	attempts      int
 	backoff       time.Duration
 	maxRetryAfter time.Duration
@@ -66,6 +69,7 @@ func defaultOptions() options {
 		maxRetryAfter: defaultMaxRetryAfter,
 		now:           time.Now,
 		sleep:         sleepContext,
+		referrers:     true,
 	}
 }
 
@@ -225,23 +229,36 @@ func WithPlatforms(specs ...string) Option {
 		if len(specs) == 0 {
 			return errors.New("platforms: none given")
 		}
-		var ps []v1.Platform
-		for _, s := range specs {
-			if strings.TrimSpace(s) == "" {
-				return errors.New("platforms: empty platform")
-			}
-			p, err := v1.ParsePlatform(s)
-			if err != nil {
-				return fmt.Errorf("platform %q: %w", s, err)
-			}
-			if p.OS == "" || p.Architecture == "" {
-				return fmt.Errorf("platform %q: want os/arch[/variant]", s)
-			}
-			ps = append(ps, *p)
+		ps, err := ParsePlatforms(specs...)
+		if err != nil {
+			return err
 		}
 		o.platforms = ps
 		return nil
 	}
+}
+
+// ParsePlatforms parses platform specs as WithPlatforms takes them; it is
+// the one place they are validated.
+func ParsePlatforms(specs ...string) ([]v1.Platform, error) {
+	if len(specs) == 0 {
+		return nil, errors.New("platforms: none given")
+	}
+	ps := make([]v1.Platform, 0, len(specs))
+	for _, s := range specs {
+		if strings.TrimSpace(s) == "" {
+			return nil, errors.New("platforms: empty platform")
+		}
+		p, err := v1.ParsePlatform(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("platform %q: %w", s, err)
+		}
+		if p.OS == "" || p.Architecture == "" {
+			return nil, fmt.Errorf("platform %q: want os/arch[/variant]", s)
+		}
+		ps = append(ps, *p)
+	}
+	return ps, nil
 }
 
 // WithProgress calls fn as bytes move. Calls are serialised; fn must not
@@ -291,9 +308,15 @@ func WithRateLimitReserve(n int) Option {
 	}
 }
 
+// Gauge receives a number; a prometheus.Gauge is one. The mirror takes
+// this much of it so that it does not depend on a metrics library.
+type Gauge interface {
+	Set(float64)
+}
+
 // WithRateLimitGauge sets g to the remaining manifest-GET budget every time a
 // source registry advertises one.
-func WithRateLimitGauge(g prometheus.Gauge) Option {
+func WithRateLimitGauge(g Gauge) Option {
 	return func(o *options) error {
 		if g == nil {
 			return errors.New("rate-limit gauge is nil")
@@ -359,6 +382,66 @@ func WithRepositoryCreation(api RepositoryAPI, settings RepositorySettings) Opti
 		}
 		o.repoAPI = api
 		o.repoSettings = settings
+		return nil
+	}
+}
+
+// WithTransform rebuilds the source on its way to the destination (package
+// customize provides one) instead of copying it byte for byte. The result
+// has digests of its own, so the destination must name a tag (or none, to
+// take the source's). Blobs the result shares with the source stream from
+// the source as in a plain copy; new ones are uploaded from memory.
+func WithTransform(t Transform) Option {
+	return func(o *options) error {
+		if t == nil {
+			return errors.New("transform is nil")
+		}
+		o.transform = t
+		return nil
+	}
+}
+
+// WithInsecure allows registries to be reached over plain HTTP (an https
+// attempt comes first, as crane --insecure does). Loopback and private
+// (RFC 1918) addresses are reached that way without it.
+func WithInsecure() Option {
+	return func(o *options) error {
+		o.insecure = true
+		return nil
+	}
+}
+
+func (o *options) nameOptions() []name.Option {
+	if o.insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
+// WithBlobCache makes the Mirror read and record in c which repositories
+// of a destination registry hold which blobs, to mount them in later runs
+// (only in New). The caller saves it (BlobCache.Save) when the copies are
+// done.
+func WithBlobCache(c *BlobCache) Option {
+	return func(o *options) error {
+		if c == nil {
+			return errors.New("blob cache is nil")
+		}
+		o.cache = c
+		return nil
+	}
+}
+
+// WithReferrers sets whether what is attached to an image (signatures,
+// attestations, SBOMs: the OCI referrers of its digest, and cosign's
+// sha256-DIGEST.sig and .att tags) is copied with it. It is on by default,
+// and applies only when the copy keeps the source digest (no platform
+// filter that drops entries, no transform): what is attached to the source
+// says nothing about another digest. An image already in place is not
+// looked at again (a repeat stays one HEAD upstream).
+func WithReferrers(on bool) Option {
+	return func(o *options) error {
+		o.referrers = on
 		return nil
 	}
 }

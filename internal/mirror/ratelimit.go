@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RateLimit is a source registry's pull budget as it last advertised it
@@ -27,7 +26,7 @@ type RateLimit struct {
 type budgets struct {
 	mu    sync.Mutex
 	m     map[string]RateLimit
-	gauge prometheus.Gauge
+	gauge Gauge
 }
 
 func newBudgets() *budgets { return &budgets{m: map[string]RateLimit{}} }
