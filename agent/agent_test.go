@@ -28,8 +28,15 @@ type bed struct {
 
 func newBed(t *testing.T, o scenario.Options) *bed {
 	t.Helper()
+	return newBedWith(t, localaws.Config{}, o)
+}
+
+// newBedWith is newBed on a test bed configured by cfg (EnforceIAM, ...).
+func newBedWith(t *testing.T, cfg localaws.Config, o scenario.Options) *bed {
+	t.Helper()
 	ctx := context.Background()
-	srv, err := localaws.Start(ctx, localaws.Config{RestartDelay: 20 * time.Millisecond})
+	cfg.RestartDelay = 20 * time.Millisecond
+	srv, err := localaws.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

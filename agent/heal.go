@@ -56,6 +56,12 @@ type healerDeps struct {
 	Leases  leaser
 	Mirror  mirrorer // nil: the mirror route is unavailable
 	Metrics *Metrics
+	// PullCheck tells whether the healed tasks' role may pull from ECR;
+	// nil skips the check.
+	PullCheck pullChecker
+	// Verify resolves upstream tags for policy.Decision.VerifyTag; nil
+	// makes every such image denied.
+	Verify tagVerifier
 }
 
 // Healer turns one rate-limit failure into a corrected revision. The
@@ -63,13 +69,15 @@ type healerDeps struct {
 // runs it once per failure (dedupe.go), moves the images (here), registers
 // the revision (register.go) and rolls the service (rollout.go).
 type Healer struct {
-	cfg     healerConfig
-	ecs     ECSAPI
-	dest    destination
-	review  *reviewer
-	leases  leaser
-	mirror  mirrorer
-	metrics *Metrics
+	cfg       healerConfig
+	ecs       ECSAPI
+	dest      destination
+	review    *reviewer
+	leases    leaser
+	mirror    mirrorer
+	metrics   *Metrics
+	pullCheck pullChecker
+	verify    tagVerifier
 
 	// flights shares one heal between the messages of one failure that
 	// arrive together (50 tasks of a service stopping at once).
@@ -87,7 +95,7 @@ func newHealer(cfg healerConfig, deps healerDeps) (*Healer, error) {
 	}
 	cfg.Policies = policySource(cfg.Policies, cfg.Policy)
 	return &Healer{cfg: cfg, ecs: deps.ECS, dest: deps.Dest, review: deps.Review, leases: deps.Leases,
-		mirror: deps.Mirror, metrics: deps.Metrics, healed: newRecent[result](4096, 10*time.Minute, cfg.Now)}, nil
+		mirror: deps.Mirror, metrics: deps.Metrics, pullCheck: deps.PullCheck, verify: deps.Verify, healed: newRecent[result](4096, 10*time.Minute, cfg.Now)}, nil
 }
 
 // Outcomes, as metric labels and in review events.
@@ -131,9 +139,17 @@ func (h *Healer) execute(ctx context.Context, p plan.Plan, pol *policy.Policy, p
 		return h.finish(ctx, stopOutcome(p.Verdict), rv, log)
 	}
 	images := map[string]string{}
+	routes := map[string]plan.Route{}
 	for _, c := range p.Selected() {
 		step := c.Step
 		change := ImageChange{Container: c.Name, From: c.Image, To: step.Target, Route: string(step.Route), Reason: step.Reason, Rule: step.Rule}
+		if why := h.verifyTag(ctx, step); why != "" && (step.Route == plan.PullThrough || step.Route == plan.Mirror) {
+			change.Route, change.To, change.Reason = string(plan.Deny), "", why
+			rv.Images = append(rv.Images, change)
+			log.Warn("digest not proven to be its tag's", "image", c.Image, "reason", why)
+			continue
+		}
+		routes[c.Name] = step.Route
 		switch step.Route {
 		case plan.PullThrough:
 			if err := h.dest.Preflight(ctx, step.Target); err != nil {
@@ -171,6 +187,11 @@ func (h *Healer) execute(ctx context.Context, p plan.Plan, pol *policy.Policy, p
 	if len(images) == 0 {
 		rv.Reason = "no rate-limited image has a route to ECR: " + imageReasons(rv.Images)
 		return h.finish(ctx, outcomeSkipped, rv, log)
+	}
+	var refused bool
+	if rv.PullPermission, refused = h.checkPulls(ctx, p, images, routes); refused {
+		rv.Reason = "the healed tasks could not pull from ECR: " + rv.PullPermission.Reason + "; no revision registered"
+		return h.finish(ctx, outcomeFailed, rv, log)
 	}
 	rv.RewriteID = taskdef.RewriteID(task.TaskDefinitionArn, images)
 	if h.cfg.DryRun {

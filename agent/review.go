@@ -58,6 +58,9 @@ type Review struct {
 	// Policy names the policy the heal decided with; absent when the
 	// agent runs without one.
 	Policy *policysource.Info `json:"policy,omitempty"`
+	// PullPermission says whether the healed tasks' role may pull the new
+	// images from ECR, as far as the agent could tell.
+	PullPermission *PullPermission `json:"pullPermission,omitempty"`
 }
 
 // done is what a finished heal records in its lease, so that a duplicate

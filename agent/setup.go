@@ -140,5 +140,9 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 		Review:  newReviewer(eventbridge.NewFromConfig(cfg), o.ReviewBus),
 		Leases:  leases,
 		Metrics: metrics,
+		// Whether the healed tasks may pull from ECR, and whether a pinned
+		// digest is its tag's, are asked before anything is registered.
+		PullCheck: pullCheckClients(cfg),
+		Verify:    newTagVerifier(source, remote.WithTransport(o.Endpoints.Transport(o.RegistryTransport))),
 	})
 }

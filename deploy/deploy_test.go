@@ -23,6 +23,8 @@ import (
 
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/mirror"
+	"github.com/pullheal/pullheal/internal/policysource"
+	"github.com/pullheal/pullheal/internal/pullcheck"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/eventsim"
 )
 
@@ -74,6 +76,10 @@ var apis = []struct {
 	{"mirror.RepositoryAPI", reflect.TypeFor[mirror.RepositoryAPI](), "ecr"},
 	{"mirror.TokenAPI", reflect.TypeFor[mirror.TokenAPI](), "ecr"},
 	{"mirror.SecretsAPI", reflect.TypeFor[mirror.SecretsAPI](), "secretsmanager"},
+	{"pullcheck.IAM", reflect.TypeFor[pullcheck.IAM](), "iam"},
+	{"pullcheck.ECR", reflect.TypeFor[pullcheck.ECR](), "ecr"},
+	{"policysource.S3API", reflect.TypeFor[policysource.S3API](), "s3"},
+	{"policysource.SSMAPI", reflect.TypeFor[policysource.SSMAPI](), "ssm"},
 }
 
 // policy is an IAM policy document. Decoding refuses members it does not

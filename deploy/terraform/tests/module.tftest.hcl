@@ -67,7 +67,8 @@ run "defaults_are_conservative" {
     condition = [for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid] == [
       "ConsumeEventQueue", "ReadAndRegisterTaskDefinitions", "TagTaskDefinitionsOnRegister",
       "ReadStoppedTasks", "RollServices", "PassWorkloadRolesToEcsTasks", "EcrRegistryWide",
-      "PullThroughPreflight", "MirrorIntoPrivateEcr", "PublishReviewEvents", "CoordinateReplicas",
+      "PullThroughPreflight", "MirrorIntoPrivateEcr", "CheckHealedTasksCanPull", "ReadEcrPermissionPolicies",
+      "PublishReviewEvents", "CoordinateReplicas",
       "ReadDockerHubCredentials", "ReadPolicyParameter",
     ]
     error_message = "agent statements: no KMS, S3 or decrypt statement by default"

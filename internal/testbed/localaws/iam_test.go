@@ -34,7 +34,7 @@ func TestECRPullsFollowIAM(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	c := scenario.NewClients(s.AWSConfig())
 	image := s.RegistryHost() + "/docker-hub/library/nginx:1.27"
-	sc, err := scenario.Setup(ctx, c, scenario.Options{Image: image, NoService: true, CreateExecutionRole: true,
+	sc, err := scenario.Setup(ctx, c, scenario.Options{Image: image, NoService: true, ExecutionRolePolicy: scenario.ManagedPolicyOnly,
 		HubUser: localaws.HubUser, HubToken: localaws.HubToken})
 	must(t, err)
 

@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -65,15 +66,25 @@ type Options struct {
 	Sidecar string
 	// DeploymentController is the service's (ECS when empty).
 	DeploymentController ecstypes.DeploymentControllerType
-	// CreateExecutionRole creates the execution role in IAM with the AWS
-	// managed AmazonECSTaskExecutionRolePolicy attached, plus
-	// ExecutionRolePolicy as an inline policy when set; with a test bed
-	// that enforces IAM, the tasks' ECR pulls are then judged by it.
-	CreateExecutionRole bool
+	// ExecutionRolePolicy is the execution role's inline policy, beside the
+	// AWS managed AmazonECSTaskExecutionRolePolicy it always has: ""
+	// grants what a first pull through the docker-hub cache needs
+	// (DefaultExecutionRolePolicy), ManagedPolicyOnly grants nothing more,
+	// as a role that only ever pulled from Docker Hub. With a test bed that
+	// enforces IAM, the tasks' ECR pulls are judged by it.
 	ExecutionRolePolicy string
 	// RegistryPolicy is put as the ECR registry permissions policy.
 	RegistryPolicy string
 }
+
+// ManagedPolicyOnly as Options.ExecutionRolePolicy leaves the role with the
+// managed policy alone.
+const ManagedPolicyOnly = "-"
+
+// DefaultExecutionRolePolicy grants the pull-through cache's first pull,
+// as the ECR user guide's pull-through cache IAM section describes.
+const DefaultExecutionRolePolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"PullThroughCache","Effect":"Allow",` +
+	`"Action":["ecr:BatchImportUpstreamImage","ecr:CreateRepository"],"Resource":"arn:aws:ecr:*:*:repository/docker-hub/*"}]}`
 
 // ExecutionRoleName is the scenario's task execution role.
 const ExecutionRoleName = "ecsTaskExecutionRole"
@@ -175,18 +186,25 @@ func (s *Scenario) hubSecret(ctx context.Context, c Clients) error {
 }
 
 func (s *Scenario) permissions(ctx context.Context, c Clients) error {
-	if s.CreateExecutionRole {
+	if !s.NoExecutionRole {
 		role := aws.String(ExecutionRoleName)
-		if _, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: role, AssumeRolePolicyDocument: aws.String(ExecutionRoleTrust)}); err != nil {
+		// Scenarios sharing one test bed share the role; the last one's
+		// inline policy is in force.
+		var exists *iamtypes.EntityAlreadyExistsException
+		if _, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: role, AssumeRolePolicyDocument: aws.String(ExecutionRoleTrust)}); err != nil && !errors.As(err, &exists) {
 			return err
 		}
 		if _, err := c.IAM.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: role,
 			PolicyArn: aws.String("arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy")}); err != nil {
 			return err
 		}
-		if s.ExecutionRolePolicy != "" {
-			if _, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: role, PolicyName: aws.String("extra"),
-				PolicyDocument: aws.String(s.ExecutionRolePolicy)}); err != nil {
+		inline := s.ExecutionRolePolicy
+		if inline == "" {
+			inline = DefaultExecutionRolePolicy
+		}
+		if inline != ManagedPolicyOnly {
+			if _, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: role, PolicyName: aws.String("pull-through-cache"),
+				PolicyDocument: aws.String(inline)}); err != nil {
 				return err
 			}
 		}

@@ -26,7 +26,8 @@ run "pull_through_only" {
     condition = [for s in jsondecode(output.agent_role_policy).Statement : s.Sid] == [
       "ConsumeEventQueue", "ReadAndRegisterTaskDefinitions", "TagTaskDefinitionsOnRegister",
       "ReadStoppedTasks", "RollServices", "PassWorkloadRolesToEcsTasks", "EcrRegistryWide",
-      "PullThroughPreflight", "MirrorIntoPrivateEcr", "PublishReviewEvents", "CoordinateReplicas",
+      "PullThroughPreflight", "MirrorIntoPrivateEcr", "CheckHealedTasksCanPull", "ReadEcrPermissionPolicies",
+      "PublishReviewEvents", "CoordinateReplicas",
       "ReadDockerHubCredentials", "ReadPolicyParameter",
     ]
     error_message = "the agent's statements"
