@@ -37,7 +37,7 @@ const newDirMode = 0o755
 // resolved through the image's symbolic links first; the source's layers are
 // streamed once (blob reads, which registries do not count as pulls).
 func dirLayer(img v1.Image, dirs []policy.Customization, when time.Time, mt types.MediaType) (v1.Layer, error) {
-	fsys, err := scan(img)
+	fsys, files, err := scan(img)
 	if err != nil {
 		return nil, err
 	}
@@ -50,6 +50,14 @@ func dirLayer(img v1.Image, dirs []policy.Customization, when time.Time, mt type
 			return nil, fmt.Errorf("DIR %s: %w", p, err)
 		}
 		parts := strings.Split(real, "/")
+		// A directory over a file would replace the file when the layer
+		// is extracted (or, under it, fail): refuse rather than break the
+		// image.
+		for i := 1; i <= len(parts); i++ {
+			if at := strings.Join(parts[:i], "/"); files[at] {
+				return nil, fmt.Errorf("DIR %s: /%s is a file in the image, not a directory", p, at)
+			}
+		}
 		for i := 1; i < len(parts); i++ {
 			parent := strings.Join(parts[:i], "/")
 			if explicit[parent] {
@@ -113,26 +121,28 @@ func tarMode(d policy.Customization) int64 {
 
 // scan reads the flattened filesystem of img (whiteouts applied) and keeps
 // the headers of its directories and symbolic links, by clean relative
-// path: only those, so that memory stays small however many files the
-// image holds.
-func scan(img v1.Image) (map[string]tar.Header, error) {
+// path, and the names of everything else: headers only where they are
+// needed, so that memory stays small however many files the image holds.
+func scan(img v1.Image) (map[string]tar.Header, map[string]bool, error) {
 	rc := mutate.Extract(img)
 	defer rc.Close()
 	tr := tar.NewReader(rc)
 	fsys := map[string]tar.Header{}
+	files := map[string]bool{}
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return fsys, nil
+			return fsys, files, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("read the image's filesystem: %w", err)
-		}
-		if h.Typeflag != tar.TypeDir && h.Typeflag != tar.TypeSymlink {
-			continue
+			return nil, nil, fmt.Errorf("read the image's filesystem: %w", err)
 		}
 		name := cleanName(h.Name)
 		if name == "" {
+			continue
+		}
+		if h.Typeflag != tar.TypeDir && h.Typeflag != tar.TypeSymlink {
+			files[name] = true
 			continue
 		}
 		fsys[name] = tar.Header{
