@@ -289,28 +289,13 @@ func (a *agentProc) metric(t *testing.T, name string, labels ...string) float64 
 	return v
 }
 
-// eventually polls cond until it holds; on timeout the test fails with
-// cond's last account of the state.
+// eventually polls cond until it holds (proctest.Eventually).
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last state: %s", what, timeout, state)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	proctest.Eventually(t, timeout, 100*time.Millisecond, what, cond)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return proctest.Context(t) }
 
 func (b *bed) service(t *testing.T) scenario.ServiceState {
 	t.Helper()

@@ -450,25 +450,10 @@ func tagMap(tags []ecstypes.Tag) map[string]string {
 	return m
 }
 
-// eventually polls cond until it holds; on timeout the test fails with
-// cond's last account of the state.
+// eventually polls cond until it holds (proctest.Eventually).
 func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s; last state: %s", what, timeout, state)
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	proctest.Eventually(t, timeout, 250*time.Millisecond, what, cond)
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
+func ctxT(t *testing.T) context.Context { return proctest.Context(t) }
