@@ -12,34 +12,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/pullheal/pullheal/internal/ociimage"
+	"github.com/pullheal/pullheal/internal/tools/toolmain"
 )
 
-type usageError struct{ error }
+type usageError = toolmain.UsageError
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout)
-	if err == nil {
-		return
-	}
-	fmt.Fprintf(os.Stderr, "buildimage: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		os.Exit(2)
-	}
-	os.Exit(1)
-}
+func main() { toolmain.Main("buildimage", run) }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("buildimage", flag.ContinueOnError)
@@ -53,26 +39,26 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	platforms := fs.String("platforms", "linux/amd64,linux/arm64", "comma-separated `OS/ARCH` list")
 	goTool := fs.String("go", "go", "the go command")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+		return usageError{Err: fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	if *version == "" || *commit == "" || *created == "" {
-		return usageError{errors.New("-version, -commit and -created are required")}
+		return usageError{Err: errors.New("-version, -commit and -created are required")}
 	}
 	secs, err := strconv.ParseInt(*created, 10, 64)
 	if err != nil || secs < 0 {
-		return usageError{fmt.Errorf("-created %q: want Unix seconds", *created)}
+		return usageError{Err: fmt.Errorf("-created %q: want Unix seconds", *created)}
 	}
 	var plats []v1.Platform
 	for _, s := range strings.Split(*platforms, ",") {
 		p, err := v1.ParsePlatform(strings.TrimSpace(s))
 		if err != nil {
-			return usageError{fmt.Errorf("-platforms %q: %v", s, err)}
+			return usageError{Err: fmt.Errorf("-platforms %q: %v", s, err)}
 		}
 		if _, err := ociimage.GoBuildEnv(*p); err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		plats = append(plats, *p)
 	}

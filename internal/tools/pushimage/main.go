@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
@@ -23,24 +21,12 @@ import (
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/ociimage"
+	"github.com/pullheal/pullheal/internal/tools/toolmain"
 )
 
-type usageError struct{ error }
+type usageError = toolmain.UsageError
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout)
-	if err == nil {
-		return
-	}
-	fmt.Fprintf(os.Stderr, "pushimage: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) {
-		os.Exit(2)
-	}
-	os.Exit(1)
-}
+func main() { toolmain.Main("pushimage", run) }
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("pushimage", flag.ContinueOnError)
@@ -49,19 +35,19 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	endpoints := fs.String("registry-endpoints", os.Getenv("PULLHEAL_REGISTRY_ENDPOINTS"),
 		"`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed); default $PULLHEAL_REGISTRY_ENDPOINTS")
 	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	if fs.NArg() != 1 || fs.Arg(0) == "" {
-		return usageError{errors.New("want one IMAGE, REGISTRY/REPOSITORY:TAG (make push IMAGE=REGISTRY/REPOSITORY:TAG)")}
+		return usageError{Err: errors.New("want one IMAGE, REGISTRY/REPOSITORY:TAG (make push IMAGE=REGISTRY/REPOSITORY:TAG)")}
 	}
 	image := fs.Arg(0)
 	ref, err := name.ParseReference(image, name.StrictValidation)
 	if err != nil {
-		return usageError{fmt.Errorf("IMAGE %q: %v", image, err)}
+		return usageError{Err: fmt.Errorf("IMAGE %q: %v", image, err)}
 	}
 	hosts, err := hostmap.Parse(*endpoints)
 	if err != nil {
-		return usageError{fmt.Errorf("-registry-endpoints: %v", err)}
+		return usageError{Err: fmt.Errorf("-registry-endpoints: %v", err)}
 	}
 
 	var opts []func(*config.LoadOptions) error
