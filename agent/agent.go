@@ -32,13 +32,32 @@ type Intake struct {
 	// Visibility is how long a received message stays hidden; the agent
 	// extends it while the message is being handled.
 	Visibility time.Duration
+	// Budget is how long one message may be handled in all. At the budget
+	// the heal's context is cancelled, the visibility is no longer
+	// extended, and the message is released with the retry backoff, so a
+	// heal that hangs counts towards the dead-letter queue
+	// (maxReceiveCount) instead of holding a worker forever.
+	// Budget+Visibility stays within MaxVisibility.
+	Budget time.Duration
 	// ShutdownGrace is how long in-flight messages may finish after a stop
 	// signal before they are released (visibility 0) for another replica.
 	// Keep it under the ECS task's stopTimeout.
 	ShutdownGrace time.Duration
 }
 
+// DefaultMessageBudget is Intake.Budget when none is given: a mirror of a
+// large image fits, a registry that never answers does not hold a worker
+// for longer.
+const DefaultMessageBudget = 5 * time.Minute
+
+// MaxVisibility is the longest SQS keeps one receipt of a message hidden
+// (12 hours from its receipt); an extension past it fails.
+const MaxVisibility = 12 * time.Hour
+
 func (in *Intake) defaults() {
+	if in.Budget == 0 {
+		in.Budget = DefaultMessageBudget
+	}
 	if in.Workers == 0 {
 		in.Workers = 10
 	}
@@ -62,8 +81,10 @@ func (in Intake) Validate() error {
 		return fmt.Errorf("workers must be at least 1, got %d", in.Workers)
 	case in.WaitTime < 0 || in.WaitTime > 20*time.Second:
 		return fmt.Errorf("wait time must be between 0 and 20s, got %s", in.WaitTime)
-	case in.Visibility < 2*time.Second || in.Visibility > 12*time.Hour:
+	case in.Visibility < 2*time.Second || in.Visibility > MaxVisibility:
 		return fmt.Errorf("visibility timeout must be between 2s and 12h, got %s", in.Visibility)
+	case in.Budget <= 0 || in.Budget+in.Visibility > MaxVisibility:
+		return fmt.Errorf("message budget must be positive and, with the visibility timeout %s, at most %s; got %s", in.Visibility, MaxVisibility, in.Budget)
 	case in.ShutdownGrace < 0:
 		return fmt.Errorf("shutdown grace must not be negative, got %s", in.ShutdownGrace)
 	}
@@ -180,13 +201,19 @@ func (a *Agent) process(ctx context.Context, msg sqstypes.Message) {
 	if n := receiveCount(msg); n > 1 {
 		log = log.With("receive_count", n)
 	}
-	hctx, stopExtending := context.WithCancel(ctx)
+	// The budget ends both the heal and the visibility heartbeat: past it
+	// the message is released for a retry, never held on.
+	hctx, stopExtending := context.WithTimeoutCause(ctx, a.intake.Budget, errOverBudget)
 	extended := make(chan struct{})
 	go func() {
 		defer close(extended)
 		a.keepInvisible(hctx, msg, log)
 	}()
 	err := a.healer.HandleMessage(hctx, []byte(aws.ToString(msg.Body)), log)
+	if err != nil && errors.Is(context.Cause(hctx), errOverBudget) {
+		a.m.MessagesOverBudget.Inc()
+		err = fmt.Errorf("%w (%s): %w", errOverBudget, a.intake.Budget, err)
+	}
 	stopExtending()
 	<-extended
 	a.settle(ctx, msg, err, log)

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -33,6 +34,7 @@ func agentCommand() *cli.Command {
 			&cli.IntFlag{Name: "workers", Value: 10, Usage: "messages handled at once"},
 			&cli.DurationFlag{Name: "wait-time", Value: 20 * time.Second, Usage: "SQS long-poll wait (at most 20s)"},
 			&cli.DurationFlag{Name: "visibility", Value: 60 * time.Second, Usage: "visibility timeout of a received message; extended while it is handled"},
+			&cli.DurationFlag{Name: "message-budget", Value: agent.DefaultMessageBudget, Usage: "how long one message may be handled in all; then it is released for a retry with backoff (and counts towards the dead-letter queue)"},
 			&cli.DurationFlag{Name: "shutdown-grace", Value: 25 * time.Second, Usage: "after SIGTERM, how long in-flight messages may finish before they are released (keep under the task's stopTimeout)"},
 			policyFlag(),
 			&cli.DurationFlag{Name: "policy-reload", Value: policysource.DefaultInterval, Usage: "how often the policy is read again (conditionally: an unchanged one costs no download); 0: never"},
@@ -90,15 +92,12 @@ func agentAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.String("queue-url") == "" {
-		return inputErrorf("--queue-url is required")
+	if err := checkAgentFlags(c); err != nil {
+		return err
 	}
 	o, err := healerOptions(c, false)
 	if err != nil {
 		return err
-	}
-	if d := c.Duration("policy-reload"); d != 0 && d < time.Second {
-		return inputErrorf("--policy-reload %s: want 0 (never) or at least 1s", d)
 	}
 	if o.Endpoints, err = endpointsFromFlag(c); err != nil {
 		return err
@@ -110,7 +109,7 @@ func agentAction(c *cli.Context) error {
 	}
 	o.Intake = agent.Intake{
 		QueueURL: c.String("queue-url"), Workers: c.Int("workers"), WaitTime: c.Duration("wait-time"),
-		Visibility: c.Duration("visibility"), ShutdownGrace: c.Duration("shutdown-grace"),
+		Visibility: c.Duration("visibility"), Budget: c.Duration("message-budget"), ShutdownGrace: c.Duration("shutdown-grace"),
 	}
 	o.DiscoverRules, o.ReviewBus, o.LockTable, o.Lease, o.Holder = c.Bool("discover-rules"), c.String("review-bus"), c.String("lock-table"), c.Duration("lease"), holder
 	o.DryRun, o.DockerHubSecret = c.Bool("dry-run"), c.String("dockerhub-secret")
@@ -169,6 +168,50 @@ func agentAction(c *cli.Context) error {
 	err = a.Run(ctx)
 	log.Info("agent stopped")
 	return err
+}
+
+// checkAgentFlags refuses flag values the agent cannot run with, naming
+// the flag: a zero is never silently replaced by a default.
+func checkAgentFlags(c *cli.Context) error {
+	if err := checkQueueURL(c.String("queue-url")); err != nil {
+		return err
+	}
+	switch workers, wait, vis, grace := c.Int("workers"), c.Duration("wait-time"), c.Duration("visibility"), c.Duration("shutdown-grace"); {
+	case workers < 1 || workers > 1000:
+		return inputErrorf("--workers %d: want 1 to 1000", workers)
+	case wait < 0 || wait > 20*time.Second || wait%time.Second != 0:
+		return inputErrorf("--wait-time %s: want whole seconds from 0s to 20s (the SQS long-poll limit)", wait)
+	case vis < 2*time.Second || vis > 12*time.Hour || vis%time.Second != 0:
+		return inputErrorf("--visibility %s: want whole seconds from 2s to 12h (the SQS visibility timeout limits)", vis)
+	case grace < 0:
+		return inputErrorf("--shutdown-grace %s: must not be negative", grace)
+	}
+	if b := c.Duration("message-budget"); b < time.Second || b+c.Duration("visibility") > agent.MaxVisibility {
+		return inputErrorf("--message-budget %s: want at least 1s, and with --visibility (%s) at most %s, the longest SQS keeps a message hidden", b, c.Duration("visibility"), agent.MaxVisibility)
+	}
+	if d := c.Duration("policy-reload"); d != 0 && d < time.Second {
+		return inputErrorf("--policy-reload %s: want 0 (never) or at least 1s", d)
+	}
+	if c.String("lock-table") != "" && c.Duration("lease") < time.Second {
+		return inputErrorf("--lease %s: want at least 1s", c.Duration("lease"))
+	}
+	return nil
+}
+
+// checkQueueURL refuses what cannot be an SQS queue URL
+// (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME, or a local endpoint's).
+func checkQueueURL(raw string) error {
+	if raw == "" {
+		return inputErrorf("--queue-url is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return inputErrorf("--queue-url %q: %v", raw, err)
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Trim(u.Path, "/") == "" {
+		return inputErrorf("--queue-url %q: want the queue's URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME", raw)
+	}
+	return nil
 }
 
 func ruleStrings(rules []plan.PullThroughRule) []string {
