@@ -8,12 +8,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Handler serves /metrics from gatherer, /healthz (the poll loop is alive)
+// Handler serves /metrics from gatherer, /healthz (the poll loop is alive
+// and its receives have not been failing for Intake.UnhealthyAfter)
 // and /readyz (the queue has answered at least once).
 func (a *Agent) Handler(gatherer prometheus.Gatherer) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if problem := a.receiveProblem(); problem != "" {
+			http.Error(w, problem, http.StatusServiceUnavailable)
+			return
+		}
 		last := a.lastPoll.Load()
 		// A long poll returns within WaitTime; allow a slow network on top.
 		if last != 0 && time.Since(time.Unix(0, last)) > a.intake.WaitTime+time.Minute {

@@ -48,3 +48,12 @@ func (h *Healer) handle(ctx context.Context, ev *ecsevent.Event, log *slog.Logge
 	}
 	return err
 }
+
+// outcomeLevel is the log level of a heal's outcome line: a failed heal
+// needs a person (WARN), a corrected or skipped one does not (INFO).
+func outcomeLevel(outcome string) slog.Level {
+	if outcome == outcomeFailed {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -118,7 +119,7 @@ func agentAction(c *cli.Context) error {
 	}
 
 	ctx := c.Context
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(awsHTTPClient(o.Intake.WaitTime)))
 	if err != nil {
 		return fmt.Errorf("load AWS configuration: %w", err)
 	}
@@ -159,6 +160,13 @@ func agentAction(c *cli.Context) error {
 			_ = srv.Shutdown(sctx)
 		}()
 		log.Info("serving metrics and health", "address", ln.Addr().String())
+	}
+	queue, err := checkStart(ctx, a, awsCfg, o.Intake.QueueURL)
+	if err != nil {
+		return err
+	}
+	if queue.DeadLetterQueue == "" {
+		log.Warn("the queue has no redrive policy: a message that never succeeds is retried until the queue's retention drops it", "queue_url", o.Intake.QueueURL)
 	}
 	log.Info("agent started", "queue_url", c.String("queue-url"), "region", awsCfg.Region,
 		"registry", nonEmpty(o.Registry, "discover"), "pull_through", strings.Join(ruleStrings(o.PullThrough), ","),
@@ -212,6 +220,43 @@ func checkQueueURL(raw string) error {
 		return inputErrorf("--queue-url %q: want the queue's URL, https://sqs.REGION.amazonaws.com/ACCOUNT/NAME", raw)
 	}
 	return nil
+}
+
+// startCheckTimeout bounds the start-up check of credentials and queue: a
+// wrong queue URL or missing permission ends the agent within it.
+const startCheckTimeout = 8 * time.Second
+
+// checkStart proves, before polling, that the agent has credentials and
+// that its queue exists and answers it. Whatever fails here exits 1 with
+// one line naming the queue and the cause.
+func checkStart(ctx context.Context, a *agent.Agent, awsCfg aws.Config, queueURL string) (agent.QueueInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
+	defer cancel()
+	if awsCfg.Credentials == nil {
+		return agent.QueueInfo{}, fmt.Errorf("queue %s: no AWS credentials (the default credential chain found none)", queueURL)
+	}
+	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
+		return agent.QueueInfo{}, fmt.Errorf("queue %s: no AWS credentials: %w", queueURL, err)
+	}
+	return a.CheckQueue(ctx)
+}
+
+// awsHTTPClient is the AWS SDK's HTTP client with every wait bounded: a
+// connection that never opens, an endpoint that accepts and never
+// answers, or an answer that stops half-way fails the call instead of
+// holding a worker (the SDK's retryer then decides). ReceiveMessage long
+// polls for up to waitTime before the first byte, so the header and read
+// timeouts sit above it.
+func awsHTTPClient(waitTime time.Duration) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().
+		WithDialerOptions(func(d *net.Dialer) { d.Timeout = 5 * time.Second }).
+		WithTransportOptions(func(tr *http.Transport) {
+			tr.TLSHandshakeTimeout = 5 * time.Second
+			tr.ResponseHeaderTimeout = waitTime + 15*time.Second
+			tr.IdleConnTimeout = 90 * time.Second
+		}).
+		WithReadTimeout(waitTime + 15*time.Second).
+		WithTimeout(waitTime + 40*time.Second)
 }
 
 func ruleStrings(rules []plan.PullThroughRule) []string {
