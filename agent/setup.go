@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pullheal/pullheal/internal/hostmap"
@@ -100,7 +99,9 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	if o.RegistryTransport == nil {
-		o.RegistryTransport = remote.DefaultTransport
+		// Bounded connect, header and body waits: a registry that never
+		// answers must not hold a heal past its budget.
+		o.RegistryTransport = mirror.NewTransport()
 	}
 	policies := policySource(o.Policies, o.Policy)
 	// The registry and rule discovery are set up from the policy in force
