@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pullheal/pullheal/internal/plan"
 )
 
 // SQSAPI lists the SQS calls the agent makes, with the SDK's signatures.
@@ -118,6 +120,16 @@ type Agent struct {
 	failures     atomic.Int64
 	failingSince atomic.Int64
 	lastFailure  atomic.Value
+
+	// account and region are the agent's own; events of others are
+	// dropped ("" skips the check).
+	account, region string
+	// flagRules are the pull-through rules given on the command line, and
+	// settings the rest of what /config reports.
+	flagRules []plan.PullThroughRule
+	settings  settings
+	// queue is what CheckQueue read, for /config.
+	queue atomic.Pointer[QueueInfo]
 }
 
 // unhealthyFailures is how many receives in a row must fail, besides
@@ -159,6 +171,7 @@ func (a *Agent) CheckQueue(ctx context.Context) (QueueInfo, error) {
 			info.MaxReceiveCount, _ = strconv.Atoi(strings.Trim(string(rp.Max), `"`))
 		}
 	}
+	a.queue.Store(&info)
 	return info, nil
 }
 
@@ -311,6 +324,15 @@ func (a *Agent) process(ctx context.Context, msg sqstypes.Message) {
 	if n := receiveCount(msg); n > 1 {
 		log = log.With("receive_count", n)
 	}
+	body := []byte(aws.ToString(msg.Body))
+	if where := a.elsewhere(body); where != "" {
+		// Another account's or region's event (a shared bus, a rule too
+		// wide): not ours to heal, and nothing to review.
+		a.m.Events.WithLabelValues("none", "foreign").Inc()
+		log.Info("dropping event of another account or region", "reason", where)
+		a.settle(ctx, msg, nil, log)
+		return
+	}
 	// The budget ends both the heal and the visibility heartbeat: past it
 	// the message is released for a retry, never held on.
 	hctx, stopExtending := context.WithTimeoutCause(ctx, a.intake.Budget, errOverBudget)
@@ -319,7 +341,7 @@ func (a *Agent) process(ctx context.Context, msg sqstypes.Message) {
 		defer close(extended)
 		a.keepInvisible(hctx, msg, log)
 	}()
-	err := a.healer.HandleMessage(hctx, []byte(aws.ToString(msg.Body)), log)
+	err := a.healer.HandleMessage(hctx, body, log)
 	if err != nil && errors.Is(context.Cause(hctx), errOverBudget) {
 		a.m.MessagesOverBudget.Inc()
 		err = fmt.Errorf("%w (%s): %w", errOverBudget, a.intake.Budget, err)
@@ -351,6 +373,26 @@ func (a *Agent) keepInvisible(ctx context.Context, msg sqstypes.Message, log *sl
 			}
 		}
 	}
+}
+
+// elsewhere says why an event belongs to another account or region than
+// the agent's, or "" when it does not (or the body is no event, which
+// HandleMessage reports).
+func (a *Agent) elsewhere(body []byte) string {
+	var env struct {
+		Account string `json:"account"`
+		Region  string `json:"region"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return ""
+	}
+	switch {
+	case a.account != "" && env.Account != "" && env.Account != a.account:
+		return fmt.Sprintf("event of account %s, the agent runs in %s", env.Account, a.account)
+	case a.region != "" && env.Region != "" && env.Region != a.region:
+		return fmt.Sprintf("event of region %s, the agent runs in %s", env.Region, a.region)
+	}
+	return ""
 }
 
 // settle is the one place that decides what happens to a message.

@@ -33,7 +33,9 @@ func (h *Healer) handle(ctx context.Context, ev *ecsevent.Event, log *slog.Logge
 		return err
 	}
 	if triage.Verdict == plan.Ignore {
+		// Most events: nothing to route, nothing to review.
 		h.metrics.Events.WithLabelValues(string(triage.Cause), "ignored").Inc()
+		log.Debug("ignored", "reason", triage.Reason)
 		return nil
 	}
 	start := h.cfg.Now()
@@ -41,6 +43,9 @@ func (h *Healer) handle(ctx context.Context, ev *ecsevent.Event, log *slog.Logge
 	outcome := res.outcome
 	if err != nil {
 		outcome = "error"
+	}
+	if outcome == outcomeDuplicate {
+		log.Debug("duplicate", "reason", "another message of the same failure was handled already", "target", res.review.TaskDefinitionArn)
 	}
 	h.metrics.Events.WithLabelValues(string(ecsevent.RateLimit), outcome).Inc()
 	if err == nil && res.outcome == outcomeCorrected {

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/urfave/cli/v2"
@@ -127,6 +128,15 @@ func agentAction(c *cli.Context) error {
 		return inputErrorf("no AWS region: set AWS_REGION")
 	}
 
+	// One deadline for the start-up checks: a wrong queue, no credentials
+	// or refused access end the agent within it.
+	startCtx, cancelStart := context.WithTimeout(ctx, startCheckTimeout)
+	defer cancelStart()
+	if err := checkCredentials(startCtx, awsCfg, o.Intake.QueueURL); err != nil {
+		return err
+	}
+	o.Account = callerAccount(startCtx, awsCfg, log)
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	o.Registerer = reg
@@ -161,13 +171,18 @@ func agentAction(c *cli.Context) error {
 		}()
 		log.Info("serving metrics and health", "address", ln.Addr().String())
 	}
-	queue, err := checkStart(ctx, a, awsCfg, o.Intake.QueueURL)
+	queue, err := a.CheckQueue(startCtx)
 	if err != nil {
 		return err
 	}
+	cancelStart()
 	if queue.DeadLetterQueue == "" {
 		log.Warn("the queue has no redrive policy: a message that never succeeds is retried until the queue's retention drops it", "queue_url", o.Intake.QueueURL)
 	}
+	cfgCtx, cancelCfg := context.WithTimeout(ctx, 10*time.Second)
+	inForce := a.Config(cfgCtx)
+	cancelCfg()
+	log.Info("configuration in force", "config", inForce)
 	log.Info("agent started", "queue_url", c.String("queue-url"), "region", awsCfg.Region,
 		"registry", nonEmpty(o.Registry, "discover"), "pull_through", strings.Join(ruleStrings(o.PullThrough), ","),
 		"lock_table", c.String("lock-table"), "dry_run", c.Bool("dry-run"),
@@ -226,19 +241,31 @@ func checkQueueURL(raw string) error {
 // wrong queue URL or missing permission ends the agent within it.
 const startCheckTimeout = 8 * time.Second
 
-// checkStart proves, before polling, that the agent has credentials and
-// that its queue exists and answers it. Whatever fails here exits 1 with
-// one line naming the queue and the cause.
-func checkStart(ctx context.Context, a *agent.Agent, awsCfg aws.Config, queueURL string) (agent.QueueInfo, error) {
-	ctx, cancel := context.WithTimeout(ctx, startCheckTimeout)
-	defer cancel()
+// checkCredentials proves, before anything else, that the agent has AWS
+// credentials; it fails with one line naming the queue it would read.
+func checkCredentials(ctx context.Context, awsCfg aws.Config, queueURL string) error {
 	if awsCfg.Credentials == nil {
-		return agent.QueueInfo{}, fmt.Errorf("queue %s: no AWS credentials (the default credential chain found none)", queueURL)
+		return fmt.Errorf("queue %s: no AWS credentials (the default credential chain found none)", queueURL)
 	}
 	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
-		return agent.QueueInfo{}, fmt.Errorf("queue %s: no AWS credentials: %w", queueURL, err)
+		return fmt.Errorf("queue %s: no AWS credentials: %w", queueURL, err)
 	}
-	return a.CheckQueue(ctx)
+	return nil
+}
+
+// callerAccount is the account the agent's credentials belong to (STS
+// GetCallerIdentity, which needs no permission), or "" when STS cannot be
+// reached (a private subnet without an STS endpoint): events are then not
+// checked for their account, and the log says so.
+func callerAccount(ctx context.Context, awsCfg aws.Config, log *slog.Logger) string {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	out, err := sts.NewFromConfig(awsCfg).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		log.Warn("account unknown (STS GetCallerIdentity failed); events are not checked for their account", "error", err)
+		return ""
+	}
+	return aws.ToString(out.Account)
 }
 
 // awsHTTPClient is the AWS SDK's HTTP client with every wait bounded: a
