@@ -181,3 +181,34 @@ func TestEventsOfOtherAccountsAndRegionsAreDropped(t *testing.T) {
 		t.Errorf("revisions %v (%v), want only the original", revs, err)
 	}
 }
+
+// TestFailedHealLogsAtWarn: a heal that fails (Fargate without an
+// execution role cannot pull from ECR: refused) logs its outcome at WARN
+// with the reason; people filter on that level.
+func TestFailedHealLogsAtWarn(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, scenario.Options{NoExecutionRole: true})
+	b.send(t, b.failTasks(t, 1)[0])
+	var logs syncBuffer
+	o := b.options("replica-1")
+	o.Registerer = prometheus.NewRegistry()
+	a, err := agent.FromConfig(b.srv.AWSConfig(), o, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(15 * time.Second)
+	for len(logs.lines(t, "healing failed")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no \"healing failed\" line within 15s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	l := logs.lines(t, "healing failed")[0]
+	if l["level"] != "WARN" || !strings.Contains(l["reason"].(string), "execution") {
+		t.Errorf("outcome line %v, want WARN with the reason", l)
+	}
+}
