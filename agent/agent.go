@@ -2,10 +2,12 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/pullheal/pullheal/internal/plan"
 )
 
 // SQSAPI lists the SQS calls the agent makes, with the SDK's signatures.
@@ -20,6 +24,7 @@ type SQSAPI interface {
 	ReceiveMessage(ctx context.Context, in *sqs.ReceiveMessageInput, opts ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error)
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
 
 // Intake is the queue side of the agent's configuration.
@@ -32,13 +37,36 @@ type Intake struct {
 	// Visibility is how long a received message stays hidden; the agent
 	// extends it while the message is being handled.
 	Visibility time.Duration
+	// Budget is how long one message may be handled in all. At the budget
+	// the heal's context is cancelled, the visibility is no longer
+	// extended, and the message is released with the retry backoff, so a
+	// heal that hangs counts towards the dead-letter queue
+	// (maxReceiveCount) instead of holding a worker forever.
+	// Budget+Visibility stays within MaxVisibility.
+	Budget time.Duration
+	// UnhealthyAfter is how long ReceiveMessage may fail without a break
+	// (and at least unhealthyFailures times in a row) before /healthz
+	// answers 503, so that ECS replaces the task.
+	UnhealthyAfter time.Duration
 	// ShutdownGrace is how long in-flight messages may finish after a stop
 	// signal before they are released (visibility 0) for another replica.
 	// Keep it under the ECS task's stopTimeout.
 	ShutdownGrace time.Duration
 }
 
+// DefaultMessageBudget is Intake.Budget when none is given: a mirror of a
+// large image fits, a registry that never answers does not hold a worker
+// for longer.
+const DefaultMessageBudget = 5 * time.Minute
+
+// MaxVisibility is the longest SQS keeps one receipt of a message hidden
+// (12 hours from its receipt); an extension past it fails.
+const MaxVisibility = 12 * time.Hour
+
 func (in *Intake) defaults() {
+	if in.Budget == 0 {
+		in.Budget = DefaultMessageBudget
+	}
 	if in.Workers == 0 {
 		in.Workers = 10
 	}
@@ -47,6 +75,9 @@ func (in *Intake) defaults() {
 	}
 	if in.Visibility == 0 {
 		in.Visibility = 60 * time.Second
+	}
+	if in.UnhealthyAfter == 0 {
+		in.UnhealthyAfter = time.Minute
 	}
 	if in.ShutdownGrace == 0 {
 		in.ShutdownGrace = 25 * time.Second
@@ -62,8 +93,12 @@ func (in Intake) Validate() error {
 		return fmt.Errorf("workers must be at least 1, got %d", in.Workers)
 	case in.WaitTime < 0 || in.WaitTime > 20*time.Second:
 		return fmt.Errorf("wait time must be between 0 and 20s, got %s", in.WaitTime)
-	case in.Visibility < 2*time.Second || in.Visibility > 12*time.Hour:
+	case in.Visibility < 2*time.Second || in.Visibility > MaxVisibility:
 		return fmt.Errorf("visibility timeout must be between 2s and 12h, got %s", in.Visibility)
+	case in.Budget <= 0 || in.Budget+in.Visibility > MaxVisibility:
+		return fmt.Errorf("message budget must be positive and, with the visibility timeout %s, at most %s; got %s", in.Visibility, MaxVisibility, in.Budget)
+	case in.UnhealthyAfter < 0:
+		return fmt.Errorf("unhealthy-after must not be negative, got %s", in.UnhealthyAfter)
 	case in.ShutdownGrace < 0:
 		return fmt.Errorf("shutdown grace must not be negative, got %s", in.ShutdownGrace)
 	}
@@ -79,6 +114,111 @@ type Agent struct {
 	m      *Metrics
 	// lastPoll is when the queue last answered (UnixNano), 0 before that.
 	lastPoll atomic.Int64
+	// failures counts ReceiveMessage failures since the last success;
+	// failingSince is when the first of them happened (UnixNano) and
+	// lastFailure its error text.
+	failures     atomic.Int64
+	failingSince atomic.Int64
+	lastFailure  atomic.Value
+
+	// account and region are the agent's own; events of others are
+	// dropped ("" skips the check).
+	account, region string
+	// flagRules are the pull-through rules given on the command line, and
+	// settings the rest of what /config reports.
+	flagRules []plan.PullThroughRule
+	settings  settings
+	// queue is what CheckQueue read, for /config.
+	queue atomic.Pointer[QueueInfo]
+}
+
+// unhealthyFailures is how many receives in a row must fail, besides
+// Intake.UnhealthyAfter passing, before the agent reports itself unhealthy:
+// one slow failure is not a broken queue.
+const unhealthyFailures = 3
+
+// QueueInfo is what the start-up check learned of the queue.
+type QueueInfo struct {
+	ARN string `json:"arn"`
+	// DeadLetterQueue and MaxReceiveCount come from the queue's redrive
+	// policy; empty when it has none.
+	DeadLetterQueue string `json:"deadLetterQueue,omitempty"`
+	MaxReceiveCount int    `json:"maxReceiveCount,omitempty"`
+}
+
+// CheckQueue reads the queue's attributes once, before polling: it proves
+// that the queue exists and that the agent's credentials reach it, so that
+// a wrong queue URL or a missing permission stops the agent at start with
+// the cause rather than as a receive loop that never succeeds.
+func (a *Agent) CheckQueue(ctx context.Context) (QueueInfo, error) {
+	out, err := a.sqs.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl:       aws.String(a.intake.QueueURL),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn, sqstypes.QueueAttributeNameRedrivePolicy},
+	})
+	if err != nil {
+		return QueueInfo{}, fmt.Errorf("queue %s: %s", a.intake.QueueURL, queueProblem(err))
+	}
+	a.lastPoll.Store(time.Now().UnixNano())
+	info := QueueInfo{ARN: out.Attributes[string(sqstypes.QueueAttributeNameQueueArn)]}
+	if raw := out.Attributes[string(sqstypes.QueueAttributeNameRedrivePolicy)]; raw != "" {
+		var rp struct {
+			Target string          `json:"deadLetterTargetArn"`
+			Max    json.RawMessage `json:"maxReceiveCount"`
+		}
+		if json.Unmarshal([]byte(raw), &rp) == nil {
+			// SQS gives maxReceiveCount as a number or as a string.
+			info.DeadLetterQueue = rp.Target
+			info.MaxReceiveCount, _ = strconv.Atoi(strings.Trim(string(rp.Max), `"`))
+		}
+	}
+	a.queue.Store(&info)
+	return info, nil
+}
+
+// queueProblem names why the queue could not be read.
+func queueProblem(err error) string {
+	switch code := apiCode(err); {
+	case code == "QueueDoesNotExist" || code == "AWS.SimpleQueueService.NonExistentQueue":
+		return "the queue does not exist (" + code + ")"
+	case strings.Contains(code, "AccessDenied"):
+		return "access denied (" + code + "): the agent's role needs sqs:GetQueueAttributes, ReceiveMessage, DeleteMessage and ChangeMessageVisibility on it"
+	case code == "InvalidClientTokenId" || code == "UnrecognizedClientException" || code == "SignatureDoesNotMatch" ||
+		code == "InvalidAccessKeyId" || code == "ExpiredToken":
+		return "the credentials were refused (" + code + ")"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "no answer in time: " + err.Error()
+	}
+	return err.Error()
+}
+
+// noteReceive records how a ReceiveMessage call went, for /healthz.
+func (a *Agent) noteReceive(err error) {
+	if err == nil {
+		a.failures.Store(0)
+		a.failingSince.Store(0)
+		a.lastPoll.Store(time.Now().UnixNano())
+		return
+	}
+	a.m.ReceiveFailures.Inc()
+	if a.failures.Add(1) == 1 {
+		a.failingSince.Store(time.Now().UnixNano())
+	}
+	a.lastFailure.Store(err.Error())
+}
+
+// receiveProblem says why the agent is unhealthy because of its receives,
+// or "" when it is not.
+func (a *Agent) receiveProblem() string {
+	n, since := a.failures.Load(), a.failingSince.Load()
+	if n < unhealthyFailures || since == 0 {
+		return ""
+	}
+	d := time.Since(time.Unix(0, since))
+	if d < a.intake.UnhealthyAfter {
+		return ""
+	}
+	last, _ := a.lastFailure.Load().(string)
+	return fmt.Sprintf("receive failing for %s (%d times in a row): %s", d.Round(time.Second), n, last)
 }
 
 // newAgent returns an agent that reads from the intake queue and heals with h.
@@ -122,11 +262,15 @@ func (a *Agent) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				break
 			}
-			a.log.Warn("receive failed; retrying", "error", err)
-			sleep(ctx, time.Second)
+			a.noteReceive(err)
+			// Back off 1, 2, 4 ... 16 s: a queue that went away is not
+			// hammered, and /healthz turns unhealthy meanwhile.
+			wait := time.Second << min(a.failures.Load()-1, 4)
+			a.log.Warn("receive failed; retrying", "error", err, "failures", a.failures.Load(), "retry_in", wait.String())
+			sleep(ctx, wait)
 			continue
 		}
-		a.lastPoll.Store(time.Now().UnixNano())
+		a.noteReceive(nil)
 		if len(msgs) == 0 {
 			<-sem
 			continue
@@ -180,13 +324,28 @@ func (a *Agent) process(ctx context.Context, msg sqstypes.Message) {
 	if n := receiveCount(msg); n > 1 {
 		log = log.With("receive_count", n)
 	}
-	hctx, stopExtending := context.WithCancel(ctx)
+	body := []byte(aws.ToString(msg.Body))
+	if where := a.elsewhere(body); where != "" {
+		// Another account's or region's event (a shared bus, a rule too
+		// wide): not ours to heal, and nothing to review.
+		a.m.Events.WithLabelValues("none", "foreign").Inc()
+		log.Info("dropping event of another account or region", "reason", where)
+		a.settle(ctx, msg, nil, log)
+		return
+	}
+	// The budget ends both the heal and the visibility heartbeat: past it
+	// the message is released for a retry, never held on.
+	hctx, stopExtending := context.WithTimeoutCause(ctx, a.intake.Budget, errOverBudget)
 	extended := make(chan struct{})
 	go func() {
 		defer close(extended)
 		a.keepInvisible(hctx, msg, log)
 	}()
-	err := a.healer.HandleMessage(hctx, []byte(aws.ToString(msg.Body)), log)
+	err := a.healer.HandleMessage(hctx, body, log)
+	if err != nil && errors.Is(context.Cause(hctx), errOverBudget) {
+		a.m.MessagesOverBudget.Inc()
+		err = fmt.Errorf("%w (%s): %w", errOverBudget, a.intake.Budget, err)
+	}
 	stopExtending()
 	<-extended
 	a.settle(ctx, msg, err, log)
@@ -214,6 +373,26 @@ func (a *Agent) keepInvisible(ctx context.Context, msg sqstypes.Message, log *sl
 			}
 		}
 	}
+}
+
+// elsewhere says why an event belongs to another account or region than
+// the agent's, or "" when it does not (or the body is no event, which
+// HandleMessage reports).
+func (a *Agent) elsewhere(body []byte) string {
+	var env struct {
+		Account string `json:"account"`
+		Region  string `json:"region"`
+	}
+	if json.Unmarshal(body, &env) != nil {
+		return ""
+	}
+	switch {
+	case a.account != "" && env.Account != "" && env.Account != a.account:
+		return fmt.Sprintf("event of account %s, the agent runs in %s", env.Account, a.account)
+	case a.region != "" && env.Region != "" && env.Region != a.region:
+		return fmt.Sprintf("event of region %s, the agent runs in %s", env.Region, a.region)
+	}
+	return ""
 }
 
 // settle is the one place that decides what happens to a message.

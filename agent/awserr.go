@@ -18,6 +18,10 @@ var ErrPermanent = errors.New("permanent")
 // timeout, by when the other replica has finished.
 var errBusy = errors.New("another replica is healing this failure")
 
+// errOverBudget is the cause of a heal's context that ran out of its
+// message budget (Intake.Budget); such a message is released for a retry.
+var errOverBudget = errors.New("message budget spent")
+
 // permanent wraps err so that errors.Is(err, ErrPermanent) holds.
 func permanent(err error) error {
 	return &classified{err: err, kind: ErrPermanent}

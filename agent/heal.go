@@ -219,7 +219,7 @@ func (h *Healer) finish(ctx context.Context, outcome string, rv Review, log *slo
 			return result{}, fmt.Errorf("publish review: %w", err)
 		}
 	}
-	log.Info("healing "+outcome, "reason", rv.Reason, "target", rv.TaskDefinitionArn)
+	log.Log(ctx, outcomeLevel(outcome), "healing "+outcome, "reason", rv.Reason, "target", rv.TaskDefinitionArn)
 	return result{outcome: outcome, review: rv}, nil
 }
 

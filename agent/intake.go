@@ -33,7 +33,9 @@ func (h *Healer) handle(ctx context.Context, ev *ecsevent.Event, log *slog.Logge
 		return err
 	}
 	if triage.Verdict == plan.Ignore {
+		// Most events: nothing to route, nothing to review.
 		h.metrics.Events.WithLabelValues(string(triage.Cause), "ignored").Inc()
+		log.Debug("ignored", "reason", triage.Reason)
 		return nil
 	}
 	start := h.cfg.Now()
@@ -42,9 +44,21 @@ func (h *Healer) handle(ctx context.Context, ev *ecsevent.Event, log *slog.Logge
 	if err != nil {
 		outcome = "error"
 	}
+	if outcome == outcomeDuplicate {
+		log.Debug("duplicate", "reason", "another message of the same failure was handled already", "target", res.review.TaskDefinitionArn)
+	}
 	h.metrics.Events.WithLabelValues(string(ecsevent.RateLimit), outcome).Inc()
 	if err == nil && res.outcome == outcomeCorrected {
 		h.metrics.HealingSeconds.Observe(h.cfg.Now().Sub(start).Seconds())
 	}
 	return err
+}
+
+// outcomeLevel is the log level of a heal's outcome line: a failed heal
+// needs a person (WARN), a corrected or skipped one does not (INFO).
+func outcomeLevel(outcome string) slog.Level {
+	if outcome == outcomeFailed {
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
 }

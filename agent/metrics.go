@@ -16,6 +16,11 @@ type Metrics struct {
 	ServicesUpdated     prometheus.Counter
 	MessagesInFlight    prometheus.Gauge
 	MessageErrors       *prometheus.CounterVec
+	// MessagesOverBudget counts messages whose handling ran out of its
+	// budget (Intake.Budget) and was cut off.
+	MessagesOverBudget prometheus.Counter
+	// ReceiveFailures counts failed ReceiveMessage calls.
+	ReceiveFailures prometheus.Counter
 	// UpstreamRemaining is the pull budget the upstream registry last
 	// advertised (ratelimit-remaining) to the mirror route.
 	UpstreamRemaining prometheus.Gauge
@@ -56,6 +61,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "pullheal_message_errors_total",
 			Help: "Messages that could not be handled, by disposition (deleted as permanent, or left for redelivery).",
 		}, []string{"disposition"}),
+		MessagesOverBudget: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pullheal_messages_over_budget_total",
+			Help: "Messages whose handling ran past the message budget and was cut off; each is released for a retry.",
+		}),
+		ReceiveFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "pullheal_receive_failures_total",
+			Help: "SQS ReceiveMessage calls that failed.",
+		}),
 		UpstreamRemaining: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "pullheal_upstream_ratelimit_remaining",
 			Help: "Pulls left in the upstream registry's rate-limit window, as it last advertised to the mirror route (ratelimit-remaining).",
@@ -67,6 +80,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	bi := buildinfo.Get()
 	m.BuildInfo.WithLabelValues(bi.Version, bi.Commit, bi.GoVersion).Set(1)
-	reg.MustRegister(m.BuildInfo, m.UpstreamRemaining, m.Events, m.HealingSeconds, m.PullsAvoided, m.RevisionsRegistered, m.ServicesUpdated, m.MessagesInFlight, m.MessageErrors)
+	reg.MustRegister(m.BuildInfo, m.UpstreamRemaining, m.Events, m.HealingSeconds, m.PullsAvoided, m.RevisionsRegistered, m.ServicesUpdated, m.MessagesInFlight, m.MessageErrors, m.MessagesOverBudget, m.ReceiveFailures)
 	return m
 }

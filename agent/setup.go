@@ -14,7 +14,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pullheal/pullheal/internal/hostmap"
@@ -49,6 +48,11 @@ type Options struct {
 	// "accessToken"}) the mirror route pulls from Docker Hub with; empty
 	// uses the docker config file's credentials, or none.
 	DockerHubSecret string
+	// Account and Region are the agent's own (STS GetCallerIdentity, the
+	// SDK's region): an event from another account or region is dropped.
+	// Empty: not checked (FromConfig takes the region from its config).
+	Account string
+	Region  string
 	// Endpoints reaches registry hosts at other base URLs (test beds).
 	Endpoints hostmap.Map
 	// RegistryTransport carries registry requests (the preflight); nil is
@@ -89,7 +93,18 @@ func FromConfig(cfg aws.Config, o Options, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newAgent(o.Intake, sqs.NewFromConfig(cfg), healer, log)
+	a, err := newAgent(o.Intake, sqs.NewFromConfig(cfg), healer, log)
+	if err != nil {
+		return nil, err
+	}
+	a.account, a.region = o.Account, o.Region
+	if a.region == "" {
+		a.region = cfg.Region
+	}
+	a.flagRules, a.settings = o.PullThrough, settings{
+		LockTable: o.LockTable, ReviewBus: o.ReviewBus, DryRun: o.DryRun, DiscoverRules: o.DiscoverRules,
+	}
+	return a, nil
 }
 
 // NewHealerFromConfig builds the healer alone, for callers that bring
@@ -100,7 +115,9 @@ func NewHealerFromConfig(cfg aws.Config, o Options) (*Healer, error) {
 		o.Registerer = prometheus.NewRegistry()
 	}
 	if o.RegistryTransport == nil {
-		o.RegistryTransport = remote.DefaultTransport
+		// Bounded connect, header and body waits: a registry that never
+		// answers must not hold a heal past its budget.
+		o.RegistryTransport = mirror.NewTransport()
 	}
 	policies := policySource(o.Policies, o.Policy)
 	// The registry and rule discovery are set up from the policy in force

@@ -44,7 +44,7 @@ const (
 // agentFlags are the flags of `pullheal agent`; each has the environment
 // twin PULLHEAL_<FLAG>. TestAgentFlagsExist keeps the list true to the CLI.
 var agentFlags = []string{
-	"queue-url", "workers", "wait-time", "visibility", "shutdown-grace",
+	"queue-url", "workers", "wait-time", "visibility", "message-budget", "shutdown-grace",
 	"policy", "registry", "pull-through", "discover-rules", "review-bus",
 	"lock-table", "lease", "holder", "registry-endpoints", "dockerhub-secret", "dry-run",
 	"listen", "log-level",

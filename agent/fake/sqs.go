@@ -54,3 +54,10 @@ func (f *SQS) ChangeMessageVisibility(_ context.Context, in *sqs.ChangeMessageVi
 	f.Visibility[aws.ToString(in.ReceiptHandle)] = in.VisibilityTimeout
 	return &sqs.ChangeMessageVisibilityOutput{}, nil
 }
+
+func (f *SQS) GetQueueAttributes(_ context.Context, _ *sqs.GetQueueAttributesInput, _ ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error) {
+	if err := f.record("GetQueueAttributes"); err != nil {
+		return nil, err
+	}
+	return &sqs.GetQueueAttributesOutput{Attributes: map[string]string{"QueueArn": "arn:aws:sqs:us-east-1:123456789012:fake"}}, nil
+}

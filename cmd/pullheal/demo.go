@@ -53,6 +53,9 @@ func demoAction(c *cli.Context) error {
 	if c.Int("tasks") < 1 || c.Int("tasks") > 100 {
 		return inputErrorf("--tasks must be between 1 and 100, got %d", c.Int("tasks"))
 	}
+	if c.Duration("timeout") <= 0 {
+		return inputErrorf("--timeout %s: must be positive", c.Duration("timeout"))
+	}
 	state := c.String("state")
 	if err := emptyStateDir(state); err != nil {
 		return err

@@ -90,7 +90,15 @@ func mirrorAction(c *cli.Context) error {
 	if err != nil {
 		return inputErrorf("--registry-endpoints: %v", err)
 	}
+	if c.Int("jobs") < 1 {
+		return inputErrorf("--jobs %d: must be at least 1", c.Int("jobs"))
+	}
 	platforms := c.StringSlice("platform")
+	if len(platforms) > 0 {
+		if _, err := mirror.ParsePlatforms(platforms...); err != nil {
+			return inputErrorf("--platform: %v", err)
+		}
+	}
 	var settings policy.RepositorySettings
 	if location := c.String("policy"); location != "" {
 		snap, _, err := readPolicy(c.Context, location, nil)

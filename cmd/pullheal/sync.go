@@ -54,6 +54,15 @@ func syncAction(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return inputErrorf("sync takes no arguments, got %q", c.Args().First())
 	}
+	if c.Int("reserve") < 0 {
+		return inputErrorf("--reserve %d: must not be negative", c.Int("reserve"))
+	}
+	if c.Int("jobs") < 1 {
+		return inputErrorf("--jobs %d: must be at least 1", c.Int("jobs"))
+	}
+	if c.Int("max-tags") < 1 {
+		return inputErrorf("--max-tags %d: must be at least 1", c.Int("max-tags"))
+	}
 	path := c.String("policy")
 	if path == "" {
 		return inputErrorf("sync needs --policy FILE")
@@ -66,15 +75,6 @@ func syncAction(c *cli.Context) error {
 	endpoints, err := hostmap.Parse(c.String("registry-endpoints"))
 	if err != nil {
 		return inputErrorf("--registry-endpoints: %v", err)
-	}
-	if c.Int("reserve") < 0 {
-		return inputErrorf("--reserve %d: must not be negative", c.Int("reserve"))
-	}
-	if c.Int("jobs") < 1 {
-		return inputErrorf("--jobs %d: must be at least 1", c.Int("jobs"))
-	}
-	if c.Int("max-tags") < 1 {
-		return inputErrorf("--max-tags %d: must be at least 1", c.Int("max-tags"))
 	}
 
 	access := newRegistryAccess(c, endpoints)

@@ -61,7 +61,7 @@ func defaultOptions() options {
 		log:           slog.New(slog.DiscardHandler),
 		srcKeychain:   authn.DefaultKeychain,
 		dstKeychain:   authn.DefaultKeychain,
-		transport:     defaultTransport(),
+		transport:     NewTransport(),
 		endpoints:     map[string]*url.URL{},
 		mountHints:    map[v1.Hash][]string{},
 		attempts:      defaultAttempts,
@@ -79,7 +79,7 @@ func defaultTransport() *http.Transport {
 	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
-			Timeout:   30 * time.Second,
+			Timeout:   DialTimeout,
 			KeepAlive: 30 * time.Second,
 		}).DialContext,
 		ForceAttemptHTTP2:     true,
@@ -88,7 +88,7 @@ func defaultTransport() *http.Transport {
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ExpectContinueTimeout: time.Second,
-		ResponseHeaderTimeout: 2 * time.Minute,
+		ResponseHeaderTimeout: ResponseHeaderTimeout,
 	}
 }
 

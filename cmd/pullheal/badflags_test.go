@@ -1,0 +1,56 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestBadFlagValues: a flag value a command cannot run with is bad input,
+// refused before any work with one line that names the flag and exit 2. A
+// zero is never silently replaced by the default.
+func TestBadFlagValues(t *testing.T) {
+	// No AWS call may be made: every case must be refused before one.
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	queue := "http://127.0.0.1:9/123456789012/q"
+	tests := []struct {
+		name string
+		args []string
+		want string // in the one line, after the flag's name
+	}{
+		{"agent no workers", []string{"agent", "--queue-url", queue, "--workers", "0"}, "--workers 0"},
+		{"agent too many workers", []string{"agent", "--queue-url", queue, "--workers", "100000"}, "--workers 100000"},
+		{"agent zero visibility", []string{"agent", "--queue-url", queue, "--visibility", "0s"}, "--visibility 0s"},
+		{"agent visibility past 12h", []string{"agent", "--queue-url", queue, "--visibility", "13h"}, "--visibility 13h0m0s"},
+		{"agent visibility not whole seconds", []string{"agent", "--queue-url", queue, "--visibility", "2500ms"}, "--visibility 2.5s"},
+		{"agent wait time past 20s", []string{"agent", "--queue-url", queue, "--wait-time", "21s"}, "--wait-time 21s"},
+		{"agent negative grace", []string{"agent", "--queue-url", queue, "--shutdown-grace", "-1s"}, "--shutdown-grace -1s"},
+		{"agent queue not a URL", []string{"agent", "--queue-url", "not a url"}, `--queue-url "not a url"`},
+		{"agent queue without a name", []string{"agent", "--queue-url", "https://sqs.us-east-1.amazonaws.com/"}, "--queue-url"},
+		{"agent queue with another scheme", []string{"agent", "--queue-url", "ftp://sqs.us-east-1.amazonaws.com/1/q"}, "--queue-url"},
+		{"agent zero message budget", []string{"agent", "--queue-url", queue, "--message-budget", "0s"}, "--message-budget 0s"},
+		{"agent budget past the SQS visibility limit", []string{"agent", "--queue-url", queue, "--visibility", "6h", "--message-budget", "7h"}, "--message-budget 7h0m0s"},
+		{"mirror no jobs", []string{"mirror", "--jobs", "0", "docker.io/library/alpine:3", "127.0.0.1:1/x:1"}, "--jobs 0"},
+		{"mirror platform without arch", []string{"mirror", "--platform", "linux", "docker.io/library/alpine:3", "127.0.0.1:1/x:1"}, `--platform: platform "linux": want os/arch`},
+		{"sync no jobs", []string{"sync", "--jobs", "0", "--policy", "testdata/policy.yaml"}, "--jobs 0"},
+		{"sync no jobs before the policy", []string{"sync", "--jobs", "0"}, "--jobs 0"},
+		{"demo zero timeout", []string{"demo", "--timeout", "0s"}, "--timeout 0s"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, "", tc.args...)
+			if code != exitInput {
+				t.Errorf("exit %d, want %d; stderr %q", code, exitInput, stderr)
+			}
+			line := strings.TrimSuffix(stderr, "\n")
+			if strings.Contains(line, "\n") {
+				t.Errorf("more than one line: %q", stderr)
+			}
+			if !strings.HasPrefix(line, "pullheal: ") || !strings.Contains(line, tc.want) {
+				t.Errorf("stderr %q; want one line naming %q", stderr, tc.want)
+			}
+		})
+	}
+}
