@@ -400,3 +400,32 @@ func TestRedactURLError(t *testing.T) {
 		t.Error("a non-URL error was changed")
 	}
 }
+
+// TestBudgetHoldsReservationsUntilTheirResponses: two parallel copies of
+// one Mirror, 5 pulls left, 4 kept in reserve. The first reserves the one
+// pull there is; a HEAD of the second, answered before the first's GET
+// reached the registry, still advertises 5. The second must be refused all
+// the same, and the first's GET response settles its reservation.
+func TestBudgetHoldsReservationsUntilTheirResponses(t *testing.T) {
+	b := newBudgets()
+	advertise := func(n string) http.Header {
+		return http.Header{"Ratelimit-Remaining": {n + ";w=21600"}, "Ratelimit-Limit": {"100;w=21600"}}
+	}
+	now := time.Now()
+	b.observe("index.docker.io", advertise("5"), now, false)
+	if err := b.take("index.docker.io", 1, 4, true); err != nil {
+		t.Fatalf("first copy: %v", err)
+	}
+	b.observe("index.docker.io", advertise("5"), now, false) // the second copy's HEAD
+	if err := b.take("registry-1.docker.io", 1, 4, true); !errors.Is(err, ErrRateLimitReserve) {
+		t.Fatalf("second copy: %v, want the reserve refusal", err)
+	}
+	b.observe("index.docker.io", advertise("4"), now, true) // the first copy's GET
+	if err := b.take("index.docker.io", 1, 4, false); !errors.Is(err, ErrRateLimitReserve) {
+		t.Fatalf("after the GET: %v, want the reserve refusal (4 left, 4 kept)", err)
+	}
+	b.observe("index.docker.io", advertise("9"), now, false) // the window moved on
+	if err := b.take("index.docker.io", 1, 4, true); err != nil {
+		t.Errorf("with 9 left: %v", err)
+	}
+}

@@ -24,12 +24,16 @@ type RateLimit struct {
 // budgets tracks RateLimits per registry host (the name requests are sent
 // to, e.g. index.docker.io).
 type budgets struct {
-	mu    sync.Mutex
-	m     map[string]RateLimit
-	gauge Gauge
+	mu sync.Mutex
+	m  map[string]RateLimit
+	// pending are manifest GETs reserved (take with spend) whose response
+	// has not come back: a response that raced them, a HEAD of a parallel
+	// copy say, still advertises the budget from before them.
+	pending map[string]int
+	gauge   Gauge
 }
 
-func newBudgets() *budgets { return &budgets{m: map[string]RateLimit{}} }
+func newBudgets() *budgets { return &budgets{m: map[string]RateLimit{}, pending: map[string]int{}} }
 
 // budgetKey names a registry's budget; Docker Hub's host names share one.
 func budgetKey(host string) string {
@@ -40,18 +44,26 @@ func budgetKey(host string) string {
 }
 
 // observe records the headers of a response from host, if it carries them.
-func (b *budgets) observe(host string, h http.Header, now time.Time) {
+// manifestGET says the response answers a manifest GET, which settles one
+// pending reservation (its count is in the headers now).
+func (b *budgets) observe(host string, h http.Header, now time.Time, manifestGET bool) {
 	host = budgetKey(host)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if manifestGET && b.pending[host] > 0 {
+		b.pending[host]--
+	}
+	if h == nil {
+		return
+	}
 	remaining, _, ok := ParseRateLimitHeader(h.Get("RateLimit-Remaining"))
 	if !ok {
 		return
 	}
 	limit, window, _ := ParseRateLimitHeader(h.Get("RateLimit-Limit"))
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.m[host] = RateLimit{Limit: limit, Remaining: remaining, Window: window, ObservedAt: now}
 	if b.gauge != nil {
-		b.gauge.Set(float64(remaining))
+		b.gauge.Set(float64(remaining - b.pending[host]))
 	}
 }
 
@@ -65,9 +77,10 @@ func (b *budgets) get(host string) (RateLimit, bool) {
 }
 
 // take reserves need manifest GETs on host, failing if that would leave fewer
-// than keep. With spend false it only checks. It decrements the local view
-// at once so that concurrent copies on one Mirror do not all pass the check
-// on the same stale number; the registry's next response corrects it.
+// than keep. With spend false it only checks. Reservations count against the
+// budget until their responses come back (observe), so that concurrent
+// copies on one Mirror do not all pass the check on the same number, even
+// when a response that raced them advertises it again.
 func (b *budgets) take(host string, need, keep int, spend bool) error {
 	if need <= 0 {
 		return nil
@@ -79,15 +92,15 @@ func (b *budgets) take(host string, need, keep int, spend bool) error {
 	if !ok {
 		return nil
 	}
-	if rl.Remaining-need < keep {
+	left := rl.Remaining - b.pending[host]
+	if left-need < keep {
 		return fmt.Errorf("%w: %s advertises %d manifest GETs left, this copy needs %d more and %d are kept in reserve",
-			ErrRateLimitReserve, host, rl.Remaining, need, keep)
+			ErrRateLimitReserve, host, left, need, keep)
 	}
 	if spend {
-		rl.Remaining -= need
-		b.m[host] = rl
+		b.pending[host] += need
 		if b.gauge != nil {
-			b.gauge.Set(float64(rl.Remaining))
+			b.gauge.Set(float64(left - need))
 		}
 	}
 	return nil

@@ -54,13 +54,16 @@ type observeTransport struct {
 }
 
 func (t *observeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodGet && isManifestPath(req.URL.Path) {
+	get := req.Method == http.MethodGet && isManifestPath(req.URL.Path)
+	if get {
 		t.onManifestGET()
 	}
 	resp, err := t.inner.RoundTrip(req)
+	var h http.Header
 	if err == nil {
-		t.budgets.observe(req.URL.Host, resp.Header, t.now())
+		h = resp.Header
 	}
+	t.budgets.observe(req.URL.Host, h, t.now(), get)
 	return resp, err
 }
 
