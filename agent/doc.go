@@ -23,6 +23,9 @@
 //     under a lease (lease.go) that coordinates replicas: renewed while the
 //     heal runs, waited for by the replicas that find it held.
 //   - rollout.go: moving the service onto it, or proposing.
+//   - rollback.go: a generated revision whose tasks cannot pull from ECR:
+//     the service back to the source revision, the revision marked so that
+//     it is not rolled out again without a person.
 //   - review.go: the review event; ecr.go: the account's registry; setup.go:
 //     building it all from an aws.Config.
 //

@@ -24,6 +24,8 @@ type ECSAPI interface {
 	ListTaskDefinitions(ctx context.Context, in *ecs.ListTaskDefinitionsInput, opts ...func(*ecs.Options)) (*ecs.ListTaskDefinitionsOutput, error)
 	DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, opts ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
 	UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, opts ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
+	// TagResource marks a generated revision rolled back (rollback.go).
+	TagResource(ctx context.Context, in *ecs.TagResourceInput, opts ...func(*ecs.Options)) (*ecs.TagResourceOutput, error)
 	DescribeTasks(ctx context.Context, in *ecs.DescribeTasksInput, opts ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error)
 }
 
@@ -96,6 +98,7 @@ const (
 	outcomeSkipped   = "skipped"
 	outcomeFailed    = "failed"
 	outcomeDuplicate = "duplicate"
+	outcomeIgnored   = "ignored"
 )
 
 // stopOutcome is the review outcome of a verdict that stops before any
@@ -123,6 +126,13 @@ func (h *Healer) execute(ctx context.Context, p plan.Plan, pol *policy.Policy, p
 	rv := Review{
 		Cluster: task.ClusterArn, TaskArn: task.TaskArn, SourceTaskDefinitionArn: task.TaskDefinitionArn,
 		Group: task.Group, Service: p.Subject.Service, Policy: polInfo,
+	}
+	switch p.Verdict {
+	case plan.Ignore:
+		// A pull from ECR failed, and the revision is not pullheal's.
+		return result{outcome: outcomeIgnored, review: rv}, nil
+	case plan.RollBack:
+		return h.rollBack(ctx, p, rv, log)
 	}
 	if p.Verdict != plan.Heal {
 		if p.Verdict == plan.Skip {

@@ -282,6 +282,30 @@ const (
 	maxBusyWait = 10 * time.Minute
 )
 
+// hold takes the lease for id (acquire) and keeps it renewed while the
+// returned context is used: the context ends if the lease is lost (this
+// replica stalled past its expiry and another took it over). release stops
+// the renewals and gives back a lease that was not finished; it must be
+// called. A lease that comes back done holds nothing.
+func (h *Healer) hold(ctx context.Context, id string, log *slog.Logger) (ls *lease, hctx context.Context, release func(), err error) {
+	ls, err = h.acquire(ctx, id, log)
+	if err != nil {
+		return nil, ctx, func() {}, err
+	}
+	if ls.done != nil {
+		return ls, ctx, func() {}, nil
+	}
+	hctx, stopKeeping := ls.Keep(ctx, log)
+	return ls, hctx, func() {
+		stopKeeping()
+		// Releasing must happen even when the heal's context ended, but
+		// not hang a worker on a table that does not answer.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		ls.Release(rctx)
+	}, nil
+}
+
 // acquire takes the lease for id, waiting while another replica holds
 // it: until the holder finishes (the lease comes back done) or stops
 // renewing (its lease expires and this replica takes over). Waiting

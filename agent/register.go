@@ -28,27 +28,16 @@ const releaseTimeout = 10 * time.Second
 // nothing.
 func (h *Healer) correct(ctx context.Context, p plan.Plan, moves []move, rv Review, pol *policy.Policy, log *slog.Logger) (result, error) {
 	task, src := p.Task, p.TaskDefinition
-	ls, err := h.acquire(ctx, rv.RewriteID, log)
+	ls, ctx, release, err := h.hold(ctx, rv.RewriteID, log)
 	if err != nil {
 		return result{}, err
 	}
+	defer release()
 	if ls.done != nil {
 		// Another replica (or this one before a restart) finished it.
 		rv = ls.done.merge(rv)
 		return result{outcome: outcomeDuplicate, review: rv}, nil
 	}
-	// The lease is renewed while the heal runs; a heal whose lease was
-	// lost (this replica stalled past its expiry and another took over)
-	// stops at its next call.
-	ctx, stopKeeping := ls.Keep(ctx, log)
-	defer func() {
-		stopKeeping()
-		// Releasing must happen even when the heal's context ended, but
-		// not hang a worker on a table that does not answer.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-		defer cancel()
-		ls.Release(rctx)
-	}()
 
 	newArn := ls.Revision
 	if newArn == "" && !ls.Fresh {
