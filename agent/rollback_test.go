@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
@@ -19,10 +20,17 @@ import (
 // execution role may not create the pull-through cache's repository, so
 // the corrected revision's tasks stop with a 403 from ECR. The agent rolls
 // the service back to the source revision, marks the corrected one, and
-// reports it once. After a restart (a single replica: nothing remembered
-// but the tags), the source fails again with the rate limit, and the agent
-// proposes the corrected revision instead of rolling it out again.
+// reports it once: one replica, or three sharing a lease table, each
+// holding one of the failure's messages at a time. After a restart (for a
+// single replica nothing is remembered but the tags), the source fails
+// again with the rate limit, and the agent proposes the corrected revision
+// instead of rolling it out again.
 func TestFailedHealIsRolledBackOnce(t *testing.T) {
+	t.Run("one replica", func(t *testing.T) { rolledBackOnce(t, 1) })
+	t.Run("three replicas", func(t *testing.T) { rolledBackOnce(t, 3) })
+}
+
+func rolledBackOnce(t *testing.T, replicas int) {
 	ctx := context.Background()
 	srv, err := localaws.Start(ctx, localaws.Config{RestartDelay: 20 * time.Millisecond, EnforceIAM: true})
 	if err != nil {
@@ -36,8 +44,16 @@ func TestFailedHealIsRolledBackOnce(t *testing.T) {
 	}
 	srv.Hub.Exhaust("127.0.0.1")
 	b := &bed{srv: srv, c: c, sc: sc}
-	o := b.options("single")
-	o.LockTable = ""
+	var opts []agent.Options
+	for i := range replicas {
+		o := b.options("r" + string(rune('1'+i)))
+		if replicas == 1 {
+			o.LockTable = ""
+		} else {
+			o.Intake.Workers = 1
+		}
+		opts = append(opts, o)
+	}
 
 	// Reading the review queue consumes it: keep every event read.
 	all := map[string][]agent.Review{}
@@ -55,7 +71,7 @@ func TestFailedHealIsRolledBackOnce(t *testing.T) {
 		}
 		t.Fatalf("no %s in time; review events %+v", what, all)
 	}
-	stop := b.runAgents(t, o)
+	stop := b.runAgents(t, opts...)
 	wait("correction and rollback", func() bool {
 		return len(all[agent.DetailRolledBack]) > 0 && len(all[agent.DetailCorrected]) > 0
 	})
@@ -82,11 +98,27 @@ func TestFailedHealIsRolledBackOnce(t *testing.T) {
 	}
 
 	// The restart: the source's tasks fail again with the rate limit, and
-	// the corrected revision's last tasks may still report their 403.
-	stop = b.runAgents(t, o)
-	wait("proposal of the rolled-back revision after the restart", func() bool {
-		for _, r := range all[agent.DetailCorrected][1:] {
-			if r.TaskDefinitionArn == gen && !r.ServiceUpdated && strings.HasPrefix(r.ServiceAction, "proposed") {
+	// the corrected revision's last tasks may still report their 403. A
+	// single replica finds the corrected revision by its rewrite-ID tag and
+	// proposes it; replicas find the heal's lease done and report nothing.
+	var regs []*prometheus.Registry
+	for i := range opts {
+		reg := prometheus.NewRegistry()
+		opts[i].Registerer = reg
+		regs = append(regs, reg)
+	}
+	stop = b.runAgents(t, opts...)
+	wait("a rate-limit failure of the source handled after the restart", func() bool {
+		if replicas == 1 {
+			for _, r := range all[agent.DetailCorrected][1:] {
+				if r.TaskDefinitionArn == gen && !r.ServiceUpdated && strings.HasPrefix(r.ServiceAction, "proposed") {
+					return true
+				}
+			}
+			return false
+		}
+		for _, reg := range regs {
+			if counterValue(t, reg, "pullheal_events_total", "cause", "rate-limit", "outcome", "duplicate") > 0 {
 				return true
 			}
 		}
@@ -115,4 +147,33 @@ func TestFailedHealIsRolledBackOnce(t *testing.T) {
 	if revs := b.revisions(t); len(revs) != 2 {
 		t.Errorf("revisions %v, want the source and the one corrected revision", revs)
 	}
+}
+
+// counterValue is the value of the counter name with the given label
+// pairs, 0 when it has not been counted.
+func counterValue(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.Metric {
+			got := map[string]string{}
+			for _, l := range m.Label {
+				got[l.GetName()] = l.GetValue()
+			}
+			for i := 0; i+1 < len(labels); i += 2 {
+				if got[labels[i]] != labels[i+1] {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }
