@@ -55,9 +55,13 @@ func (h *Healer) decide(ctx context.Context, ev *ecsevent.Event, pol *policy.Pol
 		}
 		in.TaskDefinitionError = err
 	}
-	in.Config, in.RulesDiscovered, err = h.dest.PlanConfig(ctx, pol)
-	if err != nil {
-		return plan.Plan{}, err
+	// A rollback moves no image: where images go is not read for it, so
+	// that a registry that does not answer holds no rollback back.
+	if plan.Decide(plan.Input{Event: ev}).Verdict != plan.RollBack {
+		in.Config, in.RulesDiscovered, err = h.dest.PlanConfig(ctx, pol)
+		if err != nil {
+			return plan.Plan{}, err
+		}
 	}
 	return plan.Decide(in), nil
 }

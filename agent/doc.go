@@ -17,10 +17,15 @@
 //     --discover prints.
 //   - dedupe.go: one heal per failure in this process (singleflight and a
 //     bounded memory of finished heals).
-//   - heal.go: executing a plan: preflight or mirror each image.
-//   - register.go: the corrected revision, under a lease (lease.go) that
-//     coordinates replicas.
+//   - heal.go: executing a plan: the planned targets, and preflight or
+//     mirror each image once the lease is held.
+//   - register.go: the images moved and the corrected revision registered
+//     under a lease (lease.go) that coordinates replicas: renewed while the
+//     heal runs, waited for by the replicas that find it held.
 //   - rollout.go: moving the service onto it, or proposing.
+//   - rollback.go: a generated revision whose tasks cannot pull from ECR:
+//     the service back to the source revision, the revision marked so that
+//     it is not rolled out again without a person.
 //   - review.go: the review event; ecr.go: the account's registry; setup.go:
 //     building it all from an aws.Config.
 //

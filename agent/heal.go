@@ -24,6 +24,8 @@ type ECSAPI interface {
 	ListTaskDefinitions(ctx context.Context, in *ecs.ListTaskDefinitionsInput, opts ...func(*ecs.Options)) (*ecs.ListTaskDefinitionsOutput, error)
 	DescribeServices(ctx context.Context, in *ecs.DescribeServicesInput, opts ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
 	UpdateService(ctx context.Context, in *ecs.UpdateServiceInput, opts ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
+	// TagResource marks a generated revision rolled back (rollback.go).
+	TagResource(ctx context.Context, in *ecs.TagResourceInput, opts ...func(*ecs.Options)) (*ecs.TagResourceOutput, error)
 	DescribeTasks(ctx context.Context, in *ecs.DescribeTasksInput, opts ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error)
 }
 
@@ -104,6 +106,7 @@ const (
 	outcomeSkipped   = "skipped"
 	outcomeFailed    = "failed"
 	outcomeDuplicate = "duplicate"
+	outcomeIgnored   = "ignored"
 )
 
 // stopOutcome is the review outcome of a verdict that stops before any
@@ -122,7 +125,8 @@ type result struct {
 	review  Review
 }
 
-// execute carries out p: preflight or mirror each routed image, then
+// execute carries out p: plan each routed image's target, then, under
+// the failure's lease (register.go), preflight or mirror each image,
 // register and roll out. A plan that stops (Skip, Refuse) is only
 // reported.
 func (h *Healer) execute(ctx context.Context, p plan.Plan, pol *policy.Policy, polInfo *policysource.Info, log *slog.Logger) (result, error) {
@@ -131,6 +135,13 @@ func (h *Healer) execute(ctx context.Context, p plan.Plan, pol *policy.Policy, p
 		Cluster: task.ClusterArn, TaskArn: task.TaskArn, SourceTaskDefinitionArn: task.TaskDefinitionArn,
 		Group: task.Group, Service: p.Subject.Service, Policy: polInfo,
 	}
+	switch p.Verdict {
+	case plan.Ignore:
+		// A pull from ECR failed, and the revision is not pullheal's.
+		return result{outcome: outcomeIgnored, review: rv}, nil
+	case plan.RollBack:
+		return h.rollBack(ctx, p, rv, log)
+	}
 	if p.Verdict != plan.Heal {
 		if p.Verdict == plan.Skip {
 			rv.Images = changes(p)
@@ -138,8 +149,13 @@ func (h *Healer) execute(ctx context.Context, p plan.Plan, pol *policy.Policy, p
 		rv.Reason = p.Reason
 		return h.finish(ctx, stopOutcome(p.Verdict), rv, log)
 	}
-	images := map[string]string{}
+	// The targets as planned name the failure (its rewrite ID) before
+	// anything moves: a mirrored image is pinned to the digest its copy
+	// lands at, which only the copy tells, and the copy is made once,
+	// under the lease, by the one replica that holds it.
+	planned := map[string]string{}
 	routes := map[string]plan.Route{}
+	var moves []move
 	for _, c := range p.Selected() {
 		step := c.Step
 		change := ImageChange{Container: c.Name, From: c.Image, To: step.Target, Route: string(step.Route), Reason: step.Reason, Rule: step.Rule}
@@ -149,57 +165,77 @@ func (h *Healer) execute(ctx context.Context, p plan.Plan, pol *policy.Policy, p
 			log.Warn("digest not proven to be its tag's", "image", c.Image, "reason", why)
 			continue
 		}
-		routes[c.Name] = step.Route
-		switch step.Route {
-		case plan.PullThrough:
-			if err := h.dest.Preflight(ctx, step.Target); err != nil {
-				if isRetryable(err) || isUpstreamLimited(err) {
-					return result{}, err // it names the preflight and its target
-				}
-				change.Reason = err.Error()
-				rv.Images = append(rv.Images, change)
-				rv.Reason = "the pull-through cache could not serve " + c.Image + "; no revision registered"
-				return h.finish(ctx, outcomeFailed, rv, log)
-			}
-			images[c.Name] = step.Target
-		case plan.Mirror:
-			if h.mirror == nil {
-				change.Reason = "the policy allows mirroring, but this agent has no mirror engine configured"
-				change.Route = string(plan.Deny)
-				break
-			}
-			target, err := h.mirror.Mirror(ctx, step)
-			if err != nil {
-				if isRetryable(err) || isUpstreamLimited(err) {
-					return result{}, fmt.Errorf("mirror %s: %w", c.Image, err)
-				}
-				change.Reason = fmt.Sprintf("mirror failed: %v", err)
-				rv.Images = append(rv.Images, change)
-				rv.Reason = "could not mirror " + c.Image + "; no revision registered"
-				return h.finish(ctx, outcomeFailed, rv, log)
-			}
-			change.To = target
-			images[c.Name] = target
+		switch {
+		case step.Route == plan.Mirror && h.mirror == nil:
+			change.Reason = "the policy allows mirroring, but this agent has no mirror engine configured"
+			change.Route = string(plan.Deny)
+		case step.Route == plan.PullThrough || step.Route == plan.Mirror:
+			planned[c.Name] = step.Target
+			routes[c.Name] = step.Route
+			moves = append(moves, move{container: c.Name, image: c.Image, step: step, change: len(rv.Images)})
 		}
 		rv.Images = append(rv.Images, change)
-		log.Info("planned", "image", c.Image, "route", change.Route, "target", change.To)
 	}
-	if len(images) == 0 {
+	if len(planned) == 0 {
 		rv.Reason = "no rate-limited image has a route to ECR: " + imageReasons(rv.Images)
 		return h.finish(ctx, outcomeSkipped, rv, log)
 	}
 	var refused bool
-	if rv.PullPermission, refused = h.checkPulls(ctx, p, images, routes); refused {
+	if rv.PullPermission, refused = h.checkPulls(ctx, p, planned, routes); refused {
 		rv.Reason = "the healed tasks could not pull from ECR: " + rv.PullPermission.Reason + "; no revision registered"
 		return h.finish(ctx, outcomeFailed, rv, log)
 	}
-	rv.RewriteID = taskdef.RewriteID(task.TaskDefinitionArn, images)
+	rv.RewriteID = taskdef.RewriteID(task.TaskDefinitionArn, planned)
 	if h.cfg.DryRun {
 		rv.Reason = "dry run: nothing registered"
 		log.Info("dry run", "rewrite_id", rv.RewriteID)
 		return result{outcome: outcomeSkipped, review: rv}, nil
 	}
-	return h.correct(ctx, p, images, rv, pol, log)
+	return h.correct(ctx, p, moves, rv, pol, log)
+}
+
+// move is one image to bring into ECR before the corrected revision is
+// registered; change indexes its line in the review.
+type move struct {
+	container, image string
+	step             plan.Step
+	change           int
+}
+
+// moveImages preflights each pull-through target (which warms the cache)
+// and mirrors each mirror target, and returns the image map the corrected
+// revision uses. An error may pass on a later delivery; a failure that
+// will not is reported in rv with failed set, and nothing is registered.
+func (h *Healer) moveImages(ctx context.Context, moves []move, rv *Review, log *slog.Logger) (images map[string]string, failed bool, err error) {
+	images = map[string]string{}
+	for _, m := range moves {
+		change := &rv.Images[m.change]
+		switch m.step.Route {
+		case plan.PullThrough:
+			if err := h.dest.Preflight(ctx, m.step.Target); err != nil {
+				if isRetryable(err) || isUpstreamLimited(err) {
+					return nil, false, err // it names the preflight and its target
+				}
+				change.Reason = err.Error()
+				rv.Reason = "the pull-through cache could not serve " + m.image + "; no revision registered"
+				return nil, true, nil
+			}
+		case plan.Mirror:
+			target, err := h.mirror.Mirror(ctx, m.step)
+			if err != nil {
+				if isRetryable(err) || isUpstreamLimited(err) {
+					return nil, false, fmt.Errorf("mirror %s: %w", m.image, err)
+				}
+				change.Reason = fmt.Sprintf("mirror failed: %v", err)
+				rv.Reason = "could not mirror " + m.image + "; no revision registered"
+				return nil, true, nil
+			}
+			change.To = target
+		}
+		images[m.container] = change.To
+		log.Info("planned", "image", m.image, "route", change.Route, "target", change.To)
+	}
+	return images, false, nil
 }
 
 // changes are the plan's selected containers as review lines.

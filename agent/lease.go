@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -35,8 +36,63 @@ type lease struct {
 	registered func(ctx context.Context, arn string) error
 	finish     func(ctx context.Context, d *doneRecord) error
 	release    func(ctx context.Context)
+	renew      func(ctx context.Context) error // nil: the lease does not expire
+	ttl        time.Duration
 	finished   bool
 }
+
+// Keep renews the lease every third of its duration until stop is called,
+// so that a lease can be short (a replica that dies loses it within one
+// duration) however long the heal takes. The returned context ends when
+// the lease is lost: another replica took it over, or no renewal got
+// through before it expired. A lease that does not expire (one replica's)
+// needs no renewal.
+func (l *lease) Keep(ctx context.Context, log *slog.Logger) (context.Context, func()) {
+	if l.renew == nil {
+		return ctx, func() {}
+	}
+	kctx, lose := context.WithCancelCause(ctx)
+	stopped := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(l.ttl / 3)
+		defer t.Stop()
+		renewed := time.Now()
+		for {
+			select {
+			case <-stopped:
+				return
+			case <-kctx.Done():
+				return
+			case <-t.C:
+			}
+			err := l.renew(kctx)
+			switch {
+			case err == nil:
+				renewed = time.Now()
+			case errors.Is(err, errBusy):
+				lose(err)
+				return
+			case kctx.Err() != nil:
+				return
+			case time.Since(renewed) >= l.ttl:
+				lose(fmt.Errorf("%w (not renewed for %s: %v)", errLeaseLost, l.ttl, err))
+				return
+			default:
+				log.Warn("renew lease failed; retrying", "error", err)
+			}
+		}
+	}()
+	return kctx, func() {
+		close(stopped)
+		<-done
+		lose(nil)
+	}
+}
+
+// errLeaseLost ends a heal whose lease another replica may now hold.
+var errLeaseLost = errors.New("lease lost")
 
 // Registered records the corrected revision, so that a holder that takes
 // over after a crash reuses it.
@@ -155,6 +211,11 @@ func (t *tableLeases) Acquire(ctx context.Context, rewriteID string) (*lease, er
 		return t.update(ctx, rewriteID, "SET #p = :done, #d = :rec", "#h = "+mine, names("#p", "#d", "#h"),
 			map[string]ddbtypes.AttributeValue{":done": str("done"), ":rec": str(string(b)), mine: str(t.holder)})
 	}
+	l.ttl = t.ttl
+	l.renew = func(ctx context.Context) error {
+		return t.update(ctx, rewriteID, "SET #e = :exp", "#h = "+mine+" AND #p <> :done", names("#e", "#h", "#p"),
+			map[string]ddbtypes.AttributeValue{":exp": num(t.now().Add(t.ttl).UnixMilli()), mine: str(t.holder), ":done": str("done")})
+	}
 	l.release = func(ctx context.Context) {
 		// Best effort: if it fails the lease simply expires.
 		_ = t.update(ctx, rewriteID, "SET #e = :zero", "#h = "+mine+" AND #p <> :done", names("#e", "#h", "#p"),
@@ -192,7 +253,87 @@ func (t *tableLeases) held(ctx context.Context, id string) (*lease, error) {
 		}
 		return &lease{done: d}, nil
 	}
-	return nil, fmt.Errorf("lease %s: %w", id, errBusy)
+	busy := &busyError{id: id}
+	if e, ok := out.Item["expires_at"].(*ddbtypes.AttributeValueMemberN); ok {
+		if ms, err := strconv.ParseInt(e.Value, 10, 64); err == nil {
+			busy.until = time.UnixMilli(ms)
+		}
+	}
+	return nil, busy
+}
+
+// busyError says another replica holds the lease, until when at the
+// latest unless it renews it.
+type busyError struct {
+	id    string
+	until time.Time // zero: unknown
+}
+
+func (e *busyError) Error() string        { return fmt.Sprintf("lease %s: %v", e.id, errBusy) }
+func (e *busyError) Is(target error) bool { return target == errBusy }
+
+// Waiting for a lease another replica holds.
+const (
+	// busyPoll is how often the lease is read again: a holder that
+	// finishes is noticed within it.
+	busyPoll = time.Second
+	// maxBusyWait bounds the wait for a holder that keeps its lease
+	// alive; the message then goes back to the queue with a backoff.
+	maxBusyWait = 10 * time.Minute
+)
+
+// hold takes the lease for id (acquire) and keeps it renewed while the
+// returned context is used: the context ends if the lease is lost (this
+// replica stalled past its expiry and another took it over). release stops
+// the renewals and gives back a lease that was not finished; it must be
+// called. A lease that comes back done holds nothing.
+func (h *Healer) hold(ctx context.Context, id string, log *slog.Logger) (ls *lease, hctx context.Context, release func(), err error) {
+	ls, err = h.acquire(ctx, id, log)
+	if err != nil {
+		return nil, ctx, func() {}, err
+	}
+	if ls.done != nil {
+		return ls, ctx, func() {}, nil
+	}
+	hctx, stopKeeping := ls.Keep(ctx, log)
+	return ls, hctx, func() {
+		stopKeeping()
+		// Releasing must happen even when the heal's context ended, but
+		// not hang a worker on a table that does not answer.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		ls.Release(rctx)
+	}, nil
+}
+
+// acquire takes the lease for id, waiting while another replica holds
+// it: until the holder finishes (the lease comes back done) or stops
+// renewing (its lease expires and this replica takes over). Waiting
+// in-process, the message stays in flight (its visibility is extended as
+// for any heal), so a busy lease spends none of the message's receives
+// and never sends it towards the dead-letter queue.
+func (h *Healer) acquire(ctx context.Context, id string, log *slog.Logger) (*lease, error) {
+	start := time.Now()
+	logged := false
+	for {
+		ls, err := h.leases.Acquire(ctx, id)
+		var busy *busyError
+		if err == nil || !errors.As(err, &busy) || time.Since(start) >= maxBusyWait {
+			return ls, err
+		}
+		if !logged {
+			log.Info("another replica holds the lease; waiting for it", "rewrite_id", id)
+			logged = true
+		}
+		wait := busyPoll
+		if !busy.until.IsZero() {
+			// Try again just after it can expire, if that is sooner.
+			wait = min(wait, max(time.Until(busy.until)+50*time.Millisecond, 50*time.Millisecond))
+		}
+		if !sleep(ctx, wait) {
+			return nil, fmt.Errorf("wait for lease %s: %w", id, ctx.Err())
+		}
+	}
 }
 
 // localLeases coordinates the heals of one agent process. It is for a
@@ -230,7 +371,7 @@ func (l *localLeases) Acquire(_ context.Context, id string) (*lease, error) {
 		return &lease{done: d}, nil
 	}
 	if l.held[id] {
-		return nil, fmt.Errorf("lease %s: %w", id, errBusy)
+		return nil, &busyError{id: id}
 	}
 	l.held[id] = true
 	return &lease{

@@ -21,38 +21,23 @@ import (
 // releaseTimeout bounds giving a lease back; a lease not released expires.
 const releaseTimeout = 10 * time.Second
 
-// correct registers (or finds) the corrected revision under the failure's
-// lease and rolls the service onto it.
-func (h *Healer) correct(ctx context.Context, p plan.Plan, images map[string]string, rv Review, pol *policy.Policy, log *slog.Logger) (result, error) {
+// correct moves the images and registers (or finds) the corrected
+// revision under the failure's lease, and rolls the service onto it. Only
+// the holder moves images: a replica that finds the lease held waits for
+// the holder to finish (or to die and its lease to expire) and copies
+// nothing.
+func (h *Healer) correct(ctx context.Context, p plan.Plan, moves []move, rv Review, pol *policy.Policy, log *slog.Logger) (result, error) {
 	task, src := p.Task, p.TaskDefinition
-	ls, err := h.leases.Acquire(ctx, rv.RewriteID)
+	ls, ctx, release, err := h.hold(ctx, rv.RewriteID, log)
 	if err != nil {
 		return result{}, err
 	}
+	defer release()
 	if ls.done != nil {
 		// Another replica (or this one before a restart) finished it.
 		rv = ls.done.merge(rv)
 		return result{outcome: outcomeDuplicate, review: rv}, nil
 	}
-	defer func() {
-		// Releasing must happen even when the heal's context ended, but
-		// not hang a worker on a table that does not answer.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-		defer cancel()
-		ls.Release(rctx)
-	}()
-
-	prov := taskdef.Provenance{SourceArn: task.TaskDefinitionArn, RewriteID: rv.RewriteID, Generation: 1,
-		Reason: "rate-limited pull: " + strings.Join(sortedValues(images), ", ")}
-	corrected, err := src.WithImages(images)
-	if err != nil {
-		return result{}, permanent(fmt.Errorf("rewrite %s: %w", task.TaskDefinitionArn, err))
-	}
-	// A revision keeps every user tag; provenance tags that find no room
-	// under ECS's 50 are named in the review event, whose fields carry
-	// their values. Idempotency then rests on the lease record alone.
-	corrected, rv.ProvenanceNotTagged = corrected.WithProvenance(prov)
-	rv.Diff = taskdef.Diff(src, corrected)
 
 	newArn := ls.Revision
 	if newArn == "" && !ls.Fresh {
@@ -62,7 +47,32 @@ func (h *Healer) correct(ctx context.Context, p plan.Plan, images map[string]str
 			return result{}, err
 		}
 	}
-	if newArn == "" {
+	var images map[string]string
+	if newArn != "" {
+		// The images were moved by the holder that registered it.
+		if err := h.reuse(ctx, src, newArn, moves, &rv); err != nil {
+			return result{}, err
+		}
+	} else {
+		var failed bool
+		images, failed, err = h.moveImages(ctx, moves, &rv, log)
+		if err != nil {
+			return result{}, err
+		}
+		if failed {
+			return h.finish(ctx, outcomeFailed, rv, log)
+		}
+		prov := taskdef.Provenance{SourceArn: task.TaskDefinitionArn, RewriteID: rv.RewriteID, Generation: 1,
+			Reason: "rate-limited pull: " + strings.Join(sortedValues(images), ", ")}
+		corrected, err := src.WithImages(images)
+		if err != nil {
+			return result{}, permanent(fmt.Errorf("rewrite %s: %w", task.TaskDefinitionArn, err))
+		}
+		// A revision keeps every user tag; provenance tags that find no room
+		// under ECS's 50 are named in the review event, whose fields carry
+		// their values. Idempotency then rests on the lease record alone.
+		corrected, rv.ProvenanceNotTagged = corrected.WithProvenance(prov)
+		rv.Diff = taskdef.Diff(src, corrected)
 		in, err := corrected.RegisterInput()
 		if err != nil {
 			return result{}, permanent(fmt.Errorf("build register input: %w", err))
@@ -83,7 +93,11 @@ func (h *Healer) correct(ctx context.Context, p plan.Plan, images map[string]str
 	if err := ls.Registered(ctx, newArn); err != nil {
 		return result{}, err
 	}
-	if err := h.rollService(ctx, task, &rv, len(images), pol, log); err != nil {
+	rewritten := len(images)
+	if images == nil {
+		rewritten = len(moves)
+	}
+	if err := h.rollService(ctx, task, &rv, rewritten, pol, log); err != nil {
 		return result{}, err
 	}
 	rv.Reason = "rate-limited pull moved to ECR"
@@ -98,6 +112,25 @@ func (h *Healer) correct(ctx context.Context, p plan.Plan, images map[string]str
 		return result{}, err
 	}
 	return res, nil
+}
+
+// reuse fills rv from a corrected revision a previous holder registered:
+// its images (a mirrored one pinned to the digest that holder copied) and
+// its diff from the source.
+func (h *Healer) reuse(ctx context.Context, src *taskdef.Document, arn string, moves []move, rv *Review) error {
+	d, err := h.describe(ctx, arn)
+	if err != nil {
+		return err
+	}
+	for _, m := range moves {
+		for _, c := range d.Containers() {
+			if c.Name == m.container {
+				rv.Images[m.change].To = c.Image
+			}
+		}
+	}
+	rv.Diff = taskdef.Diff(src, d)
+	return nil
 }
 
 // findCorrected looks for an ACTIVE revision of family that carries the

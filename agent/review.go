@@ -22,6 +22,9 @@ const (
 	DetailCorrected = "Task Definition Corrected"
 	DetailSkipped   = "Healing Skipped"
 	DetailFailed    = "Healing Failed"
+	// DetailRolledBack: a revision pullheal generated failed to pull from
+	// ECR and its service went back to the source revision (rollback.go).
+	DetailRolledBack = "Healing Rolled Back"
 	// ReviewSource is the source of every review event.
 	ReviewSource = "pullheal"
 )
@@ -52,6 +55,9 @@ type Review struct {
 	ServiceAction           string        `json:"serviceAction,omitempty"`
 	ServiceUpdated          bool          `json:"serviceUpdated"`
 	Diff                    string        `json:"diff,omitempty"`
+	// StopReason is, for a rollback, why the generated revision's task
+	// stopped, as ECS reported it.
+	StopReason string `json:"stopReason,omitempty"`
 	// ProvenanceNotTagged names the provenance tags that did not fit under
 	// ECS's 50 tags per revision (the user's own tags are always kept).
 	ProvenanceNotTagged []string `json:"provenanceNotTagged,omitempty"`
@@ -96,7 +102,7 @@ func newReviewer(events EventsAPI, bus string) *reviewer {
 
 // Publish sends one review event.
 func (r *reviewer) Publish(ctx context.Context, rv Review) error {
-	detailType := map[string]string{outcomeCorrected: DetailCorrected, outcomeSkipped: DetailSkipped, outcomeFailed: DetailFailed}[rv.Outcome]
+	detailType := map[string]string{outcomeCorrected: DetailCorrected, outcomeSkipped: DetailSkipped, outcomeFailed: DetailFailed, outcomeRolledBack: DetailRolledBack}[rv.Outcome]
 	if detailType == "" {
 		return fmt.Errorf("no review event for outcome %q", rv.Outcome)
 	}

@@ -23,6 +23,12 @@ import (
 	"github.com/pullheal/pullheal/policy"
 )
 
+// DefaultLease is short enough that a failure whose holder died is taken
+// over within seconds, long enough that a renewal every 10 s survives a
+// slow DynamoDB answer; see docs/agent.md on how it relates to the backoff
+// and maxReceiveCount.
+const DefaultLease = 30 * time.Second
+
 // Options is the agent's whole configuration, as the command line gives it.
 type Options struct {
 	Intake Intake
@@ -42,9 +48,12 @@ type Options struct {
 	// LockTable coordinates replicas; "" coordinates within this process
 	// only (a single replica).
 	LockTable string
-	Lease     time.Duration
-	Holder    string
-	DryRun    bool
+	// Lease is a replica's hold on a failure (DefaultLease is the
+	// command line's): renewed every third of it while the heal runs, and
+	// lost within it when the replica dies.
+	Lease  time.Duration
+	Holder string
+	DryRun bool
 	// DockerHubSecret names the Secrets Manager secret ({"username",
 	// "accessToken"}) the mirror route pulls from Docker Hub with; empty
 	// uses the docker config file's credentials, or none.

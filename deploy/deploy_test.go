@@ -330,12 +330,16 @@ func TestPolicyConditions(t *testing.T) {
 		{"TagTaskDefinitionsOnRegister", "ecs:TagResource", map[string]map[string]stringList{
 			"StringEquals": {"ecs:CreateAction": {"RegisterTaskDefinition"}},
 		}},
+		// Retagging an existing revision: only the marks of a rollback.
+		{"MarkRolledBackRevisions", "ecs:TagResource", map[string]map[string]stringList{
+			"ForAllValues:StringEquals": {"aws:TagKeys": sortedCopy([]string{agent.TagRolledBack, agent.TagReverted})},
+		}},
 		// The agent's own constants: a renamed detail-type would make every
 		// PutEvents fail with AccessDenied.
 		{"PublishReviewEvents", "events:PutEvents", map[string]map[string]stringList{
 			"StringEquals": {
 				"events:source":      {agent.ReviewSource},
-				"events:detail-type": sortedCopy([]string{agent.DetailCorrected, agent.DetailSkipped, agent.DetailFailed}),
+				"events:detail-type": sortedCopy([]string{agent.DetailCorrected, agent.DetailSkipped, agent.DetailFailed, agent.DetailRolledBack}),
 			},
 		}},
 		// Repository keys serve ECR only; the policy's key serves reading
@@ -358,11 +362,18 @@ func TestPolicyConditions(t *testing.T) {
 				if !slices.Contains(s.Action, tt.action) {
 					t.Fatalf("statement %s does not grant %s", tt.sid, tt.action)
 				}
-				// Any statement granting the action must carry the condition,
-				// or the condition restricts nothing.
+				// Any statement granting the action must carry the condition
+				// (or the one listed for it), or the condition restricts
+				// nothing.
 				for _, other := range p.Statement {
 					if slices.Contains(other.Action, tt.action) {
-						if diff := cmp.Diff(tt.want, other.canonicalCondition()); diff != "" {
+						want := tt.want
+						for _, o := range tests {
+							if o.sid == other.Sid && o.action == tt.action {
+								want = o.want
+							}
+						}
+						if diff := cmp.Diff(want, other.canonicalCondition()); diff != "" {
 							t.Errorf("statement %s grants %s with condition (-want +got):\n%s", other.Sid, tt.action, diff)
 						}
 					}

@@ -310,8 +310,13 @@ func (b *bed) service(t *testing.T) scenario.ServiceState {
 // the scenario's first, and returns that revision.
 func (b *bed) waitHealed(t *testing.T) string {
 	t.Helper()
+	return b.waitHealedWithin(t, healTimeout)
+}
+
+func (b *bed) waitHealedWithin(t *testing.T, timeout time.Duration) string {
+	t.Helper()
 	var healed string
-	eventually(t, healTimeout, "service steady on a corrected revision", func() (bool, string) {
+	eventually(t, timeout, "service steady on a corrected revision", func() (bool, string) {
 		st := b.service(t)
 		healed = st.TaskDefinition
 		return st.Steady && st.TaskDefinition != b.sc.TaskDefinitionArn, fmt.Sprintf("%+v", st)

@@ -118,6 +118,29 @@ func (f *ECS) UpdateService(_ context.Context, in *ecs.UpdateServiceInput, _ ...
 	return &ecs.UpdateServiceOutput{Service: s}, nil
 }
 
+// TagResource adds or replaces tags of a registered revision.
+func (f *ECS) TagResource(_ context.Context, in *ecs.TagResourceInput, _ ...func(*ecs.Options)) (*ecs.TagResourceOutput, error) {
+	if err := f.record("TagResource"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	arn := aws.ToString(in.ResourceArn)
+	if _, ok := f.tags[arn]; !ok {
+		return nil, &smithy.GenericAPIError{Code: "InvalidParameterException", Message: "The specified resource could not be found."}
+	}
+	for _, t := range in.Tags {
+		kept := f.tags[arn][:0]
+		for _, old := range f.tags[arn] {
+			if aws.ToString(old.Key) != aws.ToString(t.Key) {
+				kept = append(kept, old)
+			}
+		}
+		f.tags[arn] = append(kept, t)
+	}
+	return &ecs.TagResourceOutput{}, nil
+}
+
 func (f *ECS) DescribeTasks(_ context.Context, in *ecs.DescribeTasksInput, _ ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error) {
 	if err := f.record("DescribeTasks"); err != nil {
 		return nil, err

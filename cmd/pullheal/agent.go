@@ -45,7 +45,7 @@ func agentCommand() *cli.Command {
 			&cli.BoolFlag{Name: "discover-rules", Value: true, Usage: "add the account's pull-through cache rules (DescribePullThroughCacheRules)"},
 			&cli.StringFlag{Name: "review-bus", Usage: "EventBridge bus `NAME` for review events (default bus when empty)"},
 			&cli.StringFlag{Name: "lock-table", Usage: "DynamoDB table `NAME` that coordinates replicas (required when running more than one)"},
-			&cli.DurationFlag{Name: "lease", Value: 5 * time.Minute, Usage: "how long a replica holds a failure before another may take over"},
+			&cli.DurationFlag{Name: "lease", Value: agent.DefaultLease, Usage: "a replica's hold on a failure, renewed every third of it while it heals; a replica that dies loses it within this"},
 			&cli.StringFlag{Name: "holder", Usage: "this replica's identity in the lock table (default: hostname and process id)"},
 			registryEndpointsFlag(),
 			dockerHubSecretFlag(),

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"sort"
 	"strings"
 )
 
@@ -51,6 +52,9 @@ type Statement struct {
 	Principals   []string
 	HasPrincipal bool
 	HasCondition bool
+	// ConditionKeys are the context keys the Condition tests
+	// ("aws:PrincipalTag/team"), sorted.
+	ConditionKeys []string
 }
 
 // ErrMalformed is wrapped by every parse error.
@@ -99,6 +103,18 @@ func ParsePolicy(doc string) (*Policy, error) {
 			return nil, fmt.Errorf("%w: statement %d: NotPrincipal is not supported by this test bed", ErrMalformed, i)
 		}
 		out := Statement{Sid: st.Sid, Effect: st.Effect, HasCondition: len(st.Condition) > 0 && string(st.Condition) != "null"}
+		if out.HasCondition {
+			var ops map[string]map[string]json.RawMessage
+			if err := json.Unmarshal(st.Condition, &ops); err != nil {
+				return nil, fmt.Errorf("%w: statement %d: Condition: want {operator: {key: value}}", ErrMalformed, i)
+			}
+			for _, kv := range ops {
+				for k := range kv {
+					out.ConditionKeys = append(out.ConditionKeys, k)
+				}
+			}
+			sort.Strings(out.ConditionKeys)
+		}
 		var err error
 		if out.Actions, err = stringOrList(st.Action); err != nil {
 			return nil, fmt.Errorf("%w: statement %d: Action: %v", ErrMalformed, i, err)
@@ -256,6 +272,9 @@ type Result struct {
 	// Conditional is set when a statement with a Condition would have
 	// applied but for it: the decision may then differ in a real request.
 	Conditional bool
+	// MissingContext are the condition keys of those statements, as
+	// SimulatePrincipalPolicy reports them (MissingContextValues).
+	MissingContext []string
 }
 
 // Evaluate applies IAM's rule to a set of policies for one request: an
@@ -270,10 +289,11 @@ func Evaluate(policies []*Policy, principal, action, resource string) Result {
 			}
 			if st.HasCondition {
 				r.Conditional = true
+				r.MissingContext = append(r.MissingContext, st.ConditionKeys...)
 				continue
 			}
 			if st.Effect == "Deny" {
-				return Result{Decision: ExplicitDeny, Sids: []string{st.Sid}, Conditional: r.Conditional}
+				return Result{Decision: ExplicitDeny, Sids: []string{st.Sid}, Conditional: r.Conditional, MissingContext: r.MissingContext}
 			}
 			r.Sids = append(r.Sids, st.Sid)
 		}

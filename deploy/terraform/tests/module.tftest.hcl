@@ -66,7 +66,7 @@ run "defaults_are_conservative" {
   assert {
     condition = [for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid] == [
       "ConsumeEventQueue", "ReadAndRegisterTaskDefinitions", "TagTaskDefinitionsOnRegister",
-      "ReadStoppedTasks", "RollServices", "PassWorkloadRolesToEcsTasks", "EcrRegistryWide",
+      "MarkRolledBackRevisions", "ReadStoppedTasks", "RollServices", "PassWorkloadRolesToEcsTasks", "EcrRegistryWide",
       "PullThroughPreflight", "MirrorIntoPrivateEcr", "CheckHealedTasksCanPull", "ReadEcrPermissionPolicies",
       "PublishReviewEvents", "CoordinateReplicas",
       "ReadDockerHubCredentials", "ReadPolicyParameter",

@@ -86,6 +86,15 @@ const ManagedPolicyOnly = "-"
 const DefaultExecutionRolePolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"PullThroughCache","Effect":"Allow",` +
 	`"Action":["ecr:BatchImportUpstreamImage","ecr:CreateRepository"],"Resource":"arn:aws:ecr:*:*:repository/docker-hub/*"}]}`
 
+// ConditionalCachePolicy grants the cache's first pull only under a
+// condition on the principal's tags: IAM's simulator cannot tell whether it
+// applies (it reports the key as missing context), and the test bed's ECR,
+// which has no request context, refuses the pull, as a real account whose
+// role lacks the tag would.
+const ConditionalCachePolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"PullThroughCacheForTheWebTeam","Effect":"Allow",` +
+	`"Action":["ecr:BatchImportUpstreamImage","ecr:CreateRepository"],"Resource":"arn:aws:ecr:*:*:repository/docker-hub/*",` +
+	`"Condition":{"StringEquals":{"aws:PrincipalTag/team":"web"}}}]}`
+
 // ExecutionRoleName is the scenario's task execution role.
 const ExecutionRoleName = "ecsTaskExecutionRole"
 

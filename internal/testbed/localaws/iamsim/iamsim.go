@@ -533,6 +533,9 @@ type evalXML struct {
 	EvalResourceName  string         `xml:"EvalResourceName"`
 	EvalDecision      string         `xml:"EvalDecision"`
 	MatchedStatements []statementXML `xml:"MatchedStatements>member"`
+	// MissingContextValues are the condition keys no request context
+	// supplied; IAM reports them instead of applying the statements.
+	MissingContextValues []string `xml:"MissingContextValues>member"`
 }
 
 // simulatePrincipalPolicy evaluates the role's identity policies (and a
@@ -577,7 +580,7 @@ func (m *IAM) simulatePrincipalPolicy(form url.Values) (any, error) {
 	for _, a := range actions {
 		for _, res := range resources {
 			ev := iampolicy.Evaluate(policies, r.Arn, a, res)
-			e := evalXML{EvalActionName: a, EvalResourceName: res, EvalDecision: string(ev.Decision)}
+			e := evalXML{EvalActionName: a, EvalResourceName: res, EvalDecision: string(ev.Decision), MissingContextValues: ev.MissingContext}
 			for _, sid := range ev.Sids {
 				e.MatchedStatements = append(e.MatchedStatements, statementXML{SourcePolicyID: sid, SourcePolicyType: "IAM Policy"})
 			}

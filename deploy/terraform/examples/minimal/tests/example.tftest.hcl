@@ -25,7 +25,7 @@ run "pull_through_only" {
   assert {
     condition = [for s in jsondecode(output.agent_role_policy).Statement : s.Sid] == [
       "ConsumeEventQueue", "ReadAndRegisterTaskDefinitions", "TagTaskDefinitionsOnRegister",
-      "ReadStoppedTasks", "RollServices", "PassWorkloadRolesToEcsTasks", "EcrRegistryWide",
+      "MarkRolledBackRevisions", "ReadStoppedTasks", "RollServices", "PassWorkloadRolesToEcsTasks", "EcrRegistryWide",
       "PullThroughPreflight", "MirrorIntoPrivateEcr", "CheckHealedTasksCanPull", "ReadEcrPermissionPolicies",
       "PublishReviewEvents", "CoordinateReplicas",
       "ReadDockerHubCredentials", "ReadPolicyParameter",

@@ -1,0 +1,64 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"testing"
+	"time"
+
+	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/testbed/proctest"
+	"github.com/pullheal/pullheal/internal/testbed/scenario"
+)
+
+// TestKilledLeaseHolderIsTakenOverWithoutTheDLQ: agent-1 holds a
+// failure's lease mid-heal (its UpdateService never answers) and keeps it
+// renewed well past the lease's duration while agent-2, receiving the same
+// failure's other events, waits for it. agent-1 is then SIGKILLed: nothing
+// releases its lease, which expires; agent-2 takes over and heals. The
+// queue gives up on a message after two receives, and nothing reaches the
+// dead-letter queue: waiting on a lease spends no receive. The agents run
+// with the default --lease, as a user's do; the test takes about as long
+// as two leases.
+func TestKilledLeaseHolderIsTakenOverWithoutTheDLQ(t *testing.T) {
+	t.Parallel()
+	const lease = agent.DefaultLease
+	b := newBed(t, bedConfig{exhaust: true, scenario: scenario.Options{Desired: 2, MaxReceiveCount: 2}})
+	b.waitQueued(t, 1)
+	g := newGate(t, b.env["AWS_ENDPOINT_URL"])
+	reached := g.arm("UpdateService", holdRequest, 0)
+	a1 := b.startAgent(t, "agent-1", agentConfig{holder: "agent-1", lockTable: true, endpoint: g.URL()})
+	select {
+	case <-reached:
+	case <-time.After(healTimeout):
+		t.Fatal("agent-1 never reached the service update")
+	}
+	a2 := b.startAgent(t, "agent-2", agentConfig{holder: "agent-2", lockTable: true})
+	a2.WaitLog(t, healTimeout, "agent-2 waiting on the lease", func(l proctest.LogLine) bool {
+		return l.Msg() == "another replica holds the lease; waiting for it"
+	})
+	// Renewed, agent-1's lease outlives its duration by half.
+	time.Sleep(lease + lease/2)
+	if st := b.service(t); st.TaskDefinition != b.sc.TaskDefinitionArn {
+		t.Fatalf("the service moved to %s while agent-1 held the lease", st.TaskDefinition)
+	}
+	if got := b.correctedRevisions(t); len(got) != 1 {
+		t.Fatalf("corrected revisions %v while agent-1 held the lease, want agent-1's one", got)
+	}
+
+	a1.Kill()
+	healed := b.waitHealedWithin(t, lease+healTimeout)
+	b.waitDrained(t)
+	if got := b.correctedRevisions(t); len(got) != 1 || got[0] != healed {
+		t.Errorf("corrected revisions %v, want exactly [%s]", got, healed)
+	}
+	if got := len(b.reviewsOf(t, agent.DetailCorrected)); got != 1 {
+		t.Errorf("%d correction reviews, want 1", got)
+	}
+	if v, f := b.depth(t, b.sc.DLQURL); v+f != 0 {
+		t.Errorf("%d messages in the dead-letter queue, want none", v+f)
+	}
+	if !a2.Running() {
+		t.Error("agent-2 exited")
+	}
+}

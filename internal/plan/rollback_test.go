@@ -1,0 +1,81 @@
+package plan_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pullheal/pullheal/internal/ecsevent"
+	"github.com/pullheal/pullheal/internal/plan"
+)
+
+// ecrFailedEvent is the Fargate sample with its container's image moved
+// to ECR and its pull from there failed with status.
+func ecrFailedEvent(t *testing.T, status string) *ecsevent.Event {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "events", "fargate-rate-limited.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	image := decideRegistry + "/docker-hub/library/nginx:1.27"
+	reason := "CannotPullContainerError: pull image manifest has been retried 1 time(s): failed to resolve ref " + image +
+		": unexpected status from HEAD request to https://" + decideRegistry + "/v2/docker-hub/library/nginx/manifests/1.27: " + status
+	d := m["detail"].(map[string]any)
+	d["stoppedReason"] = reason
+	for _, c := range d["containers"].([]any) {
+		c.(map[string]any)["image"] = image
+		c.(map[string]any)["reason"] = reason
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := ecsevent.Parse(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ev
+}
+
+// TestPullFromECRFailed: a pull from ECR that failed rolls back a revision
+// pullheal generated, and is none of pullheal's business otherwise; on the
+// event alone the verdict is a rollback with the generation unchecked, so
+// that the agent reads the revision.
+func TestPullFromECRFailed(t *testing.T) {
+	ev := ecrFailedEvent(t, "403 Forbidden")
+	cases := []struct {
+		name, taskdef string
+		want          plan.Verdict
+		unchecked     bool
+	}{
+		{"event alone", "", plan.RollBack, true},
+		{"generated revision", "web-fargate-generated.json", plan.RollBack, false},
+		{"the workload's own revision", "web-fargate.json", plan.Ignore, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := plan.Decide(plan.Input{Event: ev, TaskDefinition: readTaskDef(t, tc.taskdef)})
+			if p.Verdict != tc.want {
+				t.Fatalf("verdict %s (%s), want %s", p.Verdict, p.Reason, tc.want)
+			}
+			if got := strings.Contains(strings.Join(p.Unchecked, "\n"), plan.UncheckedGeneration); got != tc.unchecked {
+				t.Errorf("generation unchecked: %v, want %v (%v)", got, tc.unchecked, p.Unchecked)
+			}
+			if tc.want == plan.RollBack && !strings.Contains(p.Reason, "403") {
+				t.Errorf("reason %q does not carry ECS's", p.Reason)
+			}
+		})
+	}
+	// The cache's upstream still refusing is a failure from ECR too: the
+	// generated revision is rolled back, never healed again.
+	limited := ecrFailedEvent(t, "429 Too Many Requests - Server message: toomanyrequests: You have reached your pull rate limit.")
+	if p := plan.Decide(plan.Input{Event: limited, TaskDefinition: readTaskDef(t, "web-fargate-generated.json")}); p.Verdict != plan.RollBack {
+		t.Errorf("upstream refusing through the cache: verdict %s (%s), want %s", p.Verdict, p.Reason, plan.RollBack)
+	}
+}
