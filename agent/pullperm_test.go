@@ -8,10 +8,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/taskdef"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 	"github.com/pullheal/pullheal/policy"
@@ -134,4 +136,45 @@ func hubDigest(t *testing.T, b *bed, ref string) string {
 		t.Fatal(err)
 	}
 	return desc.Digest.String()
+}
+
+// TestProposedAheadIsReused: a corrected revision registered ahead of the
+// failure (pullheal scan --apply propose, or a registered pullheal
+// rewrite) carries the same rewrite ID; the agent that takes the
+// failure's fresh lease finds and deploys it instead of registering a
+// second one.
+func TestProposedAheadIsReused(t *testing.T) {
+	b := newBed(t, scenario.Options{Desired: 1})
+	ctx := context.Background()
+	target := b.srv.RegistryHost() + "/docker-hub/library/nginx:1.27"
+	src, err := b.c.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(b.sc.TaskDefinitionArn)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := src.TaskDefinition
+	td.ContainerDefinitions[0].Image = aws.String(target)
+	ahead, err := b.c.ECS.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
+		Family: td.Family, ContainerDefinitions: td.ContainerDefinitions, ExecutionRoleArn: td.ExecutionRoleArn,
+		NetworkMode: td.NetworkMode, RequiresCompatibilities: td.RequiresCompatibilities, Cpu: td.Cpu, Memory: td.Memory,
+		Tags: []ecstypes.Tag{
+			{Key: aws.String(taskdef.TagRewriteID), Value: aws.String(taskdef.RewriteID(b.sc.TaskDefinitionArn, map[string]string{"web": target}))},
+			{Key: aws.String(taskdef.TagGeneration), Value: aws.String("1")},
+			{Key: aws.String(taskdef.TagSourceRevision), Value: aws.String(b.sc.TaskDefinitionArn)},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := b.options("r1")
+	if o.LockTable == "" {
+		t.Fatal("the bed's agents have no lock table: this test is about a fresh table lease")
+	}
+	stop := b.runAgents(t, o)
+	defer stop()
+	if healed := b.waitHealed(t); healed != aws.ToString(ahead.TaskDefinition.TaskDefinitionArn) {
+		t.Errorf("service healed onto %s, want the revision registered ahead, %s", healed, aws.ToString(ahead.TaskDefinition.TaskDefinitionArn))
+	}
+	if revs := b.revisions(t); len(revs) != 2 {
+		t.Errorf("revisions %v, want the source and the one registered ahead", revs)
+	}
 }

@@ -40,8 +40,11 @@ func (h *Healer) correct(ctx context.Context, p plan.Plan, moves []move, rv Revi
 	}
 
 	newArn := ls.Revision
-	if newArn == "" && !ls.Fresh {
-		// A previous holder may have registered before it died.
+	if newArn == "" {
+		// A previous holder may have registered before it died, and a
+		// fresh lease does not mean nobody registered it: pullheal scan
+		// --apply propose and a registered pullheal rewrite carry the same
+		// rewrite ID. One ListTaskDefinitions call when nothing is newer.
 		newArn, err = h.findCorrected(ctx, src.Family(), task.TaskDefinitionArn, rv.RewriteID)
 		if err != nil {
 			return result{}, err
