@@ -33,7 +33,7 @@ func explainCommand() *cli.Command {
 }
 
 // Explanation is explain's JSON output. Action, Reason, TaskDefinitionArn
-// and Containers are a stable contract that scripts rely on (DESIGN.md).
+// and Containers are a stable contract that scripts rely on (docs/commands.md).
 type Explanation struct {
 	Action            string             `json:"action"`
 	Reason            string             `json:"reason"`

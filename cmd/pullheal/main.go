@@ -15,7 +15,7 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Exit codes. Scripts rely on them (DESIGN.md, CLI contract).
+// Exit codes. Scripts rely on them (docs/commands.md).
 const (
 	exitOK      = 0
 	exitFailure = 1 // the command ran and failed (AWS unreachable, copy failed, ...)

@@ -71,7 +71,7 @@ func TestExplainEvents(t *testing.T) {
 }
 
 // TestExplainContract pins the JSON field names scripts rely on: the
-// contract's (DESIGN.md) and the ones added since (verdict, unchecked,
+// contract's (docs/commands.md) and the ones added since (verdict, unchecked,
 // selected, why).
 func TestExplainContract(t *testing.T) {
 	_, stdout, _ := runCLI(t, "", "explain", "--registry", testRegistry, "--pull-through", "docker.io=docker-hub", "--output", "json", "testdata/events/fargate-rate-limited.json")

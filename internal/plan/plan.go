@@ -1,8 +1,8 @@
 // Package plan is pullheal's decision. Decide (decide.go) says what happens
 // to one ECS event: heal, ignore, skip or refuse, why, which containers the
 // heal covers, and which checks it could not make because an input was not
-// read. For (route.go) chooses the route of one image, the way DESIGN.md's
-// "Routes for one image" table says: through an ECR pull-through cache rule,
+// read. For (route.go) chooses the route of one image, the way docs/policy.md's
+// route table says: through an ECR pull-through cache rule,
 // mirrored into ECR by pullheal, denied, or left alone; and the reference it
 // is rewritten to.
 //
