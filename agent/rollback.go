@@ -105,6 +105,10 @@ func (h *Healer) rollBack(ctx context.Context, p plan.Plan, rv Review, log *slog
 		rv.ServiceAction = "none: the service has moved on to " + aws.ToString(svc.TaskDefinition) + " and is left alone"
 	case svc.DeploymentController != nil && svc.DeploymentController.Type != "" && svc.DeploymentController.Type != ecstypes.DeploymentControllerTypeEcs:
 		rv.ServiceAction = fmt.Sprintf("proposed: the service's deployment controller is %s, which pullheal does not drive; roll it back to %s through it", svc.DeploymentController.Type, source)
+	case circuitBreakerRollsBack(svc):
+		// ECS rolls a failing deployment back itself: a second rollback
+		// would race it. Report, and leave the service to ECS.
+		rv.ServiceAction = "none: the service's deployment circuit breaker rolls failed deployments back; ECS returns it to its last steady revision"
 	default:
 		if _, err := h.ecs.UpdateService(ctx, &ecs.UpdateServiceInput{
 			Cluster: aws.String(task.ClusterArn), Service: aws.String(rv.Service), TaskDefinition: aws.String(source),
@@ -191,4 +195,11 @@ func clusterName(arn string) string {
 		return arn[i+1:]
 	}
 	return arn
+}
+
+// circuitBreakerRollsBack reports whether ECS's deployment circuit breaker
+// with rollback is on for svc.
+func circuitBreakerRollsBack(svc *ecstypes.Service) bool {
+	dc := svc.DeploymentConfiguration
+	return dc != nil && dc.DeploymentCircuitBreaker != nil && dc.DeploymentCircuitBreaker.Enable && dc.DeploymentCircuitBreaker.Rollback
 }
