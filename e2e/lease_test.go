@@ -11,11 +11,12 @@ import (
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
-// TestKilledLeaseHolderIsTakenOverWithoutTheDLQ: agent-1 holds a
-// failure's lease mid-heal (its UpdateService never answers) and keeps it
-// renewed well past the lease's duration while agent-2, receiving the same
-// failure's other events, waits for it. agent-1 is then SIGKILLed: nothing
-// releases its lease, which expires; agent-2 takes over and heals. The
+// TestKilledLeaseHolderIsTakenOverWithoutTheDLQ: agent-1 of three
+// replicas holds a failure's lease mid-heal (its UpdateService never
+// answers) and keeps it renewed past the lease's duration while agent-2
+// and agent-3, receiving the same failure's other events, wait for it.
+// agent-1 is then SIGKILLed: nothing releases its lease, which expires; one
+// of the others takes over and heals, once. The
 // queue gives up on a message after two receives, and nothing reaches the
 // dead-letter queue: waiting on a lease spends no receive. The agents run
 // with the default --lease, as a user's do; the test takes about as long
@@ -33,10 +34,12 @@ func TestKilledLeaseHolderIsTakenOverWithoutTheDLQ(t *testing.T) {
 	case <-time.After(healTimeout):
 		t.Fatal("agent-1 never reached the service update")
 	}
+	// Two more replicas, as the deploys run; each receives some of the
+	// failure's other events and waits on the same lease.
+	waiting := func(l proctest.LogLine) bool { return l.Msg() == "another replica holds the lease; waiting for it" }
 	a2 := b.startAgent(t, "agent-2", agentConfig{holder: "agent-2", lockTable: true})
-	a2.WaitLog(t, healTimeout, "agent-2 waiting on the lease", func(l proctest.LogLine) bool {
-		return l.Msg() == "another replica holds the lease; waiting for it"
-	})
+	a3 := b.startAgent(t, "agent-3", agentConfig{holder: "agent-3", lockTable: true})
+	a2.WaitLog(t, healTimeout, "agent-2 waiting on the lease", waiting)
 	// Renewed, agent-1's lease outlives its duration by half.
 	time.Sleep(lease + lease/2)
 	if st := b.service(t); st.TaskDefinition != b.sc.TaskDefinitionArn {
@@ -58,7 +61,7 @@ func TestKilledLeaseHolderIsTakenOverWithoutTheDLQ(t *testing.T) {
 	if v, f := b.depth(t, b.sc.DLQURL); v+f != 0 {
 		t.Errorf("%d messages in the dead-letter queue, want none", v+f)
 	}
-	if !a2.Running() {
-		t.Error("agent-2 exited")
+	if !a2.Running() || !a3.Running() {
+		t.Error("agent-2 or agent-3 exited")
 	}
 }
