@@ -231,6 +231,8 @@ type agentConfig struct {
 	workers    string
 	// endpoint replaces AWS_ENDPOINT_URL (a gate).
 	endpoint string
+	// args are further flags.
+	args []string
 }
 
 // startAgent runs an agent on the scenario's queue and waits until it
@@ -254,6 +256,7 @@ func (b *bed) startAgent(t *testing.T, name string, cfg agentConfig) *agentProc 
 	if cfg.workers != "" {
 		args = append(args, "--workers", cfg.workers)
 	}
+	args = append(args, cfg.args...)
 	p := proctest.Start(t, name, binary, b.agentEnv(cfg.endpoint), args...)
 	l := p.WaitLog(t, 20*time.Second, "its metrics address", func(l proctest.LogLine) bool { return l.Msg() == "serving metrics and health" })
 	return &agentProc{Proc: p, metricsURL: "http://" + l.Str("address")}
