@@ -40,8 +40,11 @@ func TestKilledLeaseHolderIsTakenOverWithoutTheDLQ(t *testing.T) {
 	a2 := b.startAgent(t, "agent-2", agentConfig{holder: "agent-2", lockTable: true})
 	a3 := b.startAgent(t, "agent-3", agentConfig{holder: "agent-3", lockTable: true})
 	a2.WaitLog(t, healTimeout, "agent-2 waiting on the lease", waiting)
-	// Renewed, agent-1's lease outlives its duration by half.
-	time.Sleep(lease + lease/2)
+	// Renewed, agent-1's lease outlives its duration. Not by much: the
+	// held UpdateService itself gives up after the agent's AWS call
+	// timeouts (three attempts of about 16 s), and agent-1 then releases
+	// the lease as any replica whose call failed would.
+	time.Sleep(lease + 5*time.Second)
 	if st := b.service(t); st.TaskDefinition != b.sc.TaskDefinitionArn {
 		t.Fatalf("the service moved to %s while agent-1 held the lease", st.TaskDefinition)
 	}
