@@ -63,3 +63,27 @@ func TestECRPullsFollowIAM(t *testing.T) {
 		t.Errorf("task with the registry policy: %s, %q; want RUNNING", aws.ToString(got.LastStatus), aws.ToString(got.StoppedReason))
 	}
 }
+
+// TestRepositoryPolicyRoundTrip: SetRepositoryPolicy keeps the text,
+// GetRepositoryPolicy returns it, and a policy that does not parse is
+// refused, through the real SDK client.
+func TestRepositoryPolicyRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	s := start(t)
+	c := ecr.NewFromConfig(s.AWSConfig())
+	_, err := c.CreateRepository(ctx, &ecr.CreateRepositoryInput{RepositoryName: aws.String("mirror/app")})
+	must(t, err)
+	if _, err := c.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String("mirror/app")}); err == nil || !strings.Contains(err.Error(), "RepositoryPolicyNotFoundException") {
+		t.Errorf("policy of a new repository: %v, want RepositoryPolicyNotFoundException", err)
+	}
+	_, err = c.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("mirror/app"), PolicyText: aws.String(registryPolicy)})
+	must(t, err)
+	out, err := c.GetRepositoryPolicy(ctx, &ecr.GetRepositoryPolicyInput{RepositoryName: aws.String("mirror/app")})
+	must(t, err)
+	if aws.ToString(out.PolicyText) != registryPolicy {
+		t.Errorf("policy text %q, want what was set", aws.ToString(out.PolicyText))
+	}
+	if _, err := c.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("mirror/app"), PolicyText: aws.String("{}")}); err == nil {
+		t.Error("a policy without statements was accepted")
+	}
+}

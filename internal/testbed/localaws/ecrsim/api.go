@@ -3,6 +3,7 @@ package ecrsim
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
@@ -652,15 +653,44 @@ type repoRef struct {
 	RepositoryName string
 }
 
-func (e *ECR) putLifecyclePolicy(_ context.Context, body []byte) (any, error) {
-	var in struct {
-		repoRef
-		LifecyclePolicyText string
-	}
+// repoDoc is a text document a repository keeps: its lifecycle policy or
+// its repository policy. Put and Get share the request shapes, the lookup
+// and the answer; only the member's name, the check and the error differ.
+type repoDoc struct {
+	member   string                    // JSON member: lifecyclePolicyText, policyText
+	field    func(*repository) *string // where the repository keeps it
+	check    func(string) error
+	notFound string // error code when there is none
+	what     string // "Lifecycle policy", "Repository policy"
+}
+
+var (
+	lifecycleDoc = repoDoc{member: "lifecyclePolicyText", field: func(r *repository) *string { return &r.LifecyclePolicy },
+		check: checkLifecyclePolicy, notFound: "LifecyclePolicyNotFoundException", what: "Lifecycle policy"}
+	repositoryPolicyDoc = repoDoc{member: "policyText", field: func(r *repository) *string { return &r.Policy },
+		check: checkRepositoryPolicy, notFound: "RepositoryPolicyNotFoundException", what: "Repository policy"}
+)
+
+func (e *ECR) putRepoDoc(body []byte, d repoDoc) (any, error) {
+	var in repoRef
 	if err := e.decode(body, &in, func() string { return in.RegistryId }); err != nil {
 		return nil, err
 	}
-	if err := checkLifecyclePolicy(in.LifecyclePolicyText); err != nil {
+	var doc map[string]json.RawMessage
+	if err := wire.Decode(body, &doc); err != nil {
+		return nil, err
+	}
+	// Members match case-insensitively, as the JSON protocol's decoding
+	// into the input structures does.
+	var text string
+	for k, raw := range doc {
+		if strings.EqualFold(k, d.member) {
+			if err := json.Unmarshal(raw, &text); err != nil {
+				return nil, wire.Errorf(http.StatusBadRequest, "SerializationException", "%s: want a string", d.member)
+			}
+		}
+	}
+	if err := d.check(text); err != nil {
 		return nil, err
 	}
 	e.mu.Lock()
@@ -669,14 +699,14 @@ func (e *ECR) putLifecyclePolicy(_ context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.LifecyclePolicy = in.LifecyclePolicyText
+	*d.field(r) = text
 	if err := e.saveErr(); err != nil {
 		return nil, err
 	}
-	return map[string]any{"registryId": e.cfg.Account, "repositoryName": r.Name, "lifecyclePolicyText": r.LifecyclePolicy}, nil
+	return map[string]any{"registryId": e.cfg.Account, "repositoryName": r.Name, d.member: text}, nil
 }
 
-func (e *ECR) getLifecyclePolicy(_ context.Context, body []byte) (any, error) {
+func (e *ECR) getRepoDoc(body []byte, d repoDoc) (any, error) {
 	var in repoRef
 	if err := e.decode(body, &in, func() string { return in.RegistryId }); err != nil {
 		return nil, err
@@ -687,11 +717,20 @@ func (e *ECR) getLifecyclePolicy(_ context.Context, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.LifecyclePolicy == "" {
-		return nil, wire.Errorf(http.StatusBadRequest, "LifecyclePolicyNotFoundException",
-			"Lifecycle policy does not exist for the repository with name '%s' in the registry with id '%s'", r.Name, e.cfg.Account)
+	text := *d.field(r)
+	if text == "" {
+		return nil, wire.Errorf(http.StatusBadRequest, d.notFound,
+			"%s does not exist for the repository with name '%s' in the registry with id '%s'", d.what, r.Name, e.cfg.Account)
 	}
-	return map[string]any{"registryId": e.cfg.Account, "repositoryName": r.Name, "lifecyclePolicyText": r.LifecyclePolicy}, nil
+	return map[string]any{"registryId": e.cfg.Account, "repositoryName": r.Name, d.member: text}, nil
+}
+
+func (e *ECR) putLifecyclePolicy(_ context.Context, body []byte) (any, error) {
+	return e.putRepoDoc(body, lifecycleDoc)
+}
+
+func (e *ECR) getLifecyclePolicy(_ context.Context, body []byte) (any, error) {
+	return e.getRepoDoc(body, lifecycleDoc)
 }
 
 func (e *ECR) putImageTagMutability(_ context.Context, body []byte) (any, error) {

@@ -154,44 +154,16 @@ func (e *ECR) deleteRegistryPolicy(ctx context.Context, body []byte) (any, error
 }
 
 func (e *ECR) setRepositoryPolicy(_ context.Context, body []byte) (any, error) {
-	var in struct {
-		repoRef
-		PolicyText string
-		Force      bool
-	}
-	if err := e.decode(body, &in, func() string { return in.RegistryId }); err != nil {
-		return nil, err
-	}
-	if _, err := iampolicy.ParsePolicy(in.PolicyText); err != nil {
-		return nil, invalidParameter("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided': %v", err)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.repoLocked(in.RegistryId, in.RepositoryName)
-	if err != nil {
-		return nil, err
-	}
-	r.Policy = in.PolicyText
-	if err := e.saveErr(); err != nil {
-		return nil, err
-	}
-	return map[string]any{"registryId": e.cfg.Account, "repositoryName": r.Name, "policyText": r.Policy}, nil
+	return e.putRepoDoc(body, repositoryPolicyDoc)
 }
 
 func (e *ECR) getRepositoryPolicy(_ context.Context, body []byte) (any, error) {
-	var in repoRef
-	if err := e.decode(body, &in, func() string { return in.RegistryId }); err != nil {
-		return nil, err
+	return e.getRepoDoc(body, repositoryPolicyDoc)
+}
+
+func checkRepositoryPolicy(text string) error {
+	if _, err := iampolicy.ParsePolicy(text); err != nil {
+		return invalidParameter("Invalid parameter at 'PolicyText' failed to satisfy constraint: 'Invalid repository policy provided': %v", err)
 	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	r, err := e.repoLocked(in.RegistryId, in.RepositoryName)
-	if err != nil {
-		return nil, err
-	}
-	if r.Policy == "" {
-		return nil, wire.Errorf(http.StatusBadRequest, "RepositoryPolicyNotFoundException",
-			"Repository policy does not exist for the repository with name '%s' in the registry with id '%s'", r.Name, e.cfg.Account)
-	}
-	return map[string]any{"registryId": e.cfg.Account, "repositoryName": r.Name, "policyText": r.Policy}, nil
+	return nil
 }
