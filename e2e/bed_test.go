@@ -449,6 +449,16 @@ func (b *bed) receiveAll(t *testing.T, queueURL string, del bool) []string {
 	}
 }
 
+// send puts each body on the event queue as a new message.
+func (b *bed) send(t *testing.T, bodies []string) {
+	t.Helper()
+	for _, body := range bodies {
+		if _, err := b.c.SQS.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(b.sc.QueueURL), MessageBody: aws.String(body)}); err != nil {
+			t.Fatalf("send to %s: %v", b.sc.QueueURL, err)
+		}
+	}
+}
+
 // stopEvent is the part of an ECS task-state-change event the tests read.
 type stopEvent struct {
 	DetailType string `json:"detail-type"`

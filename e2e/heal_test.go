@@ -12,7 +12,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
-	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
@@ -92,11 +91,7 @@ func TestDuplicateDeliveriesYieldOneRevision(t *testing.T) {
 		copies = append(copies, bodies...)
 	}
 	rand.Shuffle(len(copies), func(i, j int) { copies[i], copies[j] = copies[j], copies[i] })
-	for _, body := range copies {
-		if _, err := b.c.SQS.SendMessage(ctxT(t), &sqs.SendMessageInput{QueueUrl: aws.String(b.sc.QueueURL), MessageBody: aws.String(body)}); err != nil {
-			t.Fatalf("send: %v", err)
-		}
-	}
+	b.send(t, copies)
 
 	a := b.startAgent(t, "agent", agentConfig{})
 	healed := b.waitHealed(t)

@@ -26,25 +26,41 @@ func TestKilledLeaseHolderIsTakenOverWithoutTheDLQ(t *testing.T) {
 	const lease = agent.DefaultLease
 	b := newBed(t, bedConfig{exhaust: true, scenario: scenario.Options{Desired: 2, MaxReceiveCount: 2}})
 	b.waitQueued(t, 1)
+	// The failure's first events, kept to be delivered again later.
+	bodies := b.receiveAll(t, b.sc.QueueURL, true)
+	b.send(t, bodies)
 	g := newGate(t, b.env["AWS_ENDPOINT_URL"])
 	reached := g.arm("UpdateService", holdRequest, 0)
 	a1 := b.startAgent(t, "agent-1", agentConfig{holder: "agent-1", lockTable: true, endpoint: g.URL()})
+	var reachedAt time.Time
 	select {
 	case <-reached:
+		reachedAt = time.Now()
 	case <-time.After(healTimeout):
 		t.Fatal("agent-1 never reached the service update")
 	}
-	// Two more replicas, as the deploys run; each receives some of the
-	// failure's other events and waits on the same lease.
+	// agent-1 takes no more messages (its next poll is held, as a replica
+	// busy elsewhere), and the failure's events are delivered again, as
+	// EventBridge and SQS may: the other replicas, not agent-1, receive
+	// them. Waiting for the scheduler's next stop events instead would
+	// wait out its growing restart backoff.
+	polled := g.arm("ReceiveMessage", holdRequest, 0)
+	select {
+	case <-polled:
+	case <-time.After(healTimeout):
+		t.Fatal("agent-1 never polled again")
+	}
+	b.send(t, bodies)
+	b.send(t, bodies)
 	waiting := func(l proctest.LogLine) bool { return l.Msg() == "another replica holds the lease; waiting for it" }
 	a2 := b.startAgent(t, "agent-2", agentConfig{holder: "agent-2", lockTable: true})
 	a3 := b.startAgent(t, "agent-3", agentConfig{holder: "agent-3", lockTable: true})
 	a2.WaitLog(t, healTimeout, "agent-2 waiting on the lease", waiting)
 	// Renewed, agent-1's lease outlives its duration. Not by much: the
 	// held UpdateService itself gives up after the agent's AWS call
-	// timeouts (three attempts of about 16 s), and agent-1 then releases
-	// the lease as any replica whose call failed would.
-	time.Sleep(lease + 5*time.Second)
+	// timeouts (three attempts of about 16 s after reachedAt), and agent-1
+	// then releases the lease as any replica whose call failed would.
+	time.Sleep(time.Until(reachedAt.Add(lease + 5*time.Second)))
 	if st := b.service(t); st.TaskDefinition != b.sc.TaskDefinitionArn {
 		t.Fatalf("the service moved to %s while agent-1 held the lease", st.TaskDefinition)
 	}
