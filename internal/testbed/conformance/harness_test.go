@@ -290,9 +290,9 @@ var randomKeys = map[string]bool{"ReceiptHandle": true, "MessageId": true, "Even
 	"authorizationToken": true, "runtimeId": true, "RequestId": true, "UserId": true}
 
 // timeKey names the members that hold a timestamp (each side stamps its
-// own): epoch numbers in the JSON protocols, numeric strings in SQS's
+// own, moto to the microsecond): epoch numbers in the JSON protocols, numeric strings in SQS's
 // attribute maps.
-var timeKey = regexp.MustCompile(`(At|Date|Timestamp|DateTime)$`)
+var timeKey = regexp.MustCompile(`(At|Date|Timestamp|DateTime|Time)$`)
 
 func isTime(k string, v any) bool {
 	if !timeKey.MatchString(k) {

@@ -46,7 +46,7 @@ type ruleOut struct {
 	CreatedAt                float64  `json:"createdAt"`
 	RegistryId               string   `json:"registryId"`
 	CredentialArn            string   `json:"credentialArn,omitempty"`
-	UpstreamRegistry         string   `json:"upstreamRegistry"`
+	UpstreamRegistry         string   `json:"upstreamRegistry,omitempty"`
 	UpstreamRepositoryPrefix string   `json:"upstreamRepositoryPrefix,omitempty"`
 	UpdatedAt                *float64 `json:"updatedAt,omitempty"`
 }
@@ -215,7 +215,11 @@ func (e *ECR) deletePullThroughCacheRule(_ context.Context, body []byte) (any, e
 	if err := e.saveErr(); err != nil {
 		return nil, err
 	}
-	return e.ruleOut(r, false), nil
+	// DeletePullThroughCacheRuleResponse, unlike the rule itself, has no
+	// upstreamRegistry member.
+	out := e.ruleOut(r, false)
+	out.UpstreamRegistry = ""
+	return out, nil
 }
 
 func (e *ECR) validatePullThroughCacheRule(ctx context.Context, body []byte) (any, error) {
