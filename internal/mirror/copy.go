@@ -62,6 +62,10 @@ type copier struct {
 	blobsMounted    atomic.Int64
 	mountsRefused   atomic.Int64
 	manifestsPushed atomic.Int64
+
+	// discovery, once discoverAhead started it, waits for what is attached
+	// to the source digest.
+	discovery func() (discovered, error)
 }
 
 // node is one manifest of the copy.
@@ -217,6 +221,9 @@ func (c *copier) run(ctx context.Context) (Result, error) {
 
 	if err := c.ensureRepository(ctx); err != nil {
 		return res, err
+	}
+	if c.wantsReferrers() && root.digest == digest {
+		c.discoverAhead(ctx, digest)
 	}
 	if err := c.copyBlobs(ctx, root); err != nil {
 		return c.withCounts(res), err

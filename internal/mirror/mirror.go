@@ -169,12 +169,16 @@ func (m *Mirror) copy(ctx context.Context, o *options, srcRef, dstRef name.Refer
 	// in place is not looked at again, so that a repeat costs one HEAD
 	// upstream: signatures added upstream after it was mirrored come with
 	// the next digest.
-	if err == nil && o.referrers && o.transform == nil && !res.AlreadyMirrored && res.SourceDigest != "" && res.SourceDigest == res.TargetDigest {
+	if err == nil && c.wantsReferrers() && !res.AlreadyMirrored && res.SourceDigest != "" && res.SourceDigest == res.TargetDigest {
 		err = c.copyReferrers(ctx, &res)
 	}
 	res.Duration = o.now().Sub(start)
 	return res, err
 }
+
+// wantsReferrers: referrers are copied with the image unless turned off or
+// the image is customised (a new digest has nothing attached).
+func (c *copier) wantsReferrers() bool { return c.o.referrers && c.o.transform == nil }
 
 // parseDestination parses dst; without a tag or digest of its own it takes
 // src's identifier. A transformed copy has a digest of its own, so its

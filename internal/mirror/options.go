@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -61,7 +62,7 @@ func defaultOptions() options {
 		log:           slog.New(slog.DiscardHandler),
 		srcKeychain:   authn.DefaultKeychain,
 		dstKeychain:   authn.DefaultKeychain,
-		transport:     NewTransport(),
+		transport:     sharedTransport(),
 		endpoints:     map[string]*url.URL{},
 		mountHints:    map[v1.Hash][]string{},
 		attempts:      defaultAttempts,
@@ -72,6 +73,12 @@ func defaultOptions() options {
 		referrers:     true,
 	}
 }
+
+// sharedTransport is the transport of every Mirror not given one, made
+// once per process: as with http.DefaultTransport (which crane's copies
+// share), a Mirror made after another reuses its idle connections instead
+// of dialling (and, for HTTPS, handshaking) again.
+var sharedTransport = sync.OnceValue(NewTransport)
 
 // defaultTransport is tuned for a few hosts carrying many large parallel
 // streams: enough idle connections per host that every job keeps its own.

@@ -19,30 +19,30 @@ import (
 // and attestations.
 var cosignSuffixes = []string{".sig", ".att"}
 
-// copyReferrers copies what is attached to the source digest: the OCI
-// referrers (from the referrers API, or the sha256-HEX fallback tag of a
-// registry without it) and cosign's tags. Each goes through the engine as
-// an image of its own (already present: nothing moves). A registry that
-// lists no referrers costs a request and two HEADs, none of them a pull.
-func (c *copier) copyReferrers(ctx context.Context, res *Result) error {
-	subject, err := v1.NewHash(res.SourceDigest)
-	if err != nil {
-		return err
-	}
-	fallback := subject.Algorithm + "-" + subject.Hex
-	type pair struct{ src, dst name.Reference }
-	var pairs []pair
-	srcRepo, dstRepo := c.src.Context(), c.dst.Context()
+// discovered is what is attached to a source digest, as found at the
+// source.
+type discovered struct {
+	listed    []v1.Descriptor // from the referrers API
+	supported bool            // the source has the referrers API
+	found     []bool          // per referrerTags entry: the tag exists
+}
 
-	// Discovery in parallel: the referrers API and the three tags.
-	tags := append([]string{fallback}, fallback+cosignSuffixes[0], fallback+cosignSuffixes[1])
-	found := make([]bool, len(tags))
-	var listed []v1.Descriptor
-	var supported bool
+// referrerTags are the tags that may hold what is attached to subject: the
+// OCI 1.1 fallback tag sha256-HEX, then cosign's.
+func referrerTags(subject v1.Hash) []string {
+	fallback := subject.Algorithm + "-" + subject.Hex
+	return []string{fallback, fallback + cosignSuffixes[0], fallback + cosignSuffixes[1]}
+}
+
+// discover asks the source, in parallel, for the referrers API's list and
+// the three tags: a request and three HEADs, none of them a pull.
+func (c *copier) discover(ctx context.Context, subject v1.Hash) (discovered, error) {
+	tags := referrerTags(subject)
+	d := discovered{found: make([]bool, len(tags))}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		var err error
-		listed, supported, err = c.srcC.referrers(gctx, subject)
+		d.listed, d.supported, err = c.srcC.referrers(gctx, subject)
 		if err != nil {
 			return fmt.Errorf("list referrers of %s: %w", subject, err)
 		}
@@ -51,16 +51,56 @@ func (c *copier) copyReferrers(ctx context.Context, res *Result) error {
 	for i, tag := range tags {
 		g.Go(func() error {
 			var err error
-			_, found[i], err = c.srcC.headManifest(gctx, tag)
+			_, d.found[i], err = c.srcC.headManifest(gctx, tag)
 			if err != nil {
 				return fmt.Errorf("look up %s: %w", tag, err)
 			}
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	return d, g.Wait()
+}
+
+// discoverAhead starts discover while the image itself is copied, so that
+// its round trips overlap the blob transfers; copyReferrers waits for it.
+func (c *copier) discoverAhead(ctx context.Context, subject v1.Hash) {
+	done := make(chan struct{})
+	var d discovered
+	var err error
+	go func() {
+		defer close(done)
+		d, err = c.discover(ctx, subject)
+	}()
+	c.discovery = func() (discovered, error) {
+		<-done
+		return d, err
+	}
+}
+
+// copyReferrers copies what is attached to the source digest: the OCI
+// referrers (from the referrers API, or the sha256-HEX fallback tag of a
+// registry without it) and cosign's tags. Each goes through the engine as
+// an image of its own (already present: nothing moves).
+func (c *copier) copyReferrers(ctx context.Context, res *Result) error {
+	subject, err := v1.NewHash(res.SourceDigest)
+	if err != nil {
 		return err
 	}
+	var disc discovered
+	if c.discovery != nil {
+		disc, err = c.discovery()
+	} else {
+		disc, err = c.discover(ctx, subject)
+	}
+	if err != nil {
+		return err
+	}
+	tags := referrerTags(subject)
+	fallback := tags[0]
+	type pair struct{ src, dst name.Reference }
+	var pairs []pair
+	srcRepo, dstRepo := c.src.Context(), c.dst.Context()
+	listed, supported, found := disc.listed, disc.supported, disc.found
 	if supported {
 		for _, d := range listed {
 			pairs = append(pairs, pair{srcRepo.Digest(d.Digest.String()), dstRepo.Digest(d.Digest.String())})
