@@ -92,7 +92,7 @@ func TestCheckOnTheTestBed(t *testing.T) {
 			}
 			req := tc.req
 			req.Region, req.Account, req.Repository = "us-east-1", "123456789012", "docker-hub/library/nginx"
-			got := pullcheck.Check(ctx, c.IAM, c.ECR, req)
+			got := pullcheck.Check(ctx, pullcheck.Clients{IAM: c.IAM, ECR: c.ECR}, req)
 			if got.Reason == "" {
 				t.Error("no reason given")
 			}
