@@ -26,6 +26,7 @@ import (
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/testbed/hubsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/dynamosim"
+	"github.com/pullheal/pullheal/internal/testbed/localaws/ec2sim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ecrsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ecssim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/eventsim"
@@ -102,6 +103,7 @@ type Server struct {
 	Secrets   *secretsim.Secrets
 	STS       *stssim.STS
 	IAM       *iamsim.IAM
+	EC2       *ec2sim.EC2
 	S3        *s3sim.S3
 	SSM       *ssmsim.SSM
 	Hub       *hubsim.Hub
@@ -220,6 +222,7 @@ func (s *Server) build() error {
 		return fmt.Errorf("sts: %w", err)
 	}
 	s.IAM = iamsim.New(cfg.Account, cfg.Clock)
+	s.EC2 = ec2sim.New(ec2sim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock})
 	upstreams := map[string]string{DockerHubRegistry: s.hubURL, DockerHubAuth: s.hubURL}
 	var authz ecrsim.Authorizer
 	if cfg.EnforceIAM {
@@ -280,7 +283,7 @@ func (s *Server) endpointStrings() map[string]string {
 // Manager keep their own files in the state directory.
 func (s *Server) snapshots() map[string]snapshotter {
 	return map[string]snapshotter{"ecs.json": s.ECS, "sqs.json": s.SQS, "events.json": s.Events, "dynamodb.json": s.DynamoDB,
-		"iam.json": s.IAM, "s3.json": s.S3, "ssm.json": s.SSM}
+		"iam.json": s.IAM, "ec2.json": s.EC2, "s3.json": s.S3, "ssm.json": s.SSM}
 }
 
 func (s *Server) restore() error {
@@ -351,6 +354,8 @@ func (s *Server) apiHandler() http.Handler {
 			s.STS.ServeHTTP(w, r)
 		case s.IAM.Handles(r):
 			s.IAM.ServeHTTP(w, r)
+		case s.EC2.Handles(r):
+			s.EC2.ServeHTTP(w, r)
 		case s.S3.Handles(r):
 			s.S3.ServeHTTP(w, r)
 		case r.URL.Path == "/_localaws/tick" && r.Method == http.MethodPost:
@@ -363,7 +368,7 @@ func (s *Server) apiHandler() http.Handler {
 			_, _ = io.WriteString(w, "ok\n")
 		default:
 			wire.WriteError(w, "1.1", wire.Errorf(http.StatusBadRequest, "UnknownOperationException",
-				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager, STS, IAM, S3 and SSM; got %s %s (X-Amz-Target %q)",
+				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager, STS, IAM, EC2, S3 and SSM; got %s %s (X-Amz-Target %q)",
 				r.Method, r.URL.Path, r.Header.Get("X-Amz-Target")))
 		}
 	})
