@@ -65,7 +65,9 @@ type Config struct {
 	StateDir string
 	// EnforceIAM makes ECR allow the scheduler's pulls only what the task
 	// execution role's policies (iamsim) and the registry and repository
-	// policies grant, with ECR's denial text. Off, every role may pull,
+	// policies grant, with ECR's denial text. An EC2 task without an
+	// execution role, placed on a registered container instance, pulls
+	// as the role of that instance's profile (ec2sim, iamsim). Off, every role may pull,
 	// for scenarios that are not about permissions.
 	EnforceIAM bool
 	// Tick runs the ECS scheduler every Tick; 0 leaves it to Server.Tick.
@@ -256,6 +258,19 @@ func (s *Server) build() error {
 		ECRCredentials: func(_ context.Context, _, role string) (string, string, error) {
 			t := s.ECR.TokenFor(role)
 			return t.Username, t.Password, nil
+		},
+		InstanceRole: func(_ context.Context, id string) (string, error) {
+			i, ok := s.EC2.Lookup(id)
+			if !ok || i.ProfileArn == "" {
+				return "", nil
+			}
+			role, err := s.IAM.ProfileRole(i.ProfileArn)
+			if errors.Is(err, iamsim.ErrNoSuchEntity) {
+				// EC2 refuses a launch with an unknown profile; one
+				// deleted since leaves the instance without credentials.
+				return "", nil
+			}
+			return role, err
 		},
 		SecretCredentials: func(_ context.Context, arn string) (string, string, error) {
 			return secretCredentials(s.Secrets, arn)

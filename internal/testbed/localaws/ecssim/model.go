@@ -53,6 +53,8 @@ type cluster struct {
 	Settings  []nameValue         `json:"settings"`
 	Services  map[string]*service `json:"services"`
 	Tasks     map[string]*task    `json:"tasks"` // by task ID
+	// Instances are the registered container instances, by ID.
+	Instances map[string]*containerInstance `json:"instances,omitempty"`
 	CreatedAt time.Time           `json:"createdAt"`
 }
 
