@@ -22,6 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -83,6 +84,9 @@ func newTarget(name, endpoint, region string) *target {
 		"dynamodb":       dynamodb.NewFromConfig(cfg),
 		"secretsmanager": secretsmanager.NewFromConfig(cfg),
 		"sts":            sts.NewFromConfig(cfg),
+		// EC2 only sets up what ECS cases need (moto registers a container
+		// instance only for an instance it launched).
+		"ec2": ec2.NewFromConfig(cfg),
 	}}
 }
 
@@ -279,6 +283,8 @@ var normalizers = []struct {
 	{regexp.MustCompile(`(:secret:[A-Za-z0-9/_+=.@-]+)-[A-Za-z0-9]{6}\b`), "$1-<rand>"},
 	{regexp.MustCompile(`ecs-svc/[0-9]+`), "ecs-svc/<id>"},
 	{regexp.MustCompile(`\b(eni|subnet|sg|vpc)-[0-9a-f]+\b`), "$1-<id>"},
+	// EC2 instance IDs: i- and 8 or 17 hexadecimal digits.
+	{regexp.MustCompile(`\bi-[0-9a-f]{8}(?:[0-9a-f]{9})?\b`), "i-<id>"},
 	{regexp.MustCompile(`\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b`), "<mac>"},
 	{regexp.MustCompile(`\b10\.[0-9]+\.[0-9]+\.[0-9]+\b`), "<ip>"},
 	{regexp.MustCompile(`\bip-10-[0-9]+-[0-9]+-[0-9]+\b`), "ip-<ip>"},
