@@ -1,7 +1,8 @@
 // Package localaws is pullheal's local test bed: wire-compatible stand-ins
 // for the AWS APIs pullheal uses (ECS with a simulated scheduler, ECR and
 // its registry with pull-through, SQS, EventBridge, DynamoDB, Secrets
-// Manager, STS, S3, SSM Parameter Store) and a Docker-Hub-like registry, served over loopback HTTP
+// Manager, STS, IAM, EC2 instances, S3, SSM Parameter Store) and a
+// Docker-Hub-like registry, served over loopback HTTP
 // so the real aws-sdk-go-v2 clients and registry clients drive them
 // unchanged. One Server runs them all, for tests, `pullheal demo` and
 // `pullheal local`.
@@ -356,8 +357,8 @@ func (s *Server) Save() error {
 
 // apiHandler serves every AWS API on one endpoint, as AWS_ENDPOINT_URL
 // points every client at one URL: JSON protocols by X-Amz-Target, STS by
-// its query-protocol form, S3 (REST, path-style) by its SigV4 signing
-// service.
+// its query-protocol form, IAM, EC2 (query protocols) and S3 (REST,
+// path-style) by their SigV4 signing service.
 func (s *Server) apiHandler() http.Handler {
 	mux := wire.NewMux(s.ECS.Service(), s.ECR.Service(), s.SQS.Service(), s.Events.Service(),
 		s.DynamoDB.Service(), s.Secrets.Service(), s.SSM.Service())
