@@ -26,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -87,6 +88,7 @@ func newTarget(name, endpoint, region string) *target {
 		// EC2 only sets up what ECS cases need (moto registers a container
 		// instance only for an instance it launched).
 		"ec2": ec2.NewFromConfig(cfg),
+		"iam": iam.NewFromConfig(cfg),
 	}}
 }
 
@@ -293,7 +295,8 @@ var normalizers = []struct {
 
 // randomKeys are members whose whole value is opaque and drawn per call.
 var randomKeys = map[string]bool{"ReceiptHandle": true, "MessageId": true, "EventId": true, "VersionId": true,
-	"authorizationToken": true, "runtimeId": true, "RequestId": true, "UserId": true}
+	"authorizationToken": true, "runtimeId": true, "RequestId": true, "UserId": true,
+	"RoleId": true, "InstanceProfileId": true}
 
 // timeKey names the members that hold a timestamp (each side stamps its
 // own): epoch numbers in the JSON protocols, numeric strings in SQS's
@@ -308,7 +311,12 @@ func isTime(k string, v any) bool {
 	case float64:
 		return true
 	case string:
-		_, err := strconv.ParseFloat(x, 64)
+		// Numeric strings in SQS's attributes, ISO 8601 in the query
+		// protocols (IAM's CreateDate), each side to its own precision.
+		if _, err := strconv.ParseFloat(x, 64); err == nil {
+			return true
+		}
+		_, err := time.Parse(time.RFC3339, x)
 		return err == nil
 	}
 	return false

@@ -16,6 +16,7 @@
 package iamsim
 
 import (
+	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -300,6 +301,19 @@ func errf(status int, code, format string, args ...any) error {
 	return &queryError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
+// uniqueID is an IAM unique ID: a four-letter prefix naming the kind of
+// entity (AROA a role, ANPA a managed policy, AIPA an instance profile)
+// and 17 upper-case letters and digits.
+func uniqueID(prefix string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	var b [17]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return prefix + string(b[:])
+}
+
 func noSuchRole(name string) error {
 	return errf(http.StatusNotFound, "NoSuchEntity", "The role with name %s cannot be found.", name)
 }
@@ -365,11 +379,14 @@ type roleXML struct {
 	Arn                      string `xml:"Arn"`
 	CreateDate               string `xml:"CreateDate"`
 	AssumeRolePolicyDocument string `xml:"AssumeRolePolicyDocument,omitempty"`
+	// MaxSessionDuration is IAM's default of one hour: the stand-in
+	// does not take the parameter.
+	MaxSessionDuration int `xml:"MaxSessionDuration"`
 }
 
 func (r *role) xml() roleXML {
 	return roleXML{Path: r.Path, RoleName: r.Name, RoleID: r.ID, Arn: r.Arn,
-		CreateDate: r.Created.UTC().Format(time.RFC3339), AssumeRolePolicyDocument: url.QueryEscape(r.AssumeRole)}
+		CreateDate: r.Created.UTC().Format(time.RFC3339), AssumeRolePolicyDocument: url.QueryEscape(r.AssumeRole), MaxSessionDuration: 3600}
 }
 
 func (m *IAM) createRole(form url.Values) (any, error) {
@@ -392,7 +409,7 @@ func (m *IAM) createRole(form url.Values) (any, error) {
 	if _, ok := m.roles[name]; ok {
 		return nil, errf(http.StatusConflict, "EntityAlreadyExists", "Role with name %s already exists.", name)
 	}
-	r := &role{Name: name, Path: p, ID: "AROA" + strings.ToUpper(wire.RequestID()[:17]), Arn: "arn:aws:iam::" + m.account + ":role" + p + name,
+	r := &role{Name: name, Path: p, ID: uniqueID("AROA"), Arn: "arn:aws:iam::" + m.account + ":role" + p + name,
 		Created: m.clock.Now(), AssumeRole: doc, Inline: map[string]string{}}
 	m.roles[name] = r
 	return struct {
@@ -566,7 +583,7 @@ func (m *IAM) createPolicy(form url.Values) (any, error) {
 	if _, ok := m.policies[arn]; ok {
 		return nil, errf(http.StatusConflict, "EntityAlreadyExists", "A policy called %s already exists. Duplicate names are not allowed.", form.Get("PolicyName"))
 	}
-	mp := &managed{Name: form.Get("PolicyName"), Arn: arn, ID: "ANPA" + strings.ToUpper(wire.RequestID()[:17]), Path: p, Document: form.Get("PolicyDocument"), Created: m.clock.Now()}
+	mp := &managed{Name: form.Get("PolicyName"), Arn: arn, ID: uniqueID("ANPA"), Path: p, Document: form.Get("PolicyDocument"), Created: m.clock.Now()}
 	m.policies[arn] = mp
 	return struct {
 		Policy policyXML `xml:"Policy"`
@@ -773,7 +790,7 @@ func (m *IAM) createInstanceProfile(form url.Values) (any, error) {
 	if _, ok := m.profiles[name]; ok {
 		return nil, errf(http.StatusConflict, "EntityAlreadyExists", "Instance Profile %s already exists.", name)
 	}
-	ip := &profile{Name: name, Path: p, ID: "AIPA" + strings.ToUpper(wire.RequestID()[:17]),
+	ip := &profile{Name: name, Path: p, ID: uniqueID("AIPA"),
 		Arn: "arn:aws:iam::" + m.account + ":instance-profile" + p + name, Created: m.clock.Now()}
 	m.profiles[name] = ip
 	return struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"regexp"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -164,6 +165,13 @@ func TestInstanceProfiles(t *testing.T) {
 	role := "arn:aws:iam::123456789012:role/ecsInstanceRole"
 	if p := got.InstanceProfile; aws.ToString(p.Arn) != arn || len(p.Roles) != 1 || aws.ToString(p.Roles[0].Arn) != role || aws.ToString(p.Path) != "/ecs/" {
 		t.Errorf("profile %+v", p)
+	}
+	// IAM's unique IDs: a prefix for the kind and 17 letters and digits.
+	if id := aws.ToString(got.InstanceProfile.InstanceProfileId); !regexp.MustCompile(`^AIPA[A-Z0-9]{17}$`).MatchString(id) {
+		t.Errorf("instance profile ID %q is not IAM's AIPA... form", id)
+	}
+	if id := aws.ToString(got.InstanceProfile.Roles[0].RoleId); !regexp.MustCompile(`^AROA[A-Z0-9]{17}$`).MatchString(id) {
+		t.Errorf("role ID %q is not IAM's AROA... form", id)
 	}
 	if r, err := sim.ProfileRole(arn); err != nil || r != role {
 		t.Errorf("ProfileRole: %q, %v; want %s", r, err, role)
