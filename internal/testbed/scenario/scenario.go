@@ -395,7 +395,9 @@ func (s *Scenario) containerInstance(ctx context.Context, c Clients) error {
 	run := &ec2.RunInstancesInput{ImageId: aws.String("ami-0ecs0ptimized0000"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), InstanceType: ec2types.InstanceTypeT3Micro}
 	if !s.NoInstanceProfile {
 		role := aws.String(ContainerInstanceRoleName)
-		if _, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: role, AssumeRolePolicyDocument: aws.String(ContainerInstanceTrust)}); err != nil {
+		// Scenarios sharing one test bed share the role and its profile.
+		var exists *iamtypes.EntityAlreadyExistsException
+		if _, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: role, AssumeRolePolicyDocument: aws.String(ContainerInstanceTrust)}); err != nil && !errors.As(err, &exists) {
 			return err
 		}
 		if _, err := c.IAM.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: role,
@@ -408,12 +410,17 @@ func (s *Scenario) containerInstance(ctx context.Context, c Clients) error {
 				return err
 			}
 		}
-		p, err := c.IAM.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: role})
+		if _, err := c.IAM.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: role}); err != nil && !errors.As(err, &exists) {
+			return err
+		}
+		p, err := c.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: role})
 		if err != nil {
 			return err
 		}
-		if _, err := c.IAM.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: role, RoleName: role}); err != nil {
-			return err
+		if len(p.InstanceProfile.Roles) == 0 {
+			if _, err := c.IAM.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: role, RoleName: role}); err != nil {
+				return err
+			}
 		}
 		run.IamInstanceProfile = &ec2types.IamInstanceProfileSpecification{Arn: p.InstanceProfile.Arn}
 	}
