@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -29,21 +31,26 @@ type PullPermission struct {
 }
 
 // pullChecker answers pullcheck's question for one target; the real one
-// asks IAM and ECR (pullcheck.Check), nil skips the check.
+// asks IAM, ECR, ECS and EC2 (pullcheck.Check), nil skips the check.
 type pullChecker func(ctx context.Context, r pullcheck.Request) pullcheck.Verdict
 
-func newPullChecker(iamc pullcheck.IAM, ecrc pullcheck.ECR) pullChecker {
+func newPullChecker(c pullcheck.Clients) pullChecker {
 	return func(ctx context.Context, r pullcheck.Request) pullcheck.Verdict {
-		return pullcheck.Check(ctx, iamc, ecrc, r)
+		return pullcheck.Check(ctx, c, r)
 	}
 }
 
 // pullCheckClients are the clients the real checker needs; the agent's
 // role must be allowed iam:SimulatePrincipalPolicy and ecr:GetRegistryPolicy,
-// ecr:GetRepositoryPolicy and ecr:DescribeRepositories, or the answer is
+// ecr:GetRepositoryPolicy and ecr:DescribeRepositories, and, for EC2 tasks
+// without an execution role, ecs:DescribeContainerInstances,
+// ec2:DescribeInstances and iam:GetInstanceProfile, or the answer is
 // "unknown".
 func pullCheckClients(cfg aws.Config) pullChecker {
-	return newPullChecker(iam.NewFromConfig(cfg), ecr.NewFromConfig(cfg))
+	iamc := iam.NewFromConfig(cfg)
+	return newPullChecker(pullcheck.Clients{
+		IAM: iamc, ECR: ecr.NewFromConfig(cfg), ECS: ecs.NewFromConfig(cfg), EC2: ec2.NewFromConfig(cfg), Profiles: iamc,
+	})
 }
 
 // checkPulls asks, for every image the heal moves to ECR, whether the
@@ -75,6 +82,7 @@ func (h *Healer) checkPulls(ctx context.Context, p plan.Plan, images map[string]
 		}
 		v := h.pullCheck(ctx, pullcheck.Request{
 			ExecutionRoleArn: td.ExecutionRoleArn(), Fargate: fargate,
+			Cluster: p.Task.ClusterArn, ContainerInstanceArn: p.Task.ContainerInstanceArn,
 			Region: region, Account: account, Repository: ref.Context().RepositoryStr(),
 			PullThrough: routes[c] == plan.PullThrough,
 		})

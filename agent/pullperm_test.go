@@ -178,3 +178,79 @@ func TestProposedAheadIsReused(t *testing.T) {
 		t.Errorf("revisions %v, want the source and the one registered ahead", revs)
 	}
 }
+
+// cacheImport grants the pull-through cache's import to a role; the
+// agent's preflight creates the cache repository, so the import is what
+// the healed tasks' pulls still need.
+const cacheImport = `{"Version":"2012-10-17","Statement":[{"Sid":"PullThroughCache","Effect":"Allow",
+ "Action":["ecr:BatchImportUpstreamImage","ecr:CreateRepository"],"Resource":"arn:aws:ecr:*:*:repository/docker-hub/*"}]}`
+
+// TestContainerInstanceRole: an EC2 service whose task definition has no
+// execution role pulls from ECR with its container instance's role. The
+// agent finds that role (container instance, EC2 instance, instance
+// profile) and judges it: with AmazonEC2ContainerServiceforEC2Role alone
+// it cannot import through the cache and the heal is refused, naming the
+// role and its instance; granted the import, the agent heals and the
+// healed tasks really pull as that role (the test bed enforces IAM); an
+// instance without a profile cannot be told, and the heal goes on.
+func TestContainerInstanceRole(t *testing.T) {
+	role := "arn:aws:iam::123456789012:role/" + scenario.ContainerInstanceRoleName
+	t.Run("managed policy only: refused", func(t *testing.T) {
+		b := newBedWith(t, localaws.Config{EnforceIAM: true}, scenario.Options{Desired: 1, EC2: true, NoExecutionRole: true})
+		stop := b.runAgents(t, b.options("r1"))
+		defer stop()
+		rv := b.waitReview(t, agent.DetailFailed)
+		for _, want := range []string{"container instance role " + role, b.sc.EC2InstanceID, "ecr:BatchImportUpstreamImage"} {
+			if !strings.Contains(rv.Reason, want) {
+				t.Errorf("reason %q does not say %q", rv.Reason, want)
+			}
+		}
+		if rv.PullPermission == nil || rv.PullPermission.Result != "denied" || rv.PullPermission.Principal != role {
+			t.Errorf("pullPermission %+v", rv.PullPermission)
+		}
+		if revs := b.revisions(t); len(revs) != 1 {
+			t.Errorf("revisions %v, want none added", revs)
+		}
+	})
+	t.Run("import granted: heals", func(t *testing.T) {
+		b := newBedWith(t, localaws.Config{EnforceIAM: true}, scenario.Options{Desired: 1, EC2: true, NoExecutionRole: true, InstanceRolePolicy: cacheImport})
+		stop := b.runAgents(t, b.options("r1"))
+		defer stop()
+		healed := b.waitHealed(t)
+		rv := b.waitReview(t, agent.DetailCorrected)
+		if rv.PullPermission == nil || rv.PullPermission.Result != "allowed" || rv.PullPermission.Principal != role {
+			t.Errorf("pullPermission %+v, want allowed for %s", rv.PullPermission, role)
+		}
+		b.waitRunning(t, healed)
+	})
+	t.Run("instance without a profile: unknown, heals", func(t *testing.T) {
+		b := newBed(t, scenario.Options{Desired: 1, EC2: true, NoExecutionRole: true, NoInstanceProfile: true})
+		stop := b.runAgents(t, b.options("r1"))
+		defer stop()
+		rv := b.waitReview(t, agent.DetailCorrected)
+		if rv.PullPermission == nil || rv.PullPermission.Result != "unknown" || !strings.Contains(rv.PullPermission.Reason, "has no IAM instance profile") {
+			t.Errorf("pullPermission %+v, want unknown for want of a profile", rv.PullPermission)
+		}
+	})
+}
+
+// waitRunning waits until the service runs a task of taskDef.
+func (b *bed) waitRunning(t *testing.T, taskDef string) {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := b.srv.Tick(ctx); err != nil {
+			t.Fatal(err)
+		}
+		out, err := b.c.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(b.sc.Cluster), Services: []string{b.sc.Service}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := out.Services[0]; aws.ToString(s.TaskDefinition) == taskDef && s.RunningCount >= 1 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the healed service never ran a task on %s", taskDef)
+}

@@ -78,6 +78,9 @@ var apis = []struct {
 	{"mirror.SecretsAPI", reflect.TypeFor[mirror.SecretsAPI](), "secretsmanager"},
 	{"pullcheck.IAM", reflect.TypeFor[pullcheck.IAM](), "iam"},
 	{"pullcheck.ECR", reflect.TypeFor[pullcheck.ECR](), "ecr"},
+	{"pullcheck.ECS", reflect.TypeFor[pullcheck.ECS](), "ecs"},
+	{"pullcheck.EC2", reflect.TypeFor[pullcheck.EC2](), "ec2"},
+	{"pullcheck.InstanceProfiles", reflect.TypeFor[pullcheck.InstanceProfiles](), "iam"},
 	{"policysource.S3API", reflect.TypeFor[policysource.S3API](), "s3"},
 	{"policysource.SSMAPI", reflect.TypeFor[policysource.SSMAPI](), "ssm"},
 }

@@ -13,8 +13,18 @@
 // the repository policy, read and evaluated here (IAM's simulator takes a
 // resource policy only together with an IAM user as caller). It is one of:
 // allowed; denied, naming the actions missing; or unknown, saying why
-// (the agent may not call the simulator, a statement has a condition, an
-// EC2 task pulls with its container instance's role).
+// (the agent may not call the simulator, a statement has a condition, the
+// container instance's role could not be found).
+//
+// An EC2 task whose task definition has no execution role pulls from ECR
+// with its container instance's role: the role of the EC2 instance
+// profile (the ECS developer guide, "Amazon ECS container instance IAM
+// role"). pullcheck finds it as ECS, EC2 and IAM tell it: the container
+// instance's EC2 instance ID (ecs:DescribeContainerInstances), the
+// instance's profile (ec2:DescribeInstances), and the profile's role
+// (iam:GetInstanceProfile); then it judges that role as it would an
+// execution role. A lookup that fails makes the answer unknown, never
+// denied: the check must not refuse a heal for what it could not read.
 package pullcheck
 
 import (
@@ -36,6 +46,17 @@ import (
 // IAM is the part of the IAM client pullcheck uses.
 type IAM interface {
 	SimulatePrincipalPolicy(ctx context.Context, in *iam.SimulatePrincipalPolicyInput, opts ...func(*iam.Options)) (*iam.SimulatePrincipalPolicyOutput, error)
+}
+
+// Clients are what Check asks. IAM and ECR judge a role; ECS, EC2 and
+// Profiles find an EC2 task's container instance role, and when any of
+// them is nil that role is not looked up (the answer is unknown).
+type Clients struct {
+	IAM      IAM
+	ECR      ECR
+	ECS      ECS
+	EC2      EC2
+	Profiles InstanceProfiles
 }
 
 // ECR is the part of the ECR client pullcheck uses.
@@ -63,6 +84,10 @@ type Request struct {
 	// Fargate: the task runs on Fargate, where no execution role means no
 	// ECR pull at all.
 	Fargate bool
+	// Cluster and ContainerInstanceArn place an EC2 task (the task-state
+	// change event carries both); they find the role an EC2 task without
+	// an execution role pulls with.
+	Cluster, ContainerInstanceArn string
 	// Region and Account name the ECR registry; Repository the target
 	// repository in it ("docker-hub/library/nginx").
 	Region, Account, Repository string
@@ -91,17 +116,32 @@ var (
 
 // Check answers for one request. It never fails: what it cannot find out
 // makes the answer Unknown, so a heal is not held up by the check itself.
-func Check(ctx context.Context, iamc IAM, ecrc ECR, r Request) Verdict {
+func Check(ctx context.Context, c Clients, r Request) Verdict {
 	switch {
 	case r.ExecutionRoleArn == "" && r.Fargate:
 		return Verdict{Result: Denied, Missing: pullActions, Reason: "a Fargate task definition without an execution role cannot pull from private ECR"}
 	case r.ExecutionRoleArn == "":
-		return Verdict{Result: Unknown, Reason: "an EC2 task without an execution role pulls with its container instance's role, which pullheal does not inspect"}
+		role, instance, err := instanceRole(ctx, c, r)
+		if err != nil {
+			return Verdict{Result: Unknown, Reason: "an EC2 task without an execution role pulls with its container instance's role, and " + err.Error()}
+		}
+		return evaluate(ctx, c, r, principal{arn: role, describe: fmt.Sprintf("container instance role %s of instance %s", role, instance)})
 	}
-	v := Verdict{Principal: r.ExecutionRoleArn}
+	return evaluate(ctx, c, r, principal{arn: r.ExecutionRoleArn, describe: "execution role " + r.ExecutionRoleArn})
+}
+
+// principal is the role that pulls and how reasons name it.
+type principal struct {
+	arn, describe string
+}
+
+// evaluate judges p's pull: its identity policies (IAM's simulator) with
+// the registry and repository policies.
+func evaluate(ctx context.Context, c Clients, r Request, p principal) Verdict {
+	v := Verdict{Principal: p.arn}
 	resource := fmt.Sprintf("arn:aws:ecr:%s:%s:repository/%s", r.Region, r.Account, r.Repository)
 	actions := append([]string(nil), pullActions...)
-	repoPolicy, exists, err := repository(ctx, ecrc, r.Repository)
+	repoPolicy, exists, err := repository(ctx, c.ECR, r.Repository)
 	if err != nil {
 		return v.unknown("cannot read repository %s: %v", r.Repository, err)
 	}
@@ -111,19 +151,19 @@ func Check(ctx context.Context, iamc IAM, ecrc ECR, r Request) Verdict {
 		if !exists {
 			actions = append(actions, createAction)
 		}
-		if registryPolicy, err = registry(ctx, ecrc); err != nil {
+		if registryPolicy, err = registry(ctx, c.ECR); err != nil {
 			return v.unknown("cannot read the registry policy: %v", err)
 		}
 	}
-	out, err := iamc.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{
-		PolicySourceArn: aws.String(r.ExecutionRoleArn), ActionNames: actions, ResourceArns: []string{resource},
+	out, err := c.IAM.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{
+		PolicySourceArn: aws.String(p.arn), ActionNames: actions, ResourceArns: []string{resource},
 	})
 	var nse *iamtypes.NoSuchEntityException
 	switch {
 	case errors.As(err, &nse):
-		return Verdict{Result: Denied, Principal: r.ExecutionRoleArn, Missing: actions, Reason: fmt.Sprintf("execution role %s does not exist", r.ExecutionRoleArn)}
+		return Verdict{Result: Denied, Principal: p.arn, Missing: actions, Reason: fmt.Sprintf("%s does not exist", p.describe)}
 	case err != nil:
-		return v.unknown("cannot simulate %s's policies (iam:SimulatePrincipalPolicy): %v", r.ExecutionRoleArn, short(err))
+		return v.unknown("cannot simulate %s's policies (iam:SimulatePrincipalPolicy): %v", p.arn, short(err))
 	}
 	identity := map[string]iamtypes.EvaluationResult{}
 	for _, e := range out.EvaluationResults {
@@ -138,7 +178,7 @@ func Check(ctx context.Context, iamc IAM, ecrc ECR, r Request) Verdict {
 		if repoCover[a] && repoPolicy != nil {
 			resPolicies = append(resPolicies, repoPolicy)
 		}
-		res := iampolicy.Evaluate(resPolicies, r.ExecutionRoleArn, a, resource)
+		res := iampolicy.Evaluate(resPolicies, p.arn, a, resource)
 		id, ok := identity[a]
 		switch {
 		case !ok:
@@ -155,12 +195,12 @@ func Check(ctx context.Context, iamc IAM, ecrc ECR, r Request) Verdict {
 	switch {
 	case len(v.Missing) > 0:
 		v.Result = Denied
-		v.Reason = fmt.Sprintf("execution role %s may not %s on %s", r.ExecutionRoleArn, strings.Join(v.Missing, ", "), resource)
+		v.Reason = fmt.Sprintf("%s may not %s on %s", p.describe, strings.Join(v.Missing, ", "), resource)
 	case len(conditional) > 0:
-		return v.unknown("%s depends on conditions pullheal cannot evaluate for %s", strings.Join(conditional, ", "), r.ExecutionRoleArn)
+		return v.unknown("%s depends on conditions pullheal cannot evaluate for %s", strings.Join(conditional, ", "), p.describe)
 	default:
 		v.Result = Allowed
-		v.Reason = fmt.Sprintf("execution role %s may pull %s", r.ExecutionRoleArn, resource)
+		v.Reason = fmt.Sprintf("%s may pull %s", p.describe, resource)
 	}
 	return v
 }

@@ -2,11 +2,13 @@ package pullcheck_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/google/go-cmp/cmp"
 
@@ -92,13 +94,64 @@ func TestCheckOnTheTestBed(t *testing.T) {
 			}
 			req := tc.req
 			req.Region, req.Account, req.Repository = "us-east-1", "123456789012", "docker-hub/library/nginx"
-			got := pullcheck.Check(ctx, c.IAM, c.ECR, req)
+			got := pullcheck.Check(ctx, pullcheck.Clients{IAM: c.IAM, ECR: c.ECR}, req)
 			if got.Reason == "" {
 				t.Error("no reason given")
 			}
 			got.Reason = ""
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestContainerInstanceRoleOnTheTestBed finds an EC2 task's container
+// instance role through the test bed's ECS, EC2 and IAM with the real SDK
+// clients, and says which call failed when a link is missing.
+func TestContainerInstanceRoleOnTheTestBed(t *testing.T) {
+	ctx := context.Background()
+	srv, err := localaws.Start(ctx, localaws.Config{RestartDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	cfg := srv.AWSConfig()
+	c := scenario.NewClients(cfg)
+	sc, err := scenario.Setup(ctx, c, scenario.Options{EC2: true, NoExecutionRole: true, NoService: true, NoPullThrough: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A container instance whose EC2 instance the account does not have.
+	stray, err := c.ECS.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{Cluster: aws.String(sc.Cluster),
+		InstanceIdentityDocument: aws.String(`{"instanceId":"i-0fedcba9876543210"}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := pullcheck.Clients{IAM: c.IAM, ECR: c.ECR, ECS: c.ECS, EC2: c.EC2, Profiles: c.IAM}
+	role := "arn:aws:iam::123456789012:role/" + scenario.ContainerInstanceRoleName
+	for _, tc := range []struct {
+		name, ci string
+		result   pullcheck.Result
+		reason   []string
+	}{
+		{"the instance's profile role, managed policy only", sc.ContainerInstanceArn, pullcheck.Denied,
+			[]string{"container instance role " + role + " of instance " + sc.EC2InstanceID, "ecr:BatchImportUpstreamImage"}},
+		{"an unknown container instance", "arn:aws:ecs:us-east-1:123456789012:container-instance/" + sc.Cluster + "/0123456789abcdef0123456789abcdef", pullcheck.Unknown,
+			[]string{"ecs:DescribeContainerInstances", "MISSING"}},
+		{"an instance EC2 does not know", aws.ToString(stray.ContainerInstance.ContainerInstanceArn), pullcheck.Unknown,
+			[]string{"ec2:DescribeInstances", "InvalidInstanceID.NotFound", "i-0fedcba9876543210"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := pullcheck.Check(ctx, clients, pullcheck.Request{Cluster: sc.Cluster, ContainerInstanceArn: tc.ci, PullThrough: true,
+				Region: "us-east-1", Account: "123456789012", Repository: "docker-hub/library/nginx"})
+			if got.Result != tc.result {
+				t.Errorf("result %s (%s), want %s", got.Result, got.Reason, tc.result)
+			}
+			for _, w := range tc.reason {
+				if !strings.Contains(got.Reason, w) {
+					t.Errorf("reason %q does not say %q", got.Reason, w)
+				}
 			}
 		})
 	}

@@ -67,7 +67,8 @@ run "defaults_are_conservative" {
     condition = [for s in jsondecode(aws_iam_role_policy.task.policy).Statement : s.Sid] == [
       "ConsumeEventQueue", "ReadAndRegisterTaskDefinitions", "TagTaskDefinitionsOnRegister",
       "MarkRolledBackRevisions", "ReadStoppedTasks", "RollServices", "PassWorkloadRolesToEcsTasks", "EcrRegistryWide",
-      "PullThroughPreflight", "MirrorIntoPrivateEcr", "CheckHealedTasksCanPull", "ReadEcrPermissionPolicies",
+      "PullThroughPreflight", "MirrorIntoPrivateEcr", "CheckHealedTasksCanPull", "FindContainerInstanceRoles",
+      "FindInstanceProfiles", "ReadEcrPermissionPolicies",
       "PublishReviewEvents", "CoordinateReplicas",
       "ReadDockerHubCredentials", "ReadPolicyParameter",
     ]

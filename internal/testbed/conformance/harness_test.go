@@ -22,9 +22,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
@@ -83,6 +85,10 @@ func newTarget(name, endpoint, region string) *target {
 		"dynamodb":       dynamodb.NewFromConfig(cfg),
 		"secretsmanager": secretsmanager.NewFromConfig(cfg),
 		"sts":            sts.NewFromConfig(cfg),
+		// EC2 only sets up what ECS cases need (moto registers a container
+		// instance only for an instance it launched).
+		"ec2": ec2.NewFromConfig(cfg),
+		"iam": iam.NewFromConfig(cfg),
 	}}
 }
 
@@ -279,6 +285,8 @@ var normalizers = []struct {
 	{regexp.MustCompile(`(:secret:[A-Za-z0-9/_+=.@-]+)-[A-Za-z0-9]{6}\b`), "$1-<rand>"},
 	{regexp.MustCompile(`ecs-svc/[0-9]+`), "ecs-svc/<id>"},
 	{regexp.MustCompile(`\b(eni|subnet|sg|vpc)-[0-9a-f]+\b`), "$1-<id>"},
+	// EC2 instance IDs: i- and 8 or 17 hexadecimal digits.
+	{regexp.MustCompile(`\bi-[0-9a-f]{8}(?:[0-9a-f]{9})?\b`), "i-<id>"},
 	{regexp.MustCompile(`\b(?:[0-9a-f]{2}:){5}[0-9a-f]{2}\b`), "<mac>"},
 	{regexp.MustCompile(`\b10\.[0-9]+\.[0-9]+\.[0-9]+\b`), "<ip>"},
 	{regexp.MustCompile(`\bip-10-[0-9]+-[0-9]+-[0-9]+\b`), "ip-<ip>"},
@@ -287,7 +295,8 @@ var normalizers = []struct {
 
 // randomKeys are members whose whole value is opaque and drawn per call.
 var randomKeys = map[string]bool{"ReceiptHandle": true, "MessageId": true, "EventId": true, "VersionId": true,
-	"authorizationToken": true, "runtimeId": true, "RequestId": true, "UserId": true}
+	"authorizationToken": true, "runtimeId": true, "RequestId": true, "UserId": true,
+	"RoleId": true, "InstanceProfileId": true}
 
 // timeKey names the members that hold a timestamp (each side stamps its
 // own, moto to the microsecond): epoch numbers in the JSON protocols, numeric strings in SQS's
@@ -302,7 +311,12 @@ func isTime(k string, v any) bool {
 	case float64:
 		return true
 	case string:
-		_, err := strconv.ParseFloat(x, 64)
+		// Numeric strings in SQS's attributes, ISO 8601 in the query
+		// protocols (IAM's CreateDate), each side to its own precision.
+		if _, err := strconv.ParseFloat(x, 64); err == nil {
+			return true
+		}
+		_, err := time.Parse(time.RFC3339, x)
 		return err == nil
 	}
 	return false

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
@@ -85,5 +86,72 @@ func TestRepositoryPolicyRoundTrip(t *testing.T) {
 	}
 	if _, err := c.SetRepositoryPolicy(ctx, &ecr.SetRepositoryPolicyInput{RepositoryName: aws.String("mirror/app"), PolicyText: aws.String("{}")}); err == nil {
 		t.Error("a policy without statements was accepted")
+	}
+}
+
+// TestEC2PullsAsTheInstanceRole: with IAM enforced, an EC2 task without an
+// execution role pulls from ECR as its container instance's profile role.
+// With AmazonEC2ContainerServiceforEC2Role alone it cannot make the first
+// pull through the cache; granted the import, it pulls. A task on an instance without a profile presents no
+// credentials at all.
+func TestEC2PullsAsTheInstanceRole(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name      string
+		noProfile bool
+	}{{"instance role", false}, {"no instance profile", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := localaws.Start(ctx, localaws.Config{RestartDelay: time.Millisecond, EnforceIAM: true})
+			must(t, err)
+			t.Cleanup(func() { s.Close() })
+			c := scenario.NewClients(s.AWSConfig())
+			image := s.RegistryHost() + "/docker-hub/library/nginx:1.27"
+			sc, err := scenario.Setup(ctx, c, scenario.Options{Image: image, NoService: true, EC2: true, NoExecutionRole: true,
+				NoInstanceProfile: tc.noProfile, HubUser: localaws.HubUser, HubToken: localaws.HubToken})
+			must(t, err)
+			run := func() ecstypes.Task {
+				t.Helper()
+				out, err := c.ECS.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(sc.Cluster), TaskDefinition: aws.String(sc.TaskDefinitionArn),
+					LaunchType: ecstypes.LaunchTypeEc2, NetworkConfiguration: sc.Network()})
+				must(t, err)
+				if got := aws.ToString(out.Tasks[0].ContainerInstanceArn); got != sc.ContainerInstanceArn {
+					t.Errorf("placed on %s, want the registered %s", got, sc.ContainerInstanceArn)
+				}
+				for range 5 {
+					must(t, s.Tick(ctx))
+				}
+				d, err := c.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(sc.Cluster), Tasks: []string{aws.ToString(out.Tasks[0].TaskArn)}})
+				must(t, err)
+				return d.Tasks[0]
+			}
+			denied := run()
+			// On EC2 the stop reason is "Task failed to start"; the
+			// container's reason carries the pull's error.
+			reason := aws.ToString(denied.StoppedReason)
+			if len(denied.Containers) > 0 {
+				reason += " / " + aws.ToString(denied.Containers[0].Reason)
+			}
+			t.Logf("denied: %s", reason)
+			// Docker's text for ECR's 403 does not name the principal.
+			want := "denied: requested access to the resource is denied"
+			if tc.noProfile {
+				want = "no basic auth credentials"
+			}
+			if aws.ToString(denied.LastStatus) != "STOPPED" || !strings.Contains(reason, want) {
+				t.Fatalf("task: %s, %q; want STOPPED saying %q", aws.ToString(denied.LastStatus), reason, want)
+			}
+			if tc.noProfile {
+				return
+			}
+			// Granting the import to the instance role, and to nothing
+			// else, is what lets the pull through: it is that role's.
+			if _, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(scenario.ContainerInstanceRoleName),
+				PolicyName: aws.String("cache"), PolicyDocument: aws.String(scenario.DefaultExecutionRolePolicy)}); err != nil {
+				t.Fatal(err)
+			}
+			if got := run(); aws.ToString(got.LastStatus) != "RUNNING" {
+				t.Errorf("task with the import granted to the instance role: %s, %q; want RUNNING", aws.ToString(got.LastStatus), aws.ToString(got.StoppedReason))
+			}
+		})
 	}
 }

@@ -1,7 +1,8 @@
 // Package localaws is pullheal's local test bed: wire-compatible stand-ins
 // for the AWS APIs pullheal uses (ECS with a simulated scheduler, ECR and
 // its registry with pull-through, SQS, EventBridge, DynamoDB, Secrets
-// Manager, STS, S3, SSM Parameter Store) and a Docker-Hub-like registry, served over loopback HTTP
+// Manager, STS, IAM, EC2 instances, S3, SSM Parameter Store) and a
+// Docker-Hub-like registry, served over loopback HTTP
 // so the real aws-sdk-go-v2 clients and registry clients drive them
 // unchanged. One Server runs them all, for tests, `pullheal demo` and
 // `pullheal local`.
@@ -26,6 +27,7 @@ import (
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/testbed/hubsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/dynamosim"
+	"github.com/pullheal/pullheal/internal/testbed/localaws/ec2sim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ecrsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ecssim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/eventsim"
@@ -64,7 +66,9 @@ type Config struct {
 	StateDir string
 	// EnforceIAM makes ECR allow the scheduler's pulls only what the task
 	// execution role's policies (iamsim) and the registry and repository
-	// policies grant, with ECR's denial text. Off, every role may pull,
+	// policies grant, with ECR's denial text. An EC2 task without an
+	// execution role, placed on a registered container instance, pulls
+	// as the role of that instance's profile (ec2sim, iamsim). Off, every role may pull,
 	// for scenarios that are not about permissions.
 	EnforceIAM bool
 	// Tick runs the ECS scheduler every Tick; 0 leaves it to Server.Tick.
@@ -102,6 +106,7 @@ type Server struct {
 	Secrets   *secretsim.Secrets
 	STS       *stssim.STS
 	IAM       *iamsim.IAM
+	EC2       *ec2sim.EC2
 	S3        *s3sim.S3
 	SSM       *ssmsim.SSM
 	Hub       *hubsim.Hub
@@ -220,6 +225,7 @@ func (s *Server) build() error {
 		return fmt.Errorf("sts: %w", err)
 	}
 	s.IAM = iamsim.New(cfg.Account, cfg.Clock)
+	s.EC2 = ec2sim.New(ec2sim.Config{Account: cfg.Account, Region: cfg.Region, Clock: cfg.Clock})
 	upstreams := map[string]string{DockerHubRegistry: s.hubURL, DockerHubAuth: s.hubURL}
 	var authz ecrsim.Authorizer
 	if cfg.EnforceIAM {
@@ -254,6 +260,19 @@ func (s *Server) build() error {
 			t := s.ECR.TokenFor(role)
 			return t.Username, t.Password, nil
 		},
+		InstanceRole: func(_ context.Context, id string) (string, error) {
+			i, ok := s.EC2.Lookup(id)
+			if !ok || i.ProfileArn == "" {
+				return "", nil
+			}
+			role, err := s.IAM.ProfileRole(i.ProfileArn)
+			if errors.Is(err, iamsim.ErrNoSuchEntity) {
+				// EC2 refuses a launch with an unknown profile; one
+				// deleted since leaves the instance without credentials.
+				return "", nil
+			}
+			return role, err
+		},
 		SecretCredentials: func(_ context.Context, arn string) (string, string, error) {
 			return secretCredentials(s.Secrets, arn)
 		},
@@ -280,7 +299,7 @@ func (s *Server) endpointStrings() map[string]string {
 // Manager keep their own files in the state directory.
 func (s *Server) snapshots() map[string]snapshotter {
 	return map[string]snapshotter{"ecs.json": s.ECS, "sqs.json": s.SQS, "events.json": s.Events, "dynamodb.json": s.DynamoDB,
-		"iam.json": s.IAM, "s3.json": s.S3, "ssm.json": s.SSM}
+		"iam.json": s.IAM, "ec2.json": s.EC2, "s3.json": s.S3, "ssm.json": s.SSM}
 }
 
 func (s *Server) restore() error {
@@ -338,8 +357,8 @@ func (s *Server) Save() error {
 
 // apiHandler serves every AWS API on one endpoint, as AWS_ENDPOINT_URL
 // points every client at one URL: JSON protocols by X-Amz-Target, STS by
-// its query-protocol form, S3 (REST, path-style) by its SigV4 signing
-// service.
+// its query-protocol form, IAM, EC2 (query protocols) and S3 (REST,
+// path-style) by their SigV4 signing service.
 func (s *Server) apiHandler() http.Handler {
 	mux := wire.NewMux(s.ECS.Service(), s.ECR.Service(), s.SQS.Service(), s.Events.Service(),
 		s.DynamoDB.Service(), s.Secrets.Service(), s.SSM.Service())
@@ -351,6 +370,8 @@ func (s *Server) apiHandler() http.Handler {
 			s.STS.ServeHTTP(w, r)
 		case s.IAM.Handles(r):
 			s.IAM.ServeHTTP(w, r)
+		case s.EC2.Handles(r):
+			s.EC2.ServeHTTP(w, r)
 		case s.S3.Handles(r):
 			s.S3.ServeHTTP(w, r)
 		case r.URL.Path == "/_localaws/tick" && r.Method == http.MethodPost:
@@ -363,7 +384,7 @@ func (s *Server) apiHandler() http.Handler {
 			_, _ = io.WriteString(w, "ok\n")
 		default:
 			wire.WriteError(w, "1.1", wire.Errorf(http.StatusBadRequest, "UnknownOperationException",
-				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager, STS, IAM, S3 and SSM; got %s %s (X-Amz-Target %q)",
+				"this test bed serves ECS, ECR, SQS, EventBridge, DynamoDB, Secrets Manager, STS, IAM, EC2, S3 and SSM; got %s %s (X-Amz-Target %q)",
 				r.Method, r.URL.Path, r.Header.Get("X-Amz-Target")))
 		}
 	})

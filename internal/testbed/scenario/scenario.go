@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	ecrtypes "github.com/aws/aws-sdk-go-v2/service/ecr/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -75,7 +77,25 @@ type Options struct {
 	ExecutionRolePolicy string
 	// RegistryPolicy is put as the ECR registry permissions policy.
 	RegistryPolicy string
+	// EC2 runs the service with the EC2 launch type, on a container
+	// instance registered for an EC2 instance launched with the instance
+	// profile ContainerInstanceRoleName (unless NoInstanceProfile).
+	EC2 bool
+	// InstanceRolePolicy is the container instance role's inline policy,
+	// beside the AWS managed AmazonEC2ContainerServiceforEC2Role it always
+	// has: "" adds none (the role ECS's console creates), any other
+	// document is added.
+	InstanceRolePolicy string
+	// NoInstanceProfile launches the EC2 instance without a profile.
+	NoInstanceProfile bool
 }
+
+// ContainerInstanceRoleName is the EC2 scenario's container instance role
+// and the name of its instance profile, as ECS's console creates them.
+const ContainerInstanceRoleName = "ecsInstanceRole"
+
+// ContainerInstanceTrust lets EC2 instances assume a role.
+const ContainerInstanceTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`
 
 // ManagedPolicyOnly as Options.ExecutionRolePolicy leaves the role with the
 // managed policy alone.
@@ -133,6 +153,8 @@ type Scenario struct {
 	TaskDefinitionArn string
 	ServiceArn        string
 	RuleArn           string
+	// EC2InstanceID and ContainerInstanceArn are the EC2 scenario's host.
+	EC2InstanceID, ContainerInstanceArn string
 }
 
 // Clients are the SDK clients a scenario uses.
@@ -144,13 +166,14 @@ type Clients struct {
 	Dynamo  *dynamodb.Client
 	Secrets *secretsmanager.Client
 	IAM     *iam.Client
+	EC2     *ec2.Client
 }
 
 // NewClients makes the clients from one SDK configuration.
 func NewClients(cfg aws.Config) Clients {
 	return Clients{ECS: ecs.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg), SQS: sqs.NewFromConfig(cfg),
 		Events: eventbridge.NewFromConfig(cfg), Dynamo: dynamodb.NewFromConfig(cfg), Secrets: secretsmanager.NewFromConfig(cfg),
-		IAM: iam.NewFromConfig(cfg)}
+		IAM: iam.NewFromConfig(cfg), EC2: ec2.NewFromConfig(cfg)}
 }
 
 // Setup creates the scenario.
@@ -167,7 +190,9 @@ func Setup(ctx context.Context, c Clients, o Options) (*Scenario, error) {
 		{"queues", s.queues},
 		{"event rules", s.rules},
 		{"lease table", s.leaseTable},
-		{"cluster and service", s.workload},
+		{"cluster", s.cluster},
+		{"container instance", s.containerInstance},
+		{"service", s.workload},
 	}
 	for _, st := range steps {
 		if err := st.do(ctx, c); err != nil {
@@ -342,6 +367,9 @@ func (s *Scenario) TaskDefinition() *ecs.RegisterTaskDefinitionInput {
 	if s.NoExecutionRole {
 		in.ExecutionRoleArn = nil
 	}
+	if s.EC2 {
+		in.RequiresCompatibilities = []ecstypes.Compatibility{ecstypes.CompatibilityEc2}
+	}
 	if s.Sidecar != "" {
 		in.ContainerDefinitions = append(in.ContainerDefinitions, ecstypes.ContainerDefinition{
 			Name: aws.String("sidecar"), Image: aws.String(s.Sidecar), Essential: aws.Bool(false)})
@@ -352,10 +380,66 @@ func (s *Scenario) TaskDefinition() *ecs.RegisterTaskDefinitionInput {
 	return in
 }
 
-func (s *Scenario) workload(ctx context.Context, c Clients) error {
-	if _, err := c.ECS.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(s.Cluster)}); err != nil {
+func (s *Scenario) cluster(ctx context.Context, c Clients) error {
+	_, err := c.ECS.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(s.Cluster)})
+	return err
+}
+
+// containerInstance, for the EC2 scenario, creates the container instance
+// role and its profile, launches an instance with it and registers it to
+// the cluster as the ECS container agent would.
+func (s *Scenario) containerInstance(ctx context.Context, c Clients) error {
+	if !s.EC2 {
+		return nil
+	}
+	run := &ec2.RunInstancesInput{ImageId: aws.String("ami-0ecs0ptimized0000"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1), InstanceType: ec2types.InstanceTypeT3Micro}
+	if !s.NoInstanceProfile {
+		role := aws.String(ContainerInstanceRoleName)
+		// Scenarios sharing one test bed share the role and its profile.
+		var exists *iamtypes.EntityAlreadyExistsException
+		if _, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: role, AssumeRolePolicyDocument: aws.String(ContainerInstanceTrust)}); err != nil && !errors.As(err, &exists) {
+			return err
+		}
+		if _, err := c.IAM.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: role,
+			PolicyArn: aws.String("arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role")}); err != nil {
+			return err
+		}
+		if s.InstanceRolePolicy != "" {
+			if _, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: role, PolicyName: aws.String("extra"),
+				PolicyDocument: aws.String(s.InstanceRolePolicy)}); err != nil {
+				return err
+			}
+		}
+		if _, err := c.IAM.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: role}); err != nil && !errors.As(err, &exists) {
+			return err
+		}
+		p, err := c.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: role})
+		if err != nil {
+			return err
+		}
+		if len(p.InstanceProfile.Roles) == 0 {
+			if _, err := c.IAM.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: role, RoleName: role}); err != nil {
+				return err
+			}
+		}
+		run.IamInstanceProfile = &ec2types.IamInstanceProfileSpecification{Arn: p.InstanceProfile.Arn}
+	}
+	out, err := c.EC2.RunInstances(ctx, run)
+	if err != nil {
 		return err
 	}
+	s.EC2InstanceID = aws.ToString(out.Instances[0].InstanceId)
+	doc, _ := json.Marshal(map[string]string{"instanceId": s.EC2InstanceID, "instanceType": "t3.micro", "imageId": "ami-0ecs0ptimized0000"})
+	reg, err := c.ECS.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{Cluster: aws.String(s.Cluster),
+		InstanceIdentityDocument: aws.String(string(doc)), InstanceIdentityDocumentSignature: aws.String("unsigned")})
+	if err != nil {
+		return err
+	}
+	s.ContainerInstanceArn = aws.ToString(reg.ContainerInstance.ContainerInstanceArn)
+	return nil
+}
+
+func (s *Scenario) workload(ctx context.Context, c Clients) error {
 	td, err := c.ECS.RegisterTaskDefinition(ctx, s.TaskDefinition())
 	if err != nil {
 		return err
@@ -368,6 +452,9 @@ func (s *Scenario) workload(ctx context.Context, c Clients) error {
 		Cluster: aws.String(s.Cluster), ServiceName: aws.String(s.Service), DesiredCount: aws.Int32(s.Desired),
 		TaskDefinition: td.TaskDefinition.TaskDefinitionArn, LaunchType: ecstypes.LaunchTypeFargate,
 		NetworkConfiguration: s.Network(),
+	}
+	if s.EC2 {
+		in.LaunchType = ecstypes.LaunchTypeEc2
 	}
 	if s.DeploymentController != "" {
 		in.DeploymentController = &ecstypes.DeploymentController{Type: s.DeploymentController}

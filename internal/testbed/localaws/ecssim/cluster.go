@@ -94,7 +94,7 @@ func (e *ECS) renderCluster(c *cluster, withTags bool) map[string]any {
 		"clusterArn":                        e.clusterArn(c.Name),
 		"clusterName":                       c.Name,
 		"status":                            c.Status,
-		"registeredContainerInstancesCount": 0,
+		"registeredContainerInstancesCount": activeInstances(c),
 		"runningTasksCount":                 running,
 		"pendingTasksCount":                 pending,
 		"activeServicesCount":               services,
@@ -187,4 +187,14 @@ func (e *ECS) missing(c *cluster, kind, ref string) failure {
 		arn = e.arn(kind + "/" + c.Name + "/" + ref)
 	}
 	return failure{Arn: arn, Reason: "MISSING"}
+}
+
+func activeInstances(c *cluster) int {
+	n := 0
+	for _, ci := range c.Instances {
+		if ci.Status == "ACTIVE" {
+			n++
+		}
+	}
+	return n
 }

@@ -145,6 +145,8 @@ func (e *ECS) Service() wire.Service {
 		"StopTask":                   e.stopTask,
 		"DescribeTasks":              e.describeTasks,
 		"ListTasks":                  e.listTasks,
+		"RegisterContainerInstance":  e.registerContainerInstance,
+		"DescribeContainerInstances": e.describeContainerInstances,
 	}}
 }
 

@@ -47,13 +47,15 @@ type nameValue struct {
 }
 
 type cluster struct {
-	Name      string              `json:"name"`
-	Status    string              `json:"status"`
-	Tags      []tag               `json:"tags"`
-	Settings  []nameValue         `json:"settings"`
-	Services  map[string]*service `json:"services"`
-	Tasks     map[string]*task    `json:"tasks"` // by task ID
-	CreatedAt time.Time           `json:"createdAt"`
+	Name     string              `json:"name"`
+	Status   string              `json:"status"`
+	Tags     []tag               `json:"tags"`
+	Settings []nameValue         `json:"settings"`
+	Services map[string]*service `json:"services"`
+	Tasks    map[string]*task    `json:"tasks"` // by task ID
+	// Instances are the registered container instances, by ID.
+	Instances map[string]*containerInstance `json:"instances,omitempty"`
+	CreatedAt time.Time                     `json:"createdAt"`
 }
 
 type service struct {

@@ -42,6 +42,11 @@ type PullAuth struct {
 	// ExecutionRoleArn is the task's execution role ("" for none); Fargate
 	// pulls from private ECR with its credentials only.
 	ExecutionRoleArn string
+	// EC2InstanceID is the EC2 instance of the container instance an EC2
+	// task runs on ("" on Fargate or a synthetic container instance).
+	// Without an execution role the ECS agent pulls from ECR with that
+	// instance's role.
+	EC2InstanceID string
 	// RepositoryCredentials is the Secrets Manager secret ARN of the
 	// container's repositoryCredentials, if any.
 	RepositoryCredentials string
@@ -143,6 +148,10 @@ type RegistryPullerConfig struct {
 	// for a task's execution role (its ARN); it is called only for tasks
 	// with an execution role, as Fargate does.
 	ECRCredentials func(ctx context.Context, host, executionRole string) (username, password string, err error)
+	// InstanceRole returns the role ARN of an EC2 instance's instance
+	// profile ("" for an instance without one): an EC2 task without an
+	// execution role pulls from ECR with it. Nil pulls anonymously.
+	InstanceRole func(ctx context.Context, ec2InstanceID string) (string, error)
 	// SecretCredentials returns the user name and password stored in a
 	// repositoryCredentials secret (by ARN).
 	SecretCredentials Credentials
@@ -157,13 +166,14 @@ type RegistryPullerConfig struct {
 type RegistryPuller struct {
 	hosts     map[string]*url.URL
 	ecrCreds  func(ctx context.Context, host, executionRole string) (string, string, error)
+	instRole  func(ctx context.Context, ec2InstanceID string) (string, error)
 	secrCreds Credentials
 	base      http.RoundTripper
 }
 
 // NewRegistryPuller returns a RegistryPuller.
 func NewRegistryPuller(cfg RegistryPullerConfig) (*RegistryPuller, error) {
-	p := &RegistryPuller{hosts: map[string]*url.URL{}, ecrCreds: cfg.ECRCredentials, secrCreds: cfg.SecretCredentials, base: cfg.Transport}
+	p := &RegistryPuller{hosts: map[string]*url.URL{}, ecrCreds: cfg.ECRCredentials, instRole: cfg.InstanceRole, secrCreds: cfg.SecretCredentials, base: cfg.Transport}
 	for host, raw := range cfg.Hosts {
 		u, err := url.Parse(raw)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -430,12 +440,21 @@ func (p *RegistryPuller) credentials(ctx context.Context, host string, req PullR
 	var key string
 	switch {
 	case ecrHostRe.MatchString(host):
-		// Without an execution role Fargate has no ECR token to present.
-		if req.Auth.ExecutionRoleArn == "" || p.ecrCreds == nil {
+		// Without an execution role Fargate has no ECR token to present;
+		// on EC2 the ECS agent presents the container instance's role.
+		role := req.Auth.ExecutionRoleArn
+		if role == "" && req.Auth.EC2InstanceID != "" && p.instRole != nil {
+			r, err := p.instRole(ctx, req.Auth.EC2InstanceID)
+			if err != nil {
+				return nil, err
+			}
+			role = r
+		}
+		if role == "" || p.ecrCreds == nil {
 			return authn.Anonymous, nil
 		}
 		src, key, pe.CredentialSource = func(ctx context.Context, host string) (string, string, error) {
-			return p.ecrCreds(ctx, host, req.Auth.ExecutionRoleArn)
+			return p.ecrCreds(ctx, host, role)
 		}, host, "ecr"
 	case req.Auth.RepositoryCredentials != "" && p.secrCreds != nil:
 		src, key, pe.CredentialSource = p.secrCreds, req.Auth.RepositoryCredentials, "secretsmanager"

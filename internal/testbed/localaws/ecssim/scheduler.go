@@ -264,8 +264,10 @@ func (e *ECS) startTask(ctx context.Context, ref taskRef) ([]wire.Event, error) 
 	t.PullStartedAt = now
 	arn := e.taskArn(t)
 	reqs := make([]PullRequest, len(t.Containers))
+	instance := e.ec2InstanceOf(t)
 	for i, c := range t.Containers {
-		reqs[i] = PullRequest{Image: c.Image, Platform: t.Platform, Auth: PullAuth{ExecutionRoleArn: t.ExecutionRoleArn, RepositoryCredentials: c.RepositoryCredentials}}
+		reqs[i] = PullRequest{Image: c.Image, Platform: t.Platform, Auth: PullAuth{ExecutionRoleArn: t.ExecutionRoleArn,
+			EC2InstanceID: instance, RepositoryCredentials: c.RepositoryCredentials}}
 	}
 	e.mu.Unlock()
 

@@ -157,7 +157,12 @@ func (e *ECS) newTask(c *cluster, td *taskDef, l launch) (*task, error) {
 		if l.PlatformVersion != "" && l.PlatformVersion != "LATEST" {
 			t.PlatformVersion = l.PlatformVersion
 		}
+	} else if ci := placeOn(c); ci != nil {
+		t.ContainerInstance = e.instanceArn(c, ci)
 	} else {
+		// A cluster without registered container instances still runs
+		// EC2 tasks here (a test-bed simplification: ECS would leave them
+		// unplaced), on a container instance named after the cluster.
 		sum := sha256.Sum256([]byte(c.Name))
 		t.ContainerInstance = e.arn("container-instance/" + c.Name + "/" + hex.EncodeToString(sum[:16]))
 	}

@@ -1,7 +1,8 @@
 // Package iamsim is the local test bed's IAM: roles with inline and
-// attached policies, the AWS managed AmazonECSTaskExecutionRolePolicy with
-// its real content, customer managed policies, and SimulatePrincipalPolicy,
-// over the awsquery protocol the aws-sdk-go-v2 IAM client speaks.
+// attached policies, the AWS managed AmazonECSTaskExecutionRolePolicy and
+// AmazonEC2ContainerServiceforEC2Role with their ECR content, customer
+// managed policies, instance profiles and SimulatePrincipalPolicy, over
+// the awsquery protocol the aws-sdk-go-v2 IAM client speaks.
 //
 // It exists so that the test bed can refuse: the simulated ECS scheduler
 // pulls from ECR as a task's execution role and fails, with ECR's text,
@@ -15,6 +16,7 @@
 package iamsim
 
 import (
+	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -72,6 +74,48 @@ const (
 }`
 )
 
+// ContainerInstancePolicyArn is the AWS managed policy ECS documents for
+// the container instance role (ecsInstanceRole). Like the execution
+// role's, it grants pulls from ECR but no pull-through cache import.
+const ContainerInstancePolicyArn = "arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role"
+
+const containerInstancePolicy = `{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Effect": "Allow",
+      "Action": [
+        "ec2:DescribeTags",
+        "ecs:CreateCluster",
+        "ecs:DeregisterContainerInstance",
+        "ecs:DiscoverPollEndpoint",
+        "ecs:Poll",
+        "ecs:RegisterContainerInstance",
+        "ecs:StartTelemetrySession",
+        "ecs:UpdateContainerInstancesState",
+        "ecs:Submit*",
+        "ecr:GetAuthorizationToken",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:BatchGetImage",
+        "logs:CreateLogStream",
+        "logs:PutLogEvents"
+      ],
+      "Resource": "*"
+    },
+    {
+      "Effect": "Allow",
+      "Action": "ecs:TagResource",
+      "Resource": "*",
+      "Condition": {
+        "StringEquals": {
+          "ecs:CreateAction": ["CreateCluster", "RegisterContainerInstance"]
+        }
+      }
+    }
+  ]
+}`
+
 // ErrNoSuchEntity is returned by Allowed for a principal that does not exist.
 var ErrNoSuchEntity = errors.New("NoSuchEntity")
 
@@ -83,6 +127,18 @@ type IAM struct {
 	mu       sync.Mutex
 	roles    map[string]*role // by name
 	policies map[string]*managed
+	profiles map[string]*profile // by name
+}
+
+// profile is an instance profile: the container for the one role an EC2
+// instance presents.
+type profile struct {
+	Name    string    `json:"name"`
+	Path    string    `json:"path"`
+	ID      string    `json:"id"`
+	Arn     string    `json:"arn"`
+	Created time.Time `json:"created"`
+	Roles   []string  `json:"roles"` // names; IAM allows one
 }
 
 type role struct {
@@ -112,10 +168,13 @@ func New(account string, clock wire.Clock) *IAM {
 		clock = wire.SystemClock{}
 	}
 	return &IAM{
-		account: account, clock: clock, roles: map[string]*role{},
+		account: account, clock: clock, roles: map[string]*role{}, profiles: map[string]*profile{},
 		policies: map[string]*managed{TaskExecutionPolicyArn: {
 			Name: "AmazonECSTaskExecutionRolePolicy", Arn: TaskExecutionPolicyArn, ID: "ANPAJG4T4G4PV56DE72PY",
 			Path: "/service-role/", Document: taskExecutionPolicy, aws: true,
+		}, ContainerInstancePolicyArn: {
+			Name: "AmazonEC2ContainerServiceforEC2Role", Arn: ContainerInstancePolicyArn, ID: "ANPAJLYJCVHC7TQHCSQDS",
+			Path: "/service-role/", Document: containerInstancePolicy, aws: true,
 		}},
 	}
 }
@@ -242,6 +301,19 @@ func errf(status int, code, format string, args ...any) error {
 	return &queryError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
 }
 
+// uniqueID is an IAM unique ID: a four-letter prefix naming the kind of
+// entity (AROA a role, ANPA a managed policy, AIPA an instance profile)
+// and 17 upper-case letters and digits.
+func uniqueID(prefix string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+	var b [17]byte
+	_, _ = rand.Read(b[:])
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return prefix + string(b[:])
+}
+
 func noSuchRole(name string) error {
 	return errf(http.StatusNotFound, "NoSuchEntity", "The role with name %s cannot be found.", name)
 }
@@ -259,6 +331,9 @@ func (m *IAM) ops() map[string]func(url.Values) (any, error) {
 		"ListAttachedRolePolicies": m.listAttachedRolePolicies,
 		"CreatePolicy":             m.createPolicy,
 		"SimulatePrincipalPolicy":  m.simulatePrincipalPolicy,
+		"CreateInstanceProfile":    m.createInstanceProfile,
+		"AddRoleToInstanceProfile": m.addRoleToInstanceProfile,
+		"GetInstanceProfile":       m.getInstanceProfile,
 	}
 }
 
@@ -304,11 +379,14 @@ type roleXML struct {
 	Arn                      string `xml:"Arn"`
 	CreateDate               string `xml:"CreateDate"`
 	AssumeRolePolicyDocument string `xml:"AssumeRolePolicyDocument,omitempty"`
+	// MaxSessionDuration is IAM's default of one hour: the stand-in
+	// does not take the parameter.
+	MaxSessionDuration int `xml:"MaxSessionDuration"`
 }
 
 func (r *role) xml() roleXML {
 	return roleXML{Path: r.Path, RoleName: r.Name, RoleID: r.ID, Arn: r.Arn,
-		CreateDate: r.Created.UTC().Format(time.RFC3339), AssumeRolePolicyDocument: url.QueryEscape(r.AssumeRole)}
+		CreateDate: r.Created.UTC().Format(time.RFC3339), AssumeRolePolicyDocument: url.QueryEscape(r.AssumeRole), MaxSessionDuration: 3600}
 }
 
 func (m *IAM) createRole(form url.Values) (any, error) {
@@ -331,7 +409,7 @@ func (m *IAM) createRole(form url.Values) (any, error) {
 	if _, ok := m.roles[name]; ok {
 		return nil, errf(http.StatusConflict, "EntityAlreadyExists", "Role with name %s already exists.", name)
 	}
-	r := &role{Name: name, Path: p, ID: "AROA" + strings.ToUpper(wire.RequestID()[:17]), Arn: "arn:aws:iam::" + m.account + ":role" + p + name,
+	r := &role{Name: name, Path: p, ID: uniqueID("AROA"), Arn: "arn:aws:iam::" + m.account + ":role" + p + name,
 		Created: m.clock.Now(), AssumeRole: doc, Inline: map[string]string{}}
 	m.roles[name] = r
 	return struct {
@@ -505,7 +583,7 @@ func (m *IAM) createPolicy(form url.Values) (any, error) {
 	if _, ok := m.policies[arn]; ok {
 		return nil, errf(http.StatusConflict, "EntityAlreadyExists", "A policy called %s already exists. Duplicate names are not allowed.", form.Get("PolicyName"))
 	}
-	mp := &managed{Name: form.Get("PolicyName"), Arn: arn, ID: "ANPA" + strings.ToUpper(wire.RequestID()[:17]), Path: p, Document: form.Get("PolicyDocument"), Created: m.clock.Now()}
+	mp := &managed{Name: form.Get("PolicyName"), Arn: arn, ID: uniqueID("ANPA"), Path: p, Document: form.Get("PolicyDocument"), Created: m.clock.Now()}
 	m.policies[arn] = mp
 	return struct {
 		Policy policyXML `xml:"Policy"`
@@ -651,15 +729,123 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 	_, _ = w.Write(b)
 }
 
+// ProfileRole is the ARN of the role of an instance profile, named by
+// ARN or name; "" when the profile has no role. An unknown profile is
+// ErrNoSuchEntity.
+func (m *IAM) ProfileRole(profileArnOrName string) (string, error) {
+	name := profileArnOrName[strings.LastIndexAny(profileArnOrName, "/:")+1:]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.profiles[name]
+	if !ok || (strings.HasPrefix(profileArnOrName, "arn:") && p.Arn != profileArnOrName) {
+		return "", fmt.Errorf("%w: instance profile %s", ErrNoSuchEntity, profileArnOrName)
+	}
+	if len(p.Roles) == 0 {
+		return "", nil
+	}
+	r, ok := m.roles[p.Roles[0]]
+	if !ok {
+		return "", nil
+	}
+	return r.Arn, nil
+}
+
+func noSuchProfile(name string) error {
+	return errf(http.StatusNotFound, "NoSuchEntity", "Instance Profile %s cannot be found.", name)
+}
+
+type profileXML struct {
+	Path                string    `xml:"Path"`
+	InstanceProfileName string    `xml:"InstanceProfileName"`
+	InstanceProfileID   string    `xml:"InstanceProfileId"`
+	Arn                 string    `xml:"Arn"`
+	CreateDate          string    `xml:"CreateDate"`
+	Roles               []roleXML `xml:"Roles>member"`
+}
+
+func (m *IAM) profileXML(p *profile) profileXML {
+	out := profileXML{Path: p.Path, InstanceProfileName: p.Name, InstanceProfileID: p.ID, Arn: p.Arn,
+		CreateDate: p.Created.UTC().Format(time.RFC3339), Roles: []roleXML{}}
+	for _, name := range p.Roles {
+		if r, ok := m.roles[name]; ok {
+			out.Roles = append(out.Roles, r.xml())
+		}
+	}
+	return out
+}
+
+func (m *IAM) createInstanceProfile(form url.Values) (any, error) {
+	if err := required(form, "InstanceProfileName"); err != nil {
+		return nil, err
+	}
+	name, p := form.Get("InstanceProfileName"), form.Get("Path")
+	if p == "" {
+		p = "/"
+	}
+	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") {
+		return nil, errf(http.StatusBadRequest, "ValidationError", "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.profiles[name]; ok {
+		return nil, errf(http.StatusConflict, "EntityAlreadyExists", "Instance Profile %s already exists.", name)
+	}
+	ip := &profile{Name: name, Path: p, ID: uniqueID("AIPA"),
+		Arn: "arn:aws:iam::" + m.account + ":instance-profile" + p + name, Created: m.clock.Now()}
+	m.profiles[name] = ip
+	return struct {
+		InstanceProfile profileXML `xml:"InstanceProfile"`
+	}{m.profileXML(ip)}, nil
+}
+
+// addRoleToInstanceProfile: a profile holds one role (IAM's quota
+// InstanceSessionsPerInstanceProfile, which cannot be raised).
+func (m *IAM) addRoleToInstanceProfile(form url.Values) (any, error) {
+	if err := required(form, "InstanceProfileName", "RoleName"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ip, ok := m.profiles[form.Get("InstanceProfileName")]
+	if !ok {
+		return nil, noSuchProfile(form.Get("InstanceProfileName"))
+	}
+	r, err := m.lookup(form)
+	if err != nil {
+		return nil, err
+	}
+	if len(ip.Roles) > 0 {
+		return nil, errf(http.StatusConflict, "LimitExceeded", "Cannot exceed quota for InstanceSessionsPerInstanceProfile: 1")
+	}
+	ip.Roles = append(ip.Roles, r.Name)
+	return nil, nil
+}
+
+func (m *IAM) getInstanceProfile(form url.Values) (any, error) {
+	if err := required(form, "InstanceProfileName"); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ip, ok := m.profiles[form.Get("InstanceProfileName")]
+	if !ok {
+		return nil, noSuchProfile(form.Get("InstanceProfileName"))
+	}
+	return struct {
+		InstanceProfile profileXML `xml:"InstanceProfile"`
+	}{m.profileXML(ip)}, nil
+}
+
 type snapshot struct {
 	Roles    map[string]*role    `json:"roles"`
 	Policies map[string]*managed `json:"policies"`
+	Profiles map[string]*profile `json:"profiles,omitempty"`
 }
 
 // Snapshot writes the roles and customer managed policies.
 func (m *IAM) Snapshot(w io.Writer) error {
 	m.mu.Lock()
-	snap := snapshot{Roles: m.roles, Policies: map[string]*managed{}}
+	snap := snapshot{Roles: m.roles, Policies: map[string]*managed{}, Profiles: m.profiles}
 	for arn, p := range m.policies {
 		if !p.aws {
 			snap.Policies[arn] = p
@@ -684,6 +870,9 @@ func (m *IAM) Restore(r io.Reader) error {
 	defer m.mu.Unlock()
 	if snap.Roles != nil {
 		m.roles = snap.Roles
+	}
+	if snap.Profiles != nil {
+		m.profiles = snap.Profiles
 	}
 	for arn, p := range snap.Policies {
 		m.policies[arn] = p

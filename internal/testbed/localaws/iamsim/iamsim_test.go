@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"regexp"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -126,5 +127,61 @@ func TestErrors(t *testing.T) {
 	att, err := c.ListAttachedRolePolicies(ctx, &iam.ListAttachedRolePoliciesInput{RoleName: aws.String("r")})
 	if err != nil || len(att.AttachedPolicies) != 0 {
 		t.Errorf("ListAttachedRolePolicies: %+v, %v", att, err)
+	}
+}
+
+// TestInstanceProfiles: a profile holds one role, GetInstanceProfile
+// returns it as the SDK reads it, and unknown names are NoSuchEntity as
+// IAM words it.
+func TestInstanceProfiles(t *testing.T) {
+	ctx := context.Background()
+	c, sim := client(t)
+	if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("ecsInstanceRole"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	created, err := c.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String("ecsInstanceProfile"), Path: aws.String("/ecs/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := "arn:aws:iam::123456789012:instance-profile/ecs/ecsInstanceProfile"
+	if got := aws.ToString(created.InstanceProfile.Arn); got != arn {
+		t.Errorf("arn %s, want %s", got, arn)
+	}
+	if role, err := sim.ProfileRole(arn); err != nil || role != "" {
+		t.Errorf("ProfileRole before a role is added: %q, %v; want none", role, err)
+	}
+	if _, err := c.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("ecsInstanceProfile"), RoleName: aws.String("ecsInstanceRole")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String("ecsInstanceProfile"), RoleName: aws.String("ecsInstanceRole")})
+	var le *iamtypes.LimitExceededException
+	if !errors.As(err, &le) {
+		t.Errorf("a second role: %v, want LimitExceeded", err)
+	}
+	got, err := c.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String("ecsInstanceProfile")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := "arn:aws:iam::123456789012:role/ecsInstanceRole"
+	if p := got.InstanceProfile; aws.ToString(p.Arn) != arn || len(p.Roles) != 1 || aws.ToString(p.Roles[0].Arn) != role || aws.ToString(p.Path) != "/ecs/" {
+		t.Errorf("profile %+v", p)
+	}
+	// IAM's unique IDs: a prefix for the kind and 17 letters and digits.
+	if id := aws.ToString(got.InstanceProfile.InstanceProfileId); !regexp.MustCompile(`^AIPA[A-Z0-9]{17}$`).MatchString(id) {
+		t.Errorf("instance profile ID %q is not IAM's AIPA... form", id)
+	}
+	if id := aws.ToString(got.InstanceProfile.Roles[0].RoleId); !regexp.MustCompile(`^AROA[A-Z0-9]{17}$`).MatchString(id) {
+		t.Errorf("role ID %q is not IAM's AROA... form", id)
+	}
+	if r, err := sim.ProfileRole(arn); err != nil || r != role {
+		t.Errorf("ProfileRole: %q, %v; want %s", r, err, role)
+	}
+	_, err = c.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String("nope")})
+	var nse *iamtypes.NoSuchEntityException
+	if !errors.As(err, &nse) || aws.ToString(nse.Message) != "Instance Profile nope cannot be found." {
+		t.Errorf("unknown profile: %v, want NoSuchEntity", err)
+	}
+	if _, err := sim.ProfileRole("arn:aws:iam::123456789012:instance-profile/nope"); !errors.Is(err, iamsim.ErrNoSuchEntity) {
+		t.Errorf("ProfileRole of an unknown profile: %v", err)
 	}
 }

@@ -26,7 +26,8 @@ run "pull_through_only" {
     condition = [for s in jsondecode(output.agent_role_policy).Statement : s.Sid] == [
       "ConsumeEventQueue", "ReadAndRegisterTaskDefinitions", "TagTaskDefinitionsOnRegister",
       "MarkRolledBackRevisions", "ReadStoppedTasks", "RollServices", "PassWorkloadRolesToEcsTasks", "EcrRegistryWide",
-      "PullThroughPreflight", "MirrorIntoPrivateEcr", "CheckHealedTasksCanPull", "ReadEcrPermissionPolicies",
+      "PullThroughPreflight", "MirrorIntoPrivateEcr", "CheckHealedTasksCanPull", "FindContainerInstanceRoles",
+      "FindInstanceProfiles", "ReadEcrPermissionPolicies",
       "PublishReviewEvents", "CoordinateReplicas",
       "ReadDockerHubCredentials", "ReadPolicyParameter",
     ]
