@@ -296,7 +296,7 @@ var normalizers = []struct {
 // randomKeys are members whose whole value is opaque and drawn per call.
 var randomKeys = map[string]bool{"ReceiptHandle": true, "MessageId": true, "EventId": true, "VersionId": true,
 	"authorizationToken": true, "runtimeId": true, "RequestId": true, "UserId": true,
-	"RoleId": true, "InstanceProfileId": true}
+	"RoleId": true, "InstanceProfileId": true, "PolicyId": true}
 
 // timeKey names the members that hold a timestamp (each side stamps its
 // own, moto to the microsecond): epoch numbers in the JSON protocols, numeric strings in SQS's

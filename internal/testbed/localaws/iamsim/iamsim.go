@@ -386,7 +386,7 @@ type roleXML struct {
 
 func (r *role) xml() roleXML {
 	return roleXML{Path: r.Path, RoleName: r.Name, RoleID: r.ID, Arn: r.Arn,
-		CreateDate: r.Created.UTC().Format(time.RFC3339), AssumeRolePolicyDocument: url.QueryEscape(r.AssumeRole), MaxSessionDuration: 3600}
+		CreateDate: r.Created.UTC().Format(time.RFC3339), AssumeRolePolicyDocument: escapeDocument(r.AssumeRole), MaxSessionDuration: 3600}
 }
 
 func (m *IAM) createRole(form url.Values) (any, error) {
@@ -489,7 +489,7 @@ func (m *IAM) getRolePolicy(form url.Values) (any, error) {
 		RoleName       string `xml:"RoleName"`
 		PolicyName     string `xml:"PolicyName"`
 		PolicyDocument string `xml:"PolicyDocument"`
-	}{r.Name, form.Get("PolicyName"), url.QueryEscape(doc)}, nil
+	}{r.Name, form.Get("PolicyName"), escapeDocument(doc)}, nil
 }
 
 func (m *IAM) listRolePolicies(form url.Values) (any, error) {
@@ -587,7 +587,7 @@ func (m *IAM) createPolicy(form url.Values) (any, error) {
 	m.policies[arn] = mp
 	return struct {
 		Policy policyXML `xml:"Policy"`
-	}{policyXML{mp.Name, mp.ID, mp.Arn, mp.Path, "v1", 0, true, mp.Created.UTC().Format(time.RFC3339)}}, nil
+	}{policyXML{mp.Name, mp.ID, mp.Arn, mp.Path, "v1", 0, true, mp.Created.UTC().Format(time.RFC3339), mp.Created.UTC().Format(time.RFC3339)}}, nil
 }
 
 type policyXML struct {
@@ -599,6 +599,8 @@ type policyXML struct {
 	AttachmentCount  int    `xml:"AttachmentCount"`
 	IsAttachable     bool   `xml:"IsAttachable"`
 	CreateDate       string `xml:"CreateDate"`
+	// UpdateDate is CreateDate while a policy has one version.
+	UpdateDate string `xml:"UpdateDate"`
 }
 
 type statementXML struct {
@@ -878,4 +880,24 @@ func (m *IAM) Restore(r io.Reader) error {
 		m.policies[arn] = p
 	}
 	return nil
+}
+
+// escapeDocument URL-encodes a policy document as IAM returns them,
+// "URL-encoded compliant with RFC 3986": every byte but the unreserved
+// characters as %XX (a space is %20, not the "+" of a query string).
+func escapeDocument(doc string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(doc); i++ {
+		c := doc[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
 }

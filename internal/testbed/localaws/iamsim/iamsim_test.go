@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"testing"
 
@@ -183,5 +184,32 @@ func TestInstanceProfiles(t *testing.T) {
 	}
 	if _, err := sim.ProfileRole("arn:aws:iam::123456789012:instance-profile/nope"); !errors.Is(err, iamsim.ErrNoSuchEntity) {
 		t.Errorf("ProfileRole of an unknown profile: %v", err)
+	}
+}
+
+// TestPolicyDocumentsAreRFC3986Encoded: IAM returns policy documents
+// URL-encoded per RFC 3986, so a pretty-printed document's spaces come back
+// as %20 (a "+" would stay a "+" for a path decoder) and decode to the
+// document as it was put.
+func TestPolicyDocumentsAreRFC3986Encoded(t *testing.T) {
+	ctx := context.Background()
+	c, _ := client(t)
+	doc := "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"ecr:*\", \"Resource\": \"arn:aws:ecr:*:123456789012:repository/a+b/*\"}]\n}"
+	if _, err := c.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String("r"), AssumeRolePolicyDocument: aws.String(trust)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String("r"), PolicyName: aws.String("p"), PolicyDocument: aws.String(doc)}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String("r"), PolicyName: aws.String("p")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := aws.ToString(out.PolicyDocument)
+	if regexp.MustCompile(`[^A-Za-z0-9%._~-]`).MatchString(got) || !regexp.MustCompile(`%20`).MatchString(got) {
+		t.Errorf("document %q: want every reserved byte and space as %%XX", got)
+	}
+	if dec, err := url.PathUnescape(got); err != nil || dec != doc {
+		t.Errorf("decoded document = %q, %v; want the document put", dec, err)
 	}
 }
