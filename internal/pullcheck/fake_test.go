@@ -64,7 +64,6 @@ type instanceBed struct {
 	ecsErr     error
 	ec2Err     error
 	iamErr     error
-	simulate   *iam.SimulatePrincipalPolicyOutput
 }
 
 func (b *instanceBed) DescribeContainerInstances(_ context.Context, in *ecs.DescribeContainerInstancesInput, _ ...func(*ecs.Options)) (*ecs.DescribeContainerInstancesOutput, error) {
