@@ -222,8 +222,20 @@ func (c *copier) tryBlob(ctx context.Context, d v1.Descriptor) error {
 		return nil
 	}
 	from, known := c.mountSource(d.Digest)
+	// The source stream gets its own context: when the upload fails, ending
+	// it unblocks a read net/http may still have in flight.
+	srcCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// With nothing to mount from, the blob will be fetched whatever the
+	// upload session says: ask the source while the session opens, so
+	// that the two round trips overlap.
+	var early <-chan fetched
+	if l := c.local[d.Digest]; from == "" && l == nil {
+		early = c.fetchAhead(srcCtx, d)
+	}
 	loc, mounted, err := c.dstC.startUpload(ctx, d.Digest, from)
 	if err != nil {
+		discard(cancel, early)
 		return fmt.Errorf("start upload: %w", err)
 	}
 	if from != "" && !mounted {
@@ -235,14 +247,14 @@ func (c *copier) tryBlob(ctx context.Context, d v1.Descriptor) error {
 		return nil
 	}
 
-	// The source stream gets its own context: when the upload fails, ending
-	// it unblocks a read net/http may still have in flight.
-	srcCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var rc io.ReadCloser
-	if l := c.local[d.Digest]; l != nil {
+	switch l := c.local[d.Digest]; {
+	case l != nil:
 		rc, err = l.Compressed()
-	} else {
+	case early != nil:
+		f := <-early
+		rc, err = f.rc, f.err
+	default:
 		rc, err = c.srcC.getBlob(srcCtx, d)
 	}
 	if err != nil {
@@ -295,6 +307,33 @@ func (c *copier) tryBlob(ctx context.Context, d v1.Descriptor) error {
 	c.blobsCopied.Add(1)
 	c.log.LogAttrs(ctx, slog.LevelDebug, "blob copied", slog.String("digest", d.Digest.String()), slog.Int64("bytes", d.Size))
 	return nil
+}
+
+// fetched is a source GET's outcome.
+type fetched struct {
+	rc  io.ReadCloser
+	err error
+}
+
+// fetchAhead starts the source GET of d; the channel yields its outcome.
+func (c *copier) fetchAhead(ctx context.Context, d v1.Descriptor) <-chan fetched {
+	ch := make(chan fetched, 1)
+	go func() {
+		rc, err := c.srcC.getBlob(ctx, d)
+		ch <- fetched{rc, err}
+	}()
+	return ch
+}
+
+// discard ends a fetch started ahead that will not be read.
+func discard(cancel context.CancelFunc, early <-chan fetched) {
+	if early == nil {
+		return
+	}
+	cancel()
+	if f := <-early; f.rc != nil {
+		f.rc.Close()
+	}
 }
 
 // flights tracks the blobs copies of one Mirror are moving into a

@@ -135,15 +135,19 @@ func (c *copier) connectDst(ctx context.Context, mountFrom []string) error {
 }
 
 func (c *copier) run(ctx context.Context) (Result, error) {
+	// Both registries are pinged (and tokens fetched) at once.
+	var g errgroup.Group
+	g.Go(func() error {
+		var err error
+		c.srcC, err = newRepoClient(ctx, c.src.Context(), c.o.srcKeychain, c.srcTransport(),
+			[]string{c.src.Context().Scope(transport.PullScope)}, c.o.endpoints[c.src.Context().RegistryStr()])
+		return err
+	})
+	g.Go(func() error { return c.connectDst(ctx, nil) })
+	if err := g.Wait(); err != nil {
+		return Result{}, err
+	}
 	var err error
-	c.srcC, err = newRepoClient(ctx, c.src.Context(), c.o.srcKeychain, c.srcTransport(),
-		[]string{c.src.Context().Scope(transport.PullScope)}, c.o.endpoints[c.src.Context().RegistryStr()])
-	if err != nil {
-		return Result{}, err
-	}
-	if err := c.connectDst(ctx, nil); err != nil {
-		return Result{}, err
-	}
 
 	// HEAD first: free where GETs are counted, and enough to know whether
 	// anything needs doing.

@@ -203,6 +203,20 @@ func TestCopyFaults(t *testing.T) {
 			wantErrText: "storage failure",
 		},
 		{
+			// The source GET started while the session opened is given up.
+			name: "500 on one upload session start",
+			fault: func(_, dst *testRegistry) {
+				dst.setFault(failTimes(1, isUploadStart, serverError))
+			},
+		},
+		{
+			name: "500 on every upload session start",
+			fault: func(_, dst *testRegistry) {
+				dst.setFault(failTimes(1000, isUploadStart, serverError))
+			},
+			wantErrText: "start upload",
+		},
+		{
 			name: "connection reset in the middle of a blob",
 			fault: func(src, _ *testRegistry) {
 				src.setFault(failTimes(1, isBlobGET, src.resetMidBody))

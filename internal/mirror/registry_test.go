@@ -415,6 +415,11 @@ func isBlobUpload(r *http.Request) bool {
 	return (r.Method == http.MethodPut || r.Method == http.MethodPatch) && strings.Contains(r.URL.Path, "/blobs/uploads/")
 }
 
+// isUploadStart matches the POST that opens an upload session (or mounts).
+func isUploadStart(r *http.Request) bool {
+	return r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/blobs/uploads/")
+}
+
 func isBlobGET(r *http.Request) bool {
 	_, rest, ok := splitBlobPath(r.URL.Path)
 	return ok && r.Method == http.MethodGet && strings.HasPrefix(rest, "sha256:")
