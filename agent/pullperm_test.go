@@ -63,22 +63,7 @@ func TestRegistryPolicyLetsItHeal(t *testing.T) {
 	if rv.PullPermission == nil || rv.PullPermission.Result != "allowed" {
 		t.Errorf("pullPermission %+v, want allowed", rv.PullPermission)
 	}
-	ctx := context.Background()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if err := b.srv.Tick(ctx); err != nil {
-			t.Fatal(err)
-		}
-		out, err := b.c.ECS.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(b.sc.Cluster), Services: []string{b.sc.Service}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s := out.Services[0]; aws.ToString(s.TaskDefinition) == healed && s.RunningCount >= 1 {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("the healed service never ran a task on %s", healed)
+	b.waitRunning(t, healed)
 }
 
 // TestPinnedDigestMustBeItsTag: the policy lets nginx through by tag 1.27

@@ -100,15 +100,9 @@ func (e *EC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "InvalidAction", "EC2 query requests are POST here, got "+r.Method)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedQueryString", "read the request: "+err.Error())
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedQueryString", "cannot parse the request's form: "+err.Error())
+	form, ferr := wire.QueryForm(w, r)
+	if ferr != nil {
+		writeError(w, ferr.Status, ferr.Code, ferr.Message)
 		return
 	}
 	action := form.Get("Action")
@@ -117,6 +111,7 @@ func (e *EC2) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var out any
+	var err error
 	switch action {
 	case "RunInstances":
 		out, err = e.runInstances(form)

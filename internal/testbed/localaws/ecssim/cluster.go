@@ -198,3 +198,30 @@ func activeInstances(c *cluster) int {
 	}
 	return n
 }
+
+// describe answers a Describe* call on a cluster's resources: refs (at
+// most max, named field in errors) are looked up with find and rendered,
+// each missing one reported as a failure, as ECS does. key names the
+// list in the response.
+func describe[T, O any](e *ECS, clusterRef, field, key, kind string, refs []string, max int,
+	find func(*cluster, string) *T, render func(*cluster, *T) O) (any, error) {
+	if err := checkRefs(field, refs, max); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	c, err := e.activeCluster(clusterRef)
+	if err != nil {
+		return nil, err
+	}
+	out, failures := []O{}, []failure{}
+	for _, ref := range refs {
+		r := find(c, ref)
+		if r == nil {
+			failures = append(failures, e.missing(c, kind, ref))
+			continue
+		}
+		out = append(out, render(c, r))
+	}
+	return map[string]any{key: out, "failures": failures}, nil
+}

@@ -77,25 +77,8 @@ func (e *ECS) describeContainerInstances(_ context.Context, body []byte) (any, e
 	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := checkRefs("ContainerInstances", in.ContainerInstances, 100); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, err := e.activeCluster(in.Cluster)
-	if err != nil {
-		return nil, err
-	}
-	out, failures := []any{}, []failure{}
-	for _, ref := range in.ContainerInstances {
-		ci := e.findInstance(c, ref)
-		if ci == nil {
-			failures = append(failures, e.missing(c, "container-instance", ref))
-			continue
-		}
-		out = append(out, e.renderInstance(c, ci))
-	}
-	return map[string]any{"containerInstances": out, "failures": failures}, nil
+	return describe(e, in.Cluster, "ContainerInstances", "containerInstances", "container-instance", in.ContainerInstances, 100,
+		e.findInstance, e.renderInstance)
 }
 
 func (e *ECS) instanceArn(c *cluster, ci *containerInstance) string {

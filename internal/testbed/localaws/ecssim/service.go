@@ -395,25 +395,9 @@ func (e *ECS) describeServices(_ context.Context, body []byte) (any, error) {
 	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := checkRefs("Services", in.Services, 10); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, err := e.activeCluster(in.Cluster)
-	if err != nil {
-		return nil, err
-	}
-	services, failures := []any{}, []failure{}
-	for _, ref := range in.Services {
-		s := e.findService(c, ref)
-		if s == nil {
-			failures = append(failures, e.missing(c, "service", ref))
-			continue
-		}
-		services = append(services, e.renderService(c, s, hasInclude(in.Include, "TAGS")))
-	}
-	return map[string]any{"services": services, "failures": failures}, nil
+	tags := hasInclude(in.Include, "TAGS")
+	return describe(e, in.Cluster, "Services", "services", "service", in.Services, 10,
+		e.findService, func(c *cluster, s *service) any { return e.renderService(c, s, tags) })
 }
 
 func (e *ECS) listServices(_ context.Context, body []byte) (any, error) {

@@ -532,25 +532,9 @@ func (e *ECS) describeTasks(_ context.Context, body []byte) (any, error) {
 	if err := wire.Decode(body, &in); err != nil {
 		return nil, err
 	}
-	if err := checkRefs("Tasks", in.Tasks, 100); err != nil {
-		return nil, err
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, err := e.activeCluster(in.Cluster)
-	if err != nil {
-		return nil, err
-	}
-	tasks, failures := []taskOut{}, []failure{}
-	for _, ref := range in.Tasks {
-		t := e.findTask(c, ref)
-		if t == nil {
-			failures = append(failures, e.missing(c, "task", ref))
-			continue
-		}
-		tasks = append(tasks, e.renderTask(t, false, hasInclude(in.Include, "TAGS")))
-	}
-	return map[string]any{"tasks": tasks, "failures": failures}, nil
+	tags := hasInclude(in.Include, "TAGS")
+	return describe(e, in.Cluster, "Tasks", "tasks", "task", in.Tasks, 100,
+		e.findTask, func(_ *cluster, t *task) taskOut { return e.renderTask(t, false, tags) })
 }
 
 var listFamilyRe = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)

@@ -256,15 +256,9 @@ func (m *IAM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusMethodNotAllowed, "InvalidAction", "IAM query requests are POST, got "+r.Method)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedQueryString", "read the request: "+err.Error())
-		return
-	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "MalformedQueryString", "cannot parse the request's form: "+err.Error())
+	form, ferr := wire.QueryForm(w, r)
+	if ferr != nil {
+		writeError(w, ferr.Status, ferr.Code, ferr.Message)
 		return
 	}
 	action := form.Get("Action")
@@ -397,12 +391,9 @@ func (m *IAM) createRole(form url.Values) (any, error) {
 	if err := checkDocument(doc); err != nil {
 		return nil, err
 	}
-	p := form.Get("Path")
-	if p == "" {
-		p = "/"
-	}
-	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") {
-		return nil, errf(http.StatusBadRequest, "ValidationError", "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.")
+	p, err := entityPath(form)
+	if err != nil {
+		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -573,9 +564,9 @@ func (m *IAM) createPolicy(form url.Values) (any, error) {
 	if err := checkDocument(form.Get("PolicyDocument")); err != nil {
 		return nil, err
 	}
-	p := form.Get("Path")
-	if p == "" {
-		p = "/"
+	p, err := entityPath(form)
+	if err != nil {
+		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -780,12 +771,10 @@ func (m *IAM) createInstanceProfile(form url.Values) (any, error) {
 	if err := required(form, "InstanceProfileName"); err != nil {
 		return nil, err
 	}
-	name, p := form.Get("InstanceProfileName"), form.Get("Path")
-	if p == "" {
-		p = "/"
-	}
-	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") {
-		return nil, errf(http.StatusBadRequest, "ValidationError", "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.")
+	name := form.Get("InstanceProfileName")
+	p, err := entityPath(form)
+	if err != nil {
+		return nil, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -900,4 +889,17 @@ func escapeDocument(doc string) string {
 		}
 	}
 	return b.String()
+}
+
+// entityPath is a create call's Path: "/" when absent, and like IAM's,
+// beginning and ending with a slash.
+func entityPath(form url.Values) (string, error) {
+	p := form.Get("Path")
+	if p == "" {
+		return "/", nil
+	}
+	if !strings.HasPrefix(p, "/") || !strings.HasSuffix(p, "/") {
+		return "", errf(http.StatusBadRequest, "ValidationError", "The specified value for path is invalid. It must begin and end with / and contain only alphanumeric characters and/or / characters.")
+	}
+	return p, nil
 }
