@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
+	"github.com/pullheal/pullheal/internal/testbed/proctest"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
 
@@ -75,33 +75,6 @@ func TestConfigServed(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink that the agent's goroutines share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// lines returns the JSON log lines whose msg is msg.
-func (s *syncBuffer) lines(t *testing.T, msg string) []map[string]any {
-	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, line := range strings.Split(s.b.String(), "\n") {
-		var l map[string]any
-		if json.Unmarshal([]byte(line), &l) == nil && l["msg"] == msg {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // TestEventsOfOtherAccountsAndRegionsAreDropped: a rate-limit failure of
 // another account or region than the agent's is deleted with one log line,
 // healed nowhere and reviewed never; an event that needs nothing (a task
@@ -133,7 +106,7 @@ func TestEventsOfOtherAccountsAndRegionsAreDropped(t *testing.T) {
 	}
 	b.send(t, elsewhere("account", "999999999999"), elsewhere("region", "eu-west-3"), string(running))
 
-	var logs syncBuffer
+	var logs proctest.LogSink
 	o := b.options("replica-1")
 	o.Account, o.Region = account, region
 	o.Registerer = prometheus.NewRegistry()
@@ -160,7 +133,7 @@ func TestEventsOfOtherAccountsAndRegionsAreDropped(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	dropped := logs.lines(t, "dropping event of another account or region")
+	dropped := logs.Lines(proctest.Msg("dropping event of another account or region"))
 	if len(dropped) != 2 {
 		t.Fatalf("%d drop lines, want 2: %+v", len(dropped), dropped)
 	}
@@ -168,7 +141,7 @@ func TestEventsOfOtherAccountsAndRegionsAreDropped(t *testing.T) {
 	if !strings.Contains(reasons, "account 999999999999") || !strings.Contains(reasons, "region eu-west-3") {
 		t.Errorf("drop reasons %q", reasons)
 	}
-	ignored := logs.lines(t, "ignored")
+	ignored := logs.Lines(proctest.Msg("ignored"))
 	if len(ignored) != 1 || ignored[0]["level"] != "DEBUG" || ignored[0]["reason"] == "" {
 		t.Errorf("ignored lines %+v, want one at DEBUG with its reason", ignored)
 	}
@@ -189,7 +162,7 @@ func TestFailedHealLogsAtWarn(t *testing.T) {
 	t.Parallel()
 	b := newBed(t, scenario.Options{NoExecutionRole: true})
 	b.send(t, b.failTasks(t, 1)[0])
-	var logs syncBuffer
+	var logs proctest.LogSink
 	o := b.options("replica-1")
 	o.Registerer = prometheus.NewRegistry()
 	a, err := agent.FromConfig(b.srv.AWSConfig(), o, slog.New(slog.NewJSONHandler(&logs, nil)))
@@ -201,13 +174,13 @@ func TestFailedHealLogsAtWarn(t *testing.T) {
 	go func() { defer close(done); _ = a.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(15 * time.Second)
-	for len(logs.lines(t, "healing failed")) == 0 {
+	for len(logs.Lines(proctest.Msg("healing failed"))) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("no \"healing failed\" line within 15s")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	l := logs.lines(t, "healing failed")[0]
+	l := logs.Lines(proctest.Msg("healing failed"))[0]
 	if l["level"] != "WARN" || !strings.Contains(l["reason"].(string), "execution") {
 		t.Errorf("outcome line %v, want WARN with the reason", l)
 	}

@@ -1,9 +1,7 @@
 package policysource_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,32 +15,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pullheal/pullheal/internal/policysource"
+	"github.com/pullheal/pullheal/internal/testbed/proctest"
 	"github.com/pullheal/pullheal/policy"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) lines() []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(s.b.String()), "\n") {
-		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil {
-			out = append(out, m)
-		}
-	}
-	return out
-}
 
 // A valid change is put in force; an invalid one is refused, logged at
 // WARN with its position, counted, and the last good policy stays; a read
@@ -57,7 +32,7 @@ func TestWatcherReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	var logs syncBuffer
+	var logs proctest.LogSink
 	w, err := policysource.NewWatcher(r, first, policysource.WatcherConfig{Registerer: reg, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +76,7 @@ func TestWatcherReload(t *testing.T) {
 		t.Fatalf("failures = invalid %v read %v", failures(policysource.ReasonInvalid), failures(policysource.ReasonRead))
 	}
 	var warn map[string]any
-	for _, l := range logs.lines() {
+	for _, l := range logs.Lines(nil) {
 		if l["level"] == "WARN" {
 			warn = l
 		}

@@ -2,7 +2,8 @@
 // end-to-end suites (e2e against `pullheal local`, e2e/moto against moto and
 // docker-registry): each process in its own process group, its output kept
 // line by line so that a test can wait for a log line, printed when the test
-// fails, and its Prometheus metrics read back.
+// fails, and its Prometheus metrics read back. LogSink reads the JSON log
+// lines of an in-process logger the same way.
 package proctest
 
 import (

@@ -21,6 +21,7 @@ import (
 
 	"github.com/pullheal/pullheal/internal/testbed/localaws/eventsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
+	"github.com/pullheal/pullheal/internal/testbed/proctest"
 )
 
 // recorded is one of the sample ECS events with the parts an AWS service
@@ -256,26 +257,8 @@ func TestPublishEvent(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestFailedDeliveryIsDroppedAndLogged(t *testing.T) {
-	var logs syncBuffer
+	var logs proctest.LogSink
 	e := newEnv(t, slog.New(slog.NewJSONHandler(&logs, nil)))
 	ctx := context.Background()
 	url, arn := e.queue(t, "present")
