@@ -259,6 +259,21 @@ func (h *Healer) finish(ctx context.Context, outcome string, rv Review, log *slo
 	return result{outcome: outcome, review: rv}, nil
 }
 
+// finishHeld finishes a heal done under ls and then marks the lease done.
+// It publishes first: a replica that takes over after a crash in between
+// publishes again, and a duplicate review (same rewrite ID) is better than
+// none.
+func (h *Healer) finishHeld(ctx context.Context, ls *lease, outcome string, rv Review, log *slog.Logger) (result, error) {
+	res, err := h.finish(ctx, outcome, rv, log)
+	if err != nil {
+		return result{}, err
+	}
+	if err := ls.Finish(ctx, rv.done()); err != nil {
+		return result{}, err
+	}
+	return res, nil
+}
+
 func imageReasons(cs []ImageChange) string {
 	parts := make([]string, 0, len(cs))
 	for _, c := range cs {

@@ -104,17 +104,7 @@ func (h *Healer) correct(ctx context.Context, p plan.Plan, moves []move, rv Revi
 		return result{}, err
 	}
 	rv.Reason = "rate-limited pull moved to ECR"
-	// Publish before the ls is marked done: a replica that takes over
-	// after a crash here publishes again, and a duplicate review (same
-	// rewrite ID) is better than none.
-	res, err := h.finish(ctx, outcomeCorrected, rv, log)
-	if err != nil {
-		return result{}, err
-	}
-	if err := ls.Finish(ctx, rv.done()); err != nil {
-		return result{}, err
-	}
-	return res, nil
+	return h.finishHeld(ctx, ls, outcomeCorrected, rv, log)
 }
 
 // reuse fills rv from a corrected revision a previous holder registered:

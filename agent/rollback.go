@@ -120,14 +120,7 @@ func (h *Healer) rollBack(ctx context.Context, p plan.Plan, rv Review, log *slog
 		log.Info("service rolled back", "service", rv.Service, "target", source)
 	}
 	rv.Reason = "the revision pullheal generated failed to pull from ECR: " + stopReason + "; it is not rolled out again until a person approves it (pullheal approve) or removes its " + TagReverted + " tag"
-	res, err := h.finish(ctx, outcomeRolledBack, rv, log)
-	if err != nil {
-		return result{}, err
-	}
-	if err := ls.Finish(ctx, rv.done()); err != nil {
-		return result{}, err
-	}
-	return res, nil
+	return h.finishHeld(ctx, ls, outcomeRolledBack, rv, log)
 }
 
 // service reads the task's service; nil when it (or its cluster) is gone
