@@ -30,27 +30,12 @@ const registryPolicy = `{"Version":"2012-10-17","Statement":[{"Sid":"PullThrough
 // with the registry policy it pulls.
 func TestECRPullsFollowIAM(t *testing.T) {
 	ctx := context.Background()
-	s, err := localaws.Start(ctx, localaws.Config{RestartDelay: time.Millisecond, EnforceIAM: true})
-	must(t, err)
-	t.Cleanup(func() { s.Close() })
-	c := scenario.NewClients(s.AWSConfig())
-	image := s.RegistryHost() + "/docker-hub/library/nginx:1.27"
-	sc, err := scenario.Setup(ctx, c, scenario.Options{Image: image, NoService: true, ExecutionRolePolicy: scenario.ManagedPolicyOnly,
-		HubUser: localaws.HubUser, HubToken: localaws.HubToken})
-	must(t, err)
-
+	s, c, sc := iamBed(t, scenario.Options{NoService: true, ExecutionRolePolicy: scenario.ManagedPolicyOnly})
 	run := func() ecstypes.Task {
 		t.Helper()
-		out, err := c.ECS.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(sc.Cluster), TaskDefinition: aws.String(sc.TaskDefinitionArn),
+		return runToOutcome(t, s, c, &ecs.RunTaskInput{Cluster: aws.String(sc.Cluster), TaskDefinition: aws.String(sc.TaskDefinitionArn),
 			LaunchType:           ecstypes.LaunchTypeFargate,
 			NetworkConfiguration: &ecstypes.NetworkConfiguration{AwsvpcConfiguration: &ecstypes.AwsVpcConfiguration{Subnets: []string{"subnet-0123456789abcdef0"}}}})
-		must(t, err)
-		for range 5 {
-			must(t, s.Tick(ctx))
-		}
-		d, err := c.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(sc.Cluster), Tasks: []string{aws.ToString(out.Tasks[0].TaskArn)}})
-		must(t, err)
-		return d.Tasks[0]
 	}
 	denied := run()
 	t.Logf("denied: %s", aws.ToString(denied.StoppedReason))
@@ -101,28 +86,15 @@ func TestEC2PullsAsTheInstanceRole(t *testing.T) {
 		noProfile bool
 	}{{"instance role", false}, {"no instance profile", true}} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := localaws.Start(ctx, localaws.Config{RestartDelay: time.Millisecond, EnforceIAM: true})
-			must(t, err)
-			t.Cleanup(func() { s.Close() })
-			c := scenario.NewClients(s.AWSConfig())
-			image := s.RegistryHost() + "/docker-hub/library/nginx:1.27"
-			sc, err := scenario.Setup(ctx, c, scenario.Options{Image: image, NoService: true, EC2: true, NoExecutionRole: true,
-				NoInstanceProfile: tc.noProfile, HubUser: localaws.HubUser, HubToken: localaws.HubToken})
-			must(t, err)
+			s, c, sc := iamBed(t, scenario.Options{NoService: true, EC2: true, NoExecutionRole: true, NoInstanceProfile: tc.noProfile})
 			run := func() ecstypes.Task {
 				t.Helper()
-				out, err := c.ECS.RunTask(ctx, &ecs.RunTaskInput{Cluster: aws.String(sc.Cluster), TaskDefinition: aws.String(sc.TaskDefinitionArn),
+				task := runToOutcome(t, s, c, &ecs.RunTaskInput{Cluster: aws.String(sc.Cluster), TaskDefinition: aws.String(sc.TaskDefinitionArn),
 					LaunchType: ecstypes.LaunchTypeEc2, NetworkConfiguration: sc.Network()})
-				must(t, err)
-				if got := aws.ToString(out.Tasks[0].ContainerInstanceArn); got != sc.ContainerInstanceArn {
+				if got := aws.ToString(task.ContainerInstanceArn); got != sc.ContainerInstanceArn {
 					t.Errorf("placed on %s, want the registered %s", got, sc.ContainerInstanceArn)
 				}
-				for range 5 {
-					must(t, s.Tick(ctx))
-				}
-				d, err := c.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(sc.Cluster), Tasks: []string{aws.ToString(out.Tasks[0].TaskArn)}})
-				must(t, err)
-				return d.Tasks[0]
+				return task
 			}
 			denied := run()
 			// On EC2 the stop reason is "Task failed to start"; the
@@ -154,4 +126,34 @@ func TestEC2PullsAsTheInstanceRole(t *testing.T) {
 			}
 		})
 	}
+}
+
+// iamBed starts a test bed that enforces IAM and sets up o's scenario for
+// the cache path of nginx:1.27, with the hub account's credentials.
+func iamBed(t *testing.T, o scenario.Options) (*localaws.Server, scenario.Clients, *scenario.Scenario) {
+	t.Helper()
+	s, err := localaws.Start(context.Background(), localaws.Config{RestartDelay: time.Millisecond, EnforceIAM: true})
+	must(t, err)
+	t.Cleanup(func() { s.Close() })
+	c := scenario.NewClients(s.AWSConfig())
+	o.Image = s.RegistryHost() + "/docker-hub/library/nginx:1.27"
+	o.HubUser, o.HubToken = localaws.HubUser, localaws.HubToken
+	sc, err := scenario.Setup(context.Background(), c, o)
+	must(t, err)
+	return s, c, sc
+}
+
+// runToOutcome runs a task and ticks the scheduler until its pull has
+// settled one way or the other, then describes it.
+func runToOutcome(t *testing.T, s *localaws.Server, c scenario.Clients, in *ecs.RunTaskInput) ecstypes.Task {
+	t.Helper()
+	ctx := context.Background()
+	out, err := c.ECS.RunTask(ctx, in)
+	must(t, err)
+	for range 5 {
+		must(t, s.Tick(ctx))
+	}
+	d, err := c.ECS.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: in.Cluster, Tasks: []string{aws.ToString(out.Tasks[0].TaskArn)}})
+	must(t, err)
+	return d.Tasks[0]
 }
