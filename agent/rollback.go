@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
+	"github.com/pullheal/pullheal/internal/ecsarn"
 	"github.com/pullheal/pullheal/internal/ecsevent"
 	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/plan"
@@ -69,7 +70,7 @@ func (h *Healer) rollBack(ctx context.Context, p plan.Plan, rv Review, log *slog
 	if ls.done != nil {
 		return result{outcome: outcomeDuplicate, review: ls.done.merge(rv)}, nil
 	}
-	svc, err := h.service(ctx, task.ClusterArn, rv.Service)
+	svc, _, err := h.service(ctx, task.ClusterArn, rv.Service)
 	if err != nil {
 		return result{}, err
 	}
@@ -89,7 +90,7 @@ func (h *Healer) rollBack(ctx context.Context, p plan.Plan, rv Review, log *slog
 	// heal of it must already find the generated revision marked.
 	entry := ""
 	if rv.Service != "" {
-		entry = clusterName(task.ClusterArn) + "/" + rv.Service
+		entry = ecsarn.Name(task.ClusterArn) + "/" + rv.Service
 	}
 	if err := h.markRolledBack(ctx, genArn, tags[TagReverted], entry, imageReasons(rv.Images)); err != nil {
 		return result{}, err
@@ -123,23 +124,24 @@ func (h *Healer) rollBack(ctx context.Context, p plan.Plan, rv Review, log *slog
 	return h.finishHeld(ctx, ls, outcomeRolledBack, rv, log)
 }
 
-// service reads the task's service; nil when it (or its cluster) is gone
-// or the task was not started by a service.
-func (h *Healer) service(ctx context.Context, cluster, name string) (*ecstypes.Service, error) {
+// service reads the task's service; nil when the task was not started by a
+// service, or when the service (or its cluster) is gone, gone then saying
+// which.
+func (h *Healer) service(ctx context.Context, cluster, name string) (svc *ecstypes.Service, gone string, err error) {
 	if name == "" {
-		return nil, nil
+		return nil, "", nil
 	}
 	out, err := h.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(cluster), Services: []string{name}})
 	if isNotFound(err) {
-		return nil, nil
+		return nil, "the cluster of service " + name + " no longer exists", nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("describe service %s: %w", name, err)
+		return nil, "", fmt.Errorf("describe service %s: %w", name, err)
 	}
 	if len(out.Services) == 0 || aws.ToString(out.Services[0].Status) != "ACTIVE" {
-		return nil, nil
+		return nil, "service " + name + " no longer exists", nil
 	}
-	return &out.Services[0], nil
+	return &out.Services[0], "", nil
 }
 
 // markRolledBack tags the generated revision: TagRolledBack with why
@@ -181,13 +183,6 @@ func ecrPullFailures(task *ecsevent.Task) ([]ImageChange, string) {
 		reasons = append(reasons, f.Container+": "+f.Reason)
 	}
 	return out, strings.Join(reasons, "; ")
-}
-
-func clusterName(arn string) string {
-	if i := strings.LastIndex(arn, "/"); i >= 0 {
-		return arn[i+1:]
-	}
-	return arn
 }
 
 // circuitBreakerRollsBack reports whether ECS's deployment circuit breaker

@@ -21,19 +21,14 @@ func (h *Healer) rollService(ctx context.Context, task *ecsevent.Task, rv *Revie
 		rv.ServiceAction = "none: the task was not started by a service (" + describeGroup(task) + "); the corrected revision is registered for its owner to use"
 		return nil
 	}
-	out, err := h.ecs.DescribeServices(ctx, &ecs.DescribeServicesInput{Cluster: aws.String(task.ClusterArn), Services: []string{rv.Service}})
-	if isNotFound(err) {
-		rv.ServiceAction = "none: the cluster of service " + rv.Service + " no longer exists"
-		return nil
-	}
+	svc, gone, err := h.service(ctx, task.ClusterArn, rv.Service)
 	if err != nil {
-		return fmt.Errorf("describe service %s: %w", rv.Service, err)
+		return err
 	}
-	if len(out.Services) == 0 || aws.ToString(out.Services[0].Status) != "ACTIVE" {
-		rv.ServiceAction = "none: service " + rv.Service + " no longer exists"
+	if svc == nil {
+		rv.ServiceAction = "none: " + gone
 		return nil
 	}
-	svc := out.Services[0]
 	current := aws.ToString(svc.TaskDefinition)
 	controller := ecstypes.DeploymentControllerTypeEcs
 	if svc.DeploymentController != nil && svc.DeploymentController.Type != "" {
