@@ -321,9 +321,9 @@ func (e *ECR) repositoryArn(name string) string {
 var (
 	repoNameRE   = regexp.MustCompile(`^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 	prefixRE     = regexp.MustCompile(`^((?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*/?|ROOT)$`)
-	imageTagRE   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
+	imageTagRE   = wire.NewPattern(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 	digestRE     = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
-	filterRE     = regexp.MustCompile(`^[0-9a-zA-Z._*-]{1,128}$`)
+	filterRE     = wire.NewPattern(`^[0-9a-zA-Z._*-]{1,128}$`)
 	credentialRE = regexp.MustCompile(`^arn:aws:secretsmanager:[a-zA-Z0-9-:]+:secret:ecr-pullthroughcache/[a-zA-Z0-9/_+=.@-]+$`)
 	registryIDRE = regexp.MustCompile(`^[0-9]{12}$`)
 )

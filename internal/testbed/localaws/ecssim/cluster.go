@@ -2,14 +2,13 @@ package ecssim
 
 import (
 	"context"
-	"regexp"
 	"sort"
 	"strings"
 
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
 )
 
-var clusterNameRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+var clusterNameRe = wire.NewPattern(`^[a-zA-Z0-9_-]{1,255}$`)
 
 // clusterName turns a cluster reference (name or ARN, "" for "default")
 // into a name.

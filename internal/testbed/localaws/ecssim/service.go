@@ -3,7 +3,6 @@ package ecssim
 import (
 	"context"
 	"encoding/json"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -11,7 +10,7 @@ import (
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
 )
 
-var serviceNameRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+var serviceNameRe = wire.NewPattern(`^[a-zA-Z0-9_-]{1,255}$`)
 
 // maxServiceEvents is how many events DescribeServices returns, newest
 // first, as ECS does.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,12 +19,12 @@ var readOnlyMembers = []string{
 }
 
 var (
-	familyRe        = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
-	containerNameRe = regexp.MustCompile(`^[a-zA-Z0-9_-]{1,255}$`)
+	familyRe        = wire.NewPattern(`^[a-zA-Z0-9_-]{1,255}$`)
+	containerNameRe = wire.NewPattern(`^[a-zA-Z0-9_-]{1,255}$`)
 	// ECS accepts up to 255 letters, digits, hyphens, underscores, colons,
 	// periods, forward slashes and number signs (and @ for digests); whether
 	// the name is a valid reference is only found out when pulling.
-	imageRe = regexp.MustCompile(`^[a-zA-Z0-9_:./#@-]{1,255}$`)
+	imageRe = wire.NewPattern(`^[a-zA-Z0-9_:./#@-]{1,255}$`)
 )
 
 // flexString is a JSON string that also accepts a number, as ECS does for

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"maps"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -16,9 +15,9 @@ import (
 )
 
 var (
-	busNamePattern    = regexp.MustCompile(`^[/\.\-_A-Za-z0-9]{1,256}$`)
-	ruleNamePattern   = regexp.MustCompile(`^[\.\-_A-Za-z0-9]{1,64}$`)
-	targetIDPattern   = regexp.MustCompile(`^[\.\-_A-Za-z0-9]{1,64}$`)
+	busNamePattern    = wire.NewPattern(`^[/\.\-_A-Za-z0-9]{1,256}$`)
+	ruleNamePattern   = wire.NewPattern(`^[\.\-_A-Za-z0-9]{1,64}$`)
+	targetIDPattern   = wire.NewPattern(`^[\.\-_A-Za-z0-9]{1,64}$`)
 	maxTargetsPerRule = 5
 )
 

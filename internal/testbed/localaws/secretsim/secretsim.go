@@ -29,7 +29,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -63,7 +62,7 @@ type Config struct {
 	StateDir string
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
+var nameRE = wire.NewPattern(`^[A-Za-z0-9/_+=.@-]{1,512}$`)
 
 // Validate reports the first invalid field of the configuration; empty
 // fields take their defaults.

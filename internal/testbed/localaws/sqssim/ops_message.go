@@ -2,7 +2,6 @@ package sqssim
 
 import (
 	"context"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -110,7 +109,7 @@ func (s *SQS) sendMessageBatch(_ context.Context, body []byte) (any, error) {
 	return out, nil
 }
 
-var attributeNamePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,256}$`)
+var attributeNamePattern = wire.NewPattern(`^[A-Za-z0-9_.-]{1,256}$`)
 
 // buildMessage validates a send entry and returns its message (not yet
 // enqueued) and delay.
@@ -194,7 +193,7 @@ func checkAttribute(name string, a attrValue) error {
 	return nil
 }
 
-var batchIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+var batchIDPattern = wire.NewPattern(`^[A-Za-z0-9_-]{1,80}$`)
 
 // checkBatch validates batch entry IDs: 1 to 10 entries, well-formed and
 // distinct.

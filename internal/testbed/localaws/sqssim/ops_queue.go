@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,7 +16,7 @@ import (
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
 )
 
-var queueNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,80}$`)
+var queueNamePattern = wire.NewPattern(`^[A-Za-z0-9_-]{1,80}$`)
 
 func (s *SQS) createQueue(ctx context.Context, body []byte) (any, error) {
 	var in struct {
