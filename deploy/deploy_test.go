@@ -504,15 +504,17 @@ func TestPolicyRendersToValidArns(t *testing.T) {
 }
 
 // TestSyncPolicyIsTheMirrorsShare checks the sync role against the calls of
-// the mirror engine `pullheal sync` drives: each is allowed, and the role
-// grants nothing the agent's policy does not also grant for the same
-// reason (the sync is a subset of the agent's mirror route).
+// `pullheal sync`: the mirror engine it drives, and the read of its policy
+// (the deploys set PULLHEAL_POLICY to ssm:NAME or s3://BUCKET/KEY). Each is
+// allowed, and the role grants nothing the agent's policy does not also
+// grant for the same reason (the sync is a subset of the agent's mirror
+// route).
 func TestSyncPolicyIsTheMirrorsShare(t *testing.T) {
 	syncPolicy := loadPolicyFile(t, syncPolicyPath)
 	agentPolicy := loadPolicy(t)
-	mirrorAPIs := []string{"mirror.RepositoryAPI", "mirror.TokenAPI", "mirror.SecretsAPI"}
+	syncAPIs := []string{"mirror.RepositoryAPI", "mirror.TokenAPI", "mirror.SecretsAPI", "policysource.S3API", "policysource.SSMAPI"}
 	for action, iface := range interfaceActions(t) {
-		if slices.Contains(mirrorAPIs, iface) && !syncPolicy.allows(action) {
+		if slices.Contains(syncAPIs, iface) && !syncPolicy.allows(action) {
 			t.Errorf("%s declares %s, but %s does not allow it", iface, action, syncPolicyPath)
 		}
 	}

@@ -204,6 +204,9 @@ resource "aws_scheduler_schedule" "sync" {
 
 # Every pullheal command that fails ends with one line "pullheal: ..." on
 # stderr (exit 1 or 2): a failed image, an unreadable policy, AWS refusing.
+# The metric is named after the deployment (the stack does the same with its
+# name): metrics have no owner, and two deployments in one account and
+# region would otherwise raise each other's alarm.
 resource "aws_cloudwatch_log_metric_filter" "sync_failures" {
   count          = local.sync_count
   name           = "${var.name}-sync-failures"
@@ -212,7 +215,7 @@ resource "aws_cloudwatch_log_metric_filter" "sync_failures" {
 
   metric_transformation {
     namespace     = "pullheal"
-    name          = "SyncFailures"
+    name          = "SyncFailures-${var.name}"
     value         = "1"
     default_value = "0"
   }

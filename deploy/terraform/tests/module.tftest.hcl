@@ -341,6 +341,11 @@ run "scheduled_sync" {
     error_message = "a failed sync raises an alarm"
   }
   assert {
+    condition = (aws_cloudwatch_log_metric_filter.sync_failures[0].metric_transformation[0].name == "SyncFailures-pullheal" &&
+    one([for q in aws_cloudwatch_metric_alarm.sync_failed[0].metric_query : q.metric[0].metric_name if q.id == "runs"]) == "SyncFailures-pullheal")
+    error_message = "the failure metric is this deployment's own (named after var.name), so that another deployment's failures do not raise this alarm"
+  }
+  assert {
     condition     = yamldecode(aws_ssm_parameter.policy[0].value).images[0].match == ["nginx"]
     error_message = "the containers map is what the sync mirrors"
   }
