@@ -129,19 +129,26 @@ func scanAction(c *cli.Context) error {
 	if c.Bool("inspect") {
 		scanCfg.Manifests = manifestCounter(endpoints.Transport(remote.DefaultTransport))
 	}
+	live := newScanProgress(c.App.ErrWriter)
+	if live != nil {
+		scanCfg.Progress = live.update
+	}
 	rep, svcs, revs, err := fleet.Scan(c.Context, api, c.StringSlice("cluster"), scanCfg)
 	if err != nil {
+		live.finish()
 		return reviewError(err)
 	}
 	if mode != "" {
 		applied, err := fleet.Apply(c.Context, api, rep, svcs, revs, fleet.ApplyConfig{Mode: mode, Policy: pol, Preflight: reg.Preflight,
-			Batch: c.Int("batch"), BatchInterval: c.Duration("batch-interval"), Workers: c.Int("workers")})
+			Batch: c.Int("batch"), BatchInterval: c.Duration("batch-interval"), Workers: c.Int("workers"), Progress: scanCfg.Progress})
+		live.finish()
 		rep.Applied = applied
 		if err != nil {
 			printScan(c, format, rep)
 			return fmt.Errorf("apply: %w", err)
 		}
 	}
+	live.finish()
 	return printScan(c, format, rep)
 }
 

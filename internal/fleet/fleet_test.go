@@ -330,3 +330,65 @@ func TestApplyUpdateHonoursPolicyScope(t *testing.T) {
 		}
 	}
 }
+
+// TestProgressCountsEveryStage: a scan reports each cluster, each distinct
+// revision, each corrected revision and each guarded service update, one
+// call at a time, and ends every stage at its total.
+func TestProgressCountsEveryStage(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 5, 40)
+	ctx := ctxT(t)
+	var seen []fleet.Progress
+	busy := atomic.Bool{}
+	record := func(p fleet.Progress) {
+		if !busy.CompareAndSwap(false, true) {
+			t.Error("progress called concurrently")
+		}
+		seen = append(seen, p)
+		busy.Store(false)
+	}
+	rep, svcs, revs, err := fleet.Scan(ctx, b.ecs, nil, fleet.Config{Plan: b.plan, Workers: 4, Progress: record})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fleet.Apply(ctx, b.ecs, rep, svcs, revs, fleet.ApplyConfig{Mode: fleet.ApplyUpdate, Preflight: b.reg.Preflight,
+		Batch: 3, Workers: 4, Progress: record}); err != nil {
+		t.Fatal(err)
+	}
+	distinct := map[string]bool{}
+	updates := 0
+	for _, s := range rep.Services {
+		distinct[s.TaskDefinitionArn] = true
+		for _, c := range s.Containers {
+			if c.RateLimited && c.Route == string(plan.PullThrough) && s.ECRPull != fleet.ECRPullNo {
+				updates++
+				break
+			}
+		}
+	}
+	last := map[string]fleet.Progress{}
+	var order []string
+	for _, p := range seen {
+		if p.Done > p.Total {
+			t.Errorf("%s: %d done of %d", p.Stage, p.Done, p.Total)
+		}
+		if _, ok := last[p.Stage]; !ok {
+			order = append(order, p.Stage)
+		}
+		last[p.Stage] = p
+	}
+	clusters, err := fleet.Clusters(ctx, b.ecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{fleet.StageClusters: len(clusters), fleet.StageTaskDefinitions: len(distinct),
+		fleet.StageRevisions: len(fleetbed.NeedingRevision) + 1, fleet.StageUpdates: updates}
+	if diff := cmp.Diff([]string{fleet.StageClusters, fleet.StageTaskDefinitions, fleet.StageRevisions, fleet.StageUpdates}, order); diff != "" {
+		t.Errorf("stages (-want +got):\n%s", diff)
+	}
+	for stage, n := range want {
+		if p := last[stage]; p.Done != n || p.Total != n || p.Services != 40 {
+			t.Errorf("%s ended at %+v, want %d of %d and 40 services read", stage, p, n, n)
+		}
+	}
+}

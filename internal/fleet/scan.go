@@ -40,6 +40,9 @@ type Config struct {
 	// from a single manifest). It is asked once per distinct image; an
 	// error leaves the image at 1, unknown.
 	Manifests func(ctx context.Context, image string) (int, error)
+	// Progress, when set, is told how far the scan has read (one call at
+	// a time).
+	Progress func(Progress)
 }
 
 // Container is one container's image and what the agent would do with it.
@@ -108,7 +111,8 @@ type Report struct {
 // Scan reads every service of the clusters (all of the region when none
 // is named) and the revisions they run, and reports their exposure.
 func Scan(ctx context.Context, api ECSAPI, clusters []string, cfg Config) (*Report, []Service, *Revisions, error) {
-	svcs, err := Services(ctx, api, clusters, cfg.Workers)
+	pr := newProgress(cfg.Progress)
+	svcs, err := services(ctx, api, clusters, cfg.Workers, pr)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -121,7 +125,7 @@ func Scan(ctx context.Context, api ECSAPI, clusters []string, cfg Config) (*Repo
 			arns = append(arns, a)
 		}
 	}
-	if _, err := revs.DescribeAll(ctx, arns, cfg.Workers); err != nil {
+	if _, err := revs.describeAll(ctx, arns, cfg.Workers, pr); err != nil {
 		return nil, nil, nil, err
 	}
 	rep := &Report{Services: make([]ServiceReport, 0, len(svcs))}
