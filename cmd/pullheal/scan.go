@@ -26,18 +26,18 @@ func scanCommand() *cli.Command {
 		Name:  "scan",
 		Usage: "report every service's images from rate-limited registries, where the agent would move them, and what a deployment costs",
 		Description: "For every service (every cluster of the region by default): the containers whose images come from\n" +
-			"Docker Hub (or a registry named with --rate-limited), the route and target the agent would choose,\n" +
-			"the counted pulls one full deployment costs, whether the task can pull from ECR as far as can be\n" +
-			"told, and the fleet's total against Docker Hub's limits. --apply propose registers corrected\n" +
-			"revisions (one per source revision, never twice); --apply update also rolls the services, guarded\n" +
-			"like the agent, --batch at a time.",
+			"Docker Hub (or a registry named by --rate-limited or the policy's rateLimited), the route and target\n" +
+			"the agent would choose, the counted pulls one full deployment costs, whether the task can pull from\n" +
+			"ECR as far as can be told, and the fleet's total against Docker Hub's limits. A progress line shows on\n" +
+			"a terminal. --apply propose registers corrected revisions (one per source revision, never twice);\n" +
+			"--apply update also rolls the services, guarded like the agent, --batch at a time.",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "cluster", Usage: "only cluster `NAME`; repeatable (default: every cluster of the region)"},
 			&cli.StringFlag{Name: "policy", Usage: "platform team's policy `FILE`, as the agent's"},
 			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST`; default: the policy's, else discovered from the ECR authorization token"},
 			&cli.StringSliceFlag{Name: "pull-through", Usage: "declared pull-through cache rule `UPSTREAM=PREFIX`; repeatable"},
 			&cli.BoolFlag{Name: "discover-rules", Value: true, Usage: "add the account's pull-through cache rules (DescribePullThroughCacheRules)"},
-			&cli.StringSliceFlag{Name: "rate-limited", Usage: "also count pulls from registry `HOST` (Docker Hub always counts); repeatable"},
+			&cli.StringSliceFlag{Name: "rate-limited", Usage: "also count pulls from registry `HOST` (Docker Hub always counts, and those the policy's rateLimited names); repeatable"},
 			&cli.BoolFlag{Name: "inspect", Usage: "HEAD each rate-limited image on its registry (not counted as a pull) to count a multi-platform image as two manifest GETs per task"},
 			&cli.IntFlag{Name: "anonymous-limit", Value: fleet.DefaultAnonymousLimit, Usage: "anonymous pulls per 6h per IP"},
 			&cli.IntFlag{Name: "authenticated-limit", Value: fleet.DefaultAuthenticatedLimit, Usage: "authenticated pulls per 6h"},
@@ -86,6 +86,9 @@ func scanAction(c *cli.Context) error {
 	var limited []string
 	for _, h := range c.StringSlice("rate-limited") {
 		limited = append(limited, imageref.CanonicalHost(h))
+	}
+	if pol != nil {
+		limited = append(limited, pol.RateLimited...)
 	}
 	registry := c.String("registry")
 	if registry == "" && pol != nil {
