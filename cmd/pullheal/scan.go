@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/internal/pullcheck"
 	"github.com/pullheal/pullheal/policy"
 )
 
@@ -127,8 +129,15 @@ func scanAction(c *cli.Context) error {
 		return inputErrorf("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	api := ecs.NewFromConfig(cfg)
+	// The agent's own pull check: IAM's simulator with the registry and
+	// repository policies. Without iam:SimulatePrincipalPolicy or the ECR
+	// reads the answers are "unknown", saying why.
+	checkClients := pullcheck.Clients{IAM: iam.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg)}
 	scanCfg := fleet.Config{Plan: planCfg, RateLimited: limited,
-		AnonymousLimit: c.Int("anonymous-limit"), AuthenticatedLimit: c.Int("authenticated-limit"), Workers: c.Int("workers")}
+		AnonymousLimit: c.Int("anonymous-limit"), AuthenticatedLimit: c.Int("authenticated-limit"), Workers: c.Int("workers"),
+		PullCheck: func(ctx context.Context, r pullcheck.Request) pullcheck.Verdict {
+			return pullcheck.Check(ctx, checkClients, r)
+		}}
 	if c.Bool("inspect") {
 		scanCfg.Manifests = manifestCounter(endpoints.Transport(remote.DefaultTransport))
 	}

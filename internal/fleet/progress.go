@@ -6,6 +6,7 @@ import "sync"
 const (
 	StageClusters        = "clusters"         // listing and describing each cluster's services
 	StageTaskDefinitions = "task definitions" // describing each distinct revision the services run
+	StagePullChecks      = "pull checks"      // asking whether each execution role may pull its ECR targets
 	StageRevisions       = "revisions"        // --apply: finding or registering corrected revisions
 	StageUpdates         = "service updates"  // --apply update: rolling the services, guarded
 )
