@@ -14,7 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 
-	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/fleet"
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/imageref"
@@ -93,9 +92,6 @@ func scanAction(c *cli.Context) error {
 		limited = append(limited, pol.RateLimited...)
 	}
 	registry := c.String("registry")
-	if registry == "" && pol != nil {
-		registry = pol.Registry
-	}
 	if registry != "" {
 		if err := policy.CheckRegistry(registry); err != nil {
 			return inputErrorf("--registry %q: %v", registry, err)
@@ -109,24 +105,11 @@ func scanAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	discover := c.Bool("discover-rules") && (pol == nil || pol.PullThrough.Source != policy.PullThroughDeclared)
-	mirrorPrefix := ""
-	if pol != nil {
-		mirrorPrefix = pol.Mirror.Prefix
-	}
 	// The agent's own view of the registry: the same host, rules and
 	// preflight it heals with.
-	reg, err := agent.NewECRAccount(agent.ECRConfig{Host: registry, PullThrough: rules, DiscoverRules: discover,
-		MirrorPrefix: mirrorPrefix, Transport: endpoints.Transport(remote.DefaultTransport)}, ecr.NewFromConfig(cfg))
+	reg, planCfg, err := accountPlan(c.Context, cfg, pol, registry, rules, c.Bool("discover-rules"), endpoints.Transport(remote.DefaultTransport))
 	if err != nil {
 		return err
-	}
-	planCfg, _, err := reg.PlanConfig(c.Context, pol)
-	if err != nil {
-		return fmt.Errorf("read the ECR registry and its pull-through rules: %w", err)
-	}
-	if err := planCfg.Validate(); err != nil {
-		return inputErrorf("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	api := ecs.NewFromConfig(cfg)
 	// The agent's own pull check: IAM's simulator with the registry and
