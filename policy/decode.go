@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -63,7 +64,27 @@ func (d *decoder) policy(root *yaml.Node) *Policy {
 	if n := f["heal"]; n != nil {
 		d.heal(n, &p.Heal)
 	}
+	if n := f["rateLimited"]; n != nil {
+		p.RateLimited = d.rateLimited(n)
+	}
 	return p
+}
+
+// rateLimited decodes the registries, besides Docker Hub, whose pulls are
+// rate-limited: hosts, or ECR upstream names, as pull-through upstreams.
+func (d *decoder) rateLimited(n *yaml.Node) []string {
+	var out []string
+	for _, t := range d.stringList(n, "rateLimited", false) {
+		h, err := ParseUpstream(t.s)
+		if err != nil {
+			d.errorf(t.n, "rateLimited: %v", err)
+			continue
+		}
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func (d *decoder) registry(n *yaml.Node) string {

@@ -15,7 +15,7 @@ import (
 // (the root's for "policy", $defs/NAME's for the others).
 func sections() map[string][]string {
 	return map[string][]string{
-		"policy":          {"version", "registry", "pullThrough", "mirror", "images", "deny", "typosquat", "scope", "heal"},
+		"policy":          {"version", "registry", "pullThrough", "mirror", "images", "deny", "typosquat", "scope", "heal", "rateLimited"},
 		"pullThrough":     {"source", "rules"},
 		"pullThroughRule": {"upstream", "prefix"},
 		"mirror":          {"prefix", "repository"},

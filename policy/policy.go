@@ -51,6 +51,10 @@ type Policy struct {
 	Scope Scope
 	// Heal says what a heal changes.
 	Heal Heal
+	// RateLimited are registry hosts, besides Docker Hub, whose pulls a
+	// rate limit counts (canonical hosts): scan reports images from them
+	// as exposed, as it does Docker Hub's.
+	RateLimited []string
 }
 
 // PullThroughSource says where the pull-through cache rules come from.

@@ -510,3 +510,16 @@ func BenchmarkParse(b *testing.B) {
 		}
 	}
 }
+
+// TestRateLimitedRegistries: the registries a policy marks as
+// rate-limited are read as canonical hosts, each once.
+func TestRateLimitedRegistries(t *testing.T) {
+	p := mustLoad(t, "testdata/rate-limited.yaml")
+	want := []string{"quay.io", "registry.example.com:5000", "ghcr.io"}
+	if diff := cmp.Diff(want, p.RateLimited); diff != "" {
+		t.Errorf("rateLimited (-want +got):\n%s", diff)
+	}
+	if p := mustLoad(t, "testdata/decide/policy.yaml"); len(p.RateLimited) != 0 {
+		t.Errorf("a policy without rateLimited has %v", p.RateLimited)
+	}
+}

@@ -1,7 +1,7 @@
 package main
 
-// Progress on a terminal for mirror and sync: bars cut to the width and
-// redrawn in place.
+// Progress on a terminal for mirror, sync and scan: bars cut to the width
+// and redrawn in place.
 
 import (
 	"fmt"
@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pullheal/pullheal/internal/fleet"
 	"github.com/pullheal/pullheal/internal/mirror"
 	"golang.org/x/term"
 )
@@ -175,4 +176,43 @@ func clip(s string, n int) string {
 		return string(r[:n])
 	}
 	return string(r[:n-1]) + "~"
+}
+
+// scanProgress keeps one line at the bottom of a terminal while scan reads
+// a large fleet (and applies to it): the stage, a bar, and the services
+// read so far. It is nil, and does nothing, when stderr is not a terminal.
+type scanProgress struct {
+	block liveBlock
+}
+
+func newScanProgress(w io.Writer) *scanProgress {
+	width, ok := terminalWidth(w)
+	if !ok {
+		return nil
+	}
+	return &scanProgress{block: liveBlock{w: w, width: width}}
+}
+
+// update draws p; fleet calls it one call at a time. The end of a stage is
+// always drawn, so the last count shown is the true one.
+func (s *scanProgress) update(p fleet.Progress) {
+	s.block.draw([]string{scanProgressLine(p, s.block.width)}, p.Done == p.Total)
+}
+
+// finish clears the line: the report follows on stdout.
+func (s *scanProgress) finish() {
+	if s == nil {
+		return
+	}
+	s.block.draw(nil, true)
+}
+
+func scanProgressLine(p fleet.Progress, width int) string {
+	label := "scan: " + p.Stage
+	stats := fmt.Sprintf(" %d/%d, %d services read", p.Done, p.Total, p.Services)
+	barW := width - 1 - len(label) - 1 - len(stats) - 2
+	if barW < 5 {
+		return clip(label+stats, width-1)
+	}
+	return label + " " + bar(int64(p.Done), int64(p.Total), barW) + stats
 }

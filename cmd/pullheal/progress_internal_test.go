@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pullheal/pullheal/internal/fleet"
 	"github.com/pullheal/pullheal/internal/imagesync"
 	"github.com/pullheal/pullheal/internal/mirror"
 )
@@ -148,4 +149,34 @@ func emulate(out string) []string {
 		rows = rows[:len(rows)-1]
 	}
 	return rows
+}
+
+// TestScanProgressOnATerminal: one line, redrawn in place as the stages
+// advance, never reaching the last column, and gone when the scan ends.
+func TestScanProgressOnATerminal(t *testing.T) {
+	for _, width := range []int{120, 80, 30} {
+		var out bytes.Buffer
+		s := &scanProgress{block: liveBlock{w: &out, width: width}}
+		s.update(fleet.Progress{Stage: fleet.StageClusters, Done: 0, Total: 50})
+		s.update(fleet.Progress{Stage: fleet.StageClusters, Done: 50, Total: 50, Services: 1000})
+		screen := emulate(out.String())
+		if len(screen) != 1 || !strings.HasPrefix(screen[0], "scan: clusters") || (width >= 80 && !strings.Contains(screen[0], "50/50, 1000 services read")) {
+			t.Errorf("width %d: the screen holds %q, want one line at 50/50 clusters", width, screen)
+		}
+		s.update(fleet.Progress{Stage: fleet.StageTaskDefinitions, Done: 120, Total: 120, Services: 1000})
+		if screen = emulate(out.String()); len(screen) != 1 || !strings.HasPrefix(screen[0], "scan: task definitions") {
+			t.Errorf("width %d: after the next stage the screen holds %q", width, screen)
+		}
+		for _, line := range strings.Split(ansi.ReplaceAllString(out.String(), ""), "\n") {
+			if n := utf8.RuneCountInString(line); n >= width {
+				t.Errorf("width %d: %d columns: %q", width, n, line)
+			}
+		}
+		s.finish()
+		if screen = emulate(out.String()); strings.Join(screen, "") != "" {
+			t.Errorf("width %d: after finish the screen holds %q, want nothing", width, screen)
+		}
+	}
+	var none *scanProgress
+	none.finish() // stderr is not a terminal: nothing to clear
 }

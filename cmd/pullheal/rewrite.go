@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/http"
 	"sort"
 	"strings"
 
@@ -21,8 +22,10 @@ func rewriteCommand() *cli.Command {
 		Description: "Reads DescribeTaskDefinition output (with its tags), its taskDefinition member alone, or a\n" +
 			"RegisterTaskDefinition input, and prints a RegisterTaskDefinition input (--cli-input-json shape)\n" +
 			"in which every image with a route is rewritten. Without --registry or a policy registry, the\n" +
-			"account and region of the task definition's ARN name the ECR registry.",
+			"account and region of the task definition's ARN name the ECR registry. With --discover (for CI),\n" +
+			"the caller's AWS account names it and its pull-through cache rules are added, as the agent reads them.",
 		Flags: append(routingFlags(),
+			&cli.BoolFlag{Name: "discover", Usage: "read the ECR registry and the account's pull-through cache rules from AWS, as the agent does"},
 			&cli.StringSliceFlag{Name: "container", Usage: "rewrite only the container `NAME`; repeatable"},
 			&cli.BoolFlag{Name: "diff", Usage: "print what changed instead of the task definition"},
 		),
@@ -42,8 +45,13 @@ func rewriteAction(c *cli.Context) error {
 	if err != nil {
 		return inputFileError(name, err)
 	}
-	account, region, _ := ecsarn.AccountRegion(doc.SourceArn())
-	cfg, err := routing(c, ecrRegistry(account, region))
+	var cfg plan.Config
+	if c.Bool("discover") {
+		cfg, err = discoverRouting(c)
+	} else {
+		account, region, _ := ecsarn.AccountRegion(doc.SourceArn())
+		cfg, err = routing(c, ecrRegistry(account, region))
+	}
 	if err != nil {
 		return err
 	}
@@ -65,6 +73,30 @@ func rewriteAction(c *cli.Context) error {
 	}
 	_, err = c.App.Writer.Write(b)
 	return err
+}
+
+// discoverRouting is routing with the account's registry and pull-through
+// cache rules read from AWS, so that a CI job decides as the agent does
+// without naming them.
+func discoverRouting(c *cli.Context) (plan.Config, error) {
+	pol, err := policyFromFlag(c)
+	if err != nil {
+		return plan.Config{}, err
+	}
+	registry, err := registryFromFlag(c)
+	if err != nil {
+		return plan.Config{}, err
+	}
+	rules, err := pullThroughFromFlag(c)
+	if err != nil {
+		return plan.Config{}, err
+	}
+	awsCfg, err := awsConfig(c.Context)
+	if err != nil {
+		return plan.Config{}, err
+	}
+	_, cfg, err := accountPlan(c.Context, awsCfg, pol, registry, rules, true, http.DefaultTransport)
+	return cfg, err
 }
 
 // rewrite routes every selected container's image and returns the

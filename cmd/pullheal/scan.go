@@ -9,15 +9,16 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 
-	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/fleet"
 	"github.com/pullheal/pullheal/internal/hostmap"
 	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/internal/pullcheck"
 	"github.com/pullheal/pullheal/policy"
 )
 
@@ -26,18 +27,18 @@ func scanCommand() *cli.Command {
 		Name:  "scan",
 		Usage: "report every service's images from rate-limited registries, where the agent would move them, and what a deployment costs",
 		Description: "For every service (every cluster of the region by default): the containers whose images come from\n" +
-			"Docker Hub (or a registry named with --rate-limited), the route and target the agent would choose,\n" +
-			"the counted pulls one full deployment costs, whether the task can pull from ECR as far as can be\n" +
-			"told, and the fleet's total against Docker Hub's limits. --apply propose registers corrected\n" +
-			"revisions (one per source revision, never twice); --apply update also rolls the services, guarded\n" +
-			"like the agent, --batch at a time.",
+			"Docker Hub (or a registry named by --rate-limited or the policy's rateLimited), the route and target\n" +
+			"the agent would choose, the counted pulls one full deployment costs, whether the task can pull from\n" +
+			"ECR as far as can be told, and the fleet's total against Docker Hub's limits. A progress line shows on\n" +
+			"a terminal. --apply propose registers corrected revisions (one per source revision, never twice);\n" +
+			"--apply update also rolls the services, guarded like the agent, --batch at a time.",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "cluster", Usage: "only cluster `NAME`; repeatable (default: every cluster of the region)"},
 			&cli.StringFlag{Name: "policy", Usage: "platform team's policy `FILE`, as the agent's"},
 			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST`; default: the policy's, else discovered from the ECR authorization token"},
 			&cli.StringSliceFlag{Name: "pull-through", Usage: "declared pull-through cache rule `UPSTREAM=PREFIX`; repeatable"},
 			&cli.BoolFlag{Name: "discover-rules", Value: true, Usage: "add the account's pull-through cache rules (DescribePullThroughCacheRules)"},
-			&cli.StringSliceFlag{Name: "rate-limited", Usage: "also count pulls from registry `HOST` (Docker Hub always counts); repeatable"},
+			&cli.StringSliceFlag{Name: "rate-limited", Usage: "also count pulls from registry `HOST` (Docker Hub always counts, and those the policy's rateLimited names); repeatable"},
 			&cli.BoolFlag{Name: "inspect", Usage: "HEAD each rate-limited image on its registry (not counted as a pull) to count a multi-platform image as two manifest GETs per task"},
 			&cli.IntFlag{Name: "anonymous-limit", Value: fleet.DefaultAnonymousLimit, Usage: "anonymous pulls per 6h per IP"},
 			&cli.IntFlag{Name: "authenticated-limit", Value: fleet.DefaultAuthenticatedLimit, Usage: "authenticated pulls per 6h"},
@@ -87,10 +88,10 @@ func scanAction(c *cli.Context) error {
 	for _, h := range c.StringSlice("rate-limited") {
 		limited = append(limited, imageref.CanonicalHost(h))
 	}
-	registry := c.String("registry")
-	if registry == "" && pol != nil {
-		registry = pol.Registry
+	if pol != nil {
+		limited = append(limited, pol.RateLimited...)
 	}
+	registry := c.String("registry")
 	if registry != "" {
 		if err := policy.CheckRegistry(registry); err != nil {
 			return inputErrorf("--registry %q: %v", registry, err)
@@ -104,44 +105,45 @@ func scanAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	discover := c.Bool("discover-rules") && (pol == nil || pol.PullThrough.Source != policy.PullThroughDeclared)
-	mirrorPrefix := ""
-	if pol != nil {
-		mirrorPrefix = pol.Mirror.Prefix
-	}
 	// The agent's own view of the registry: the same host, rules and
 	// preflight it heals with.
-	reg, err := agent.NewECRAccount(agent.ECRConfig{Host: registry, PullThrough: rules, DiscoverRules: discover,
-		MirrorPrefix: mirrorPrefix, Transport: endpoints.Transport(remote.DefaultTransport)}, ecr.NewFromConfig(cfg))
+	reg, planCfg, err := accountPlan(c.Context, cfg, pol, registry, rules, c.Bool("discover-rules"), endpoints.Transport(remote.DefaultTransport))
 	if err != nil {
 		return err
 	}
-	planCfg, _, err := reg.PlanConfig(c.Context, pol)
-	if err != nil {
-		return fmt.Errorf("read the ECR registry and its pull-through rules: %w", err)
-	}
-	if err := planCfg.Validate(); err != nil {
-		return inputErrorf("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
-	}
 	api := ecs.NewFromConfig(cfg)
+	// The agent's own pull check: IAM's simulator with the registry and
+	// repository policies. Without iam:SimulatePrincipalPolicy or the ECR
+	// reads the answers are "unknown", saying why.
+	checkClients := pullcheck.Clients{IAM: iam.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg)}
 	scanCfg := fleet.Config{Plan: planCfg, RateLimited: limited,
-		AnonymousLimit: c.Int("anonymous-limit"), AuthenticatedLimit: c.Int("authenticated-limit"), Workers: c.Int("workers")}
+		AnonymousLimit: c.Int("anonymous-limit"), AuthenticatedLimit: c.Int("authenticated-limit"), Workers: c.Int("workers"),
+		PullCheck: func(ctx context.Context, r pullcheck.Request) pullcheck.Verdict {
+			return pullcheck.Check(ctx, checkClients, r)
+		}}
 	if c.Bool("inspect") {
 		scanCfg.Manifests = manifestCounter(endpoints.Transport(remote.DefaultTransport))
 	}
+	live := newScanProgress(c.App.ErrWriter)
+	if live != nil {
+		scanCfg.Progress = live.update
+	}
 	rep, svcs, revs, err := fleet.Scan(c.Context, api, c.StringSlice("cluster"), scanCfg)
 	if err != nil {
+		live.finish()
 		return reviewError(err)
 	}
 	if mode != "" {
 		applied, err := fleet.Apply(c.Context, api, rep, svcs, revs, fleet.ApplyConfig{Mode: mode, Policy: pol, Preflight: reg.Preflight,
-			Batch: c.Int("batch"), BatchInterval: c.Duration("batch-interval"), Workers: c.Int("workers")})
+			Batch: c.Int("batch"), BatchInterval: c.Duration("batch-interval"), Workers: c.Int("workers"), Progress: scanCfg.Progress})
+		live.finish()
 		rep.Applied = applied
 		if err != nil {
 			printScan(c, format, rep)
 			return fmt.Errorf("apply: %w", err)
 		}
 	}
+	live.finish()
 	return printScan(c, format, rep)
 }
 

@@ -57,6 +57,9 @@ type ApplyConfig struct {
 	Batch         int
 	BatchInterval time.Duration
 	Workers       int
+	// Progress, when set, is told how far the apply has got (one call at
+	// a time).
+	Progress func(Progress)
 }
 
 // Apply registers one corrected revision per source revision that needs
@@ -77,28 +80,36 @@ func Apply(ctx context.Context, api ECSAPI, rep *Report, svcs []Service, revs *R
 	}
 	sort.Strings(sources)
 
+	// The plan may differ between services of one revision (a policy's
+	// scope names clusters and services): the first service with
+	// something to rewrite decides the revision; roll checks the others
+	// against it.
+	type work struct {
+		src    string
+		first  ServiceReport
+		images map[string]string
+	}
+	var todoRevs []work
+	for _, src := range sources {
+		for _, i := range bySource[src] {
+			if m := rewrites(rep.Services[i]); len(m) > 0 {
+				todoRevs = append(todoRevs, work{src: src, first: rep.Services[i], images: m})
+				break
+			}
+		}
+	}
+	pr := newProgress(cfg.Progress)
+	pr.cur.Services = len(svcs)
+	pr.stage(StageRevisions, len(todoRevs))
 	var out []Applied
 	var mu sync.Mutex
 	corrected := map[string]correction{}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(cfg.Workers, 1))
-	for _, src := range sources {
-		// The plan may differ between services of one revision (a
-		// policy's scope names clusters and services): the first service
-		// with something to rewrite decides the revision; roll checks the
-		// others against it.
-		var first ServiceReport
-		var images map[string]string
-		for _, i := range bySource[src] {
-			if m := rewrites(rep.Services[i]); len(m) > 0 {
-				first, images = rep.Services[i], m
-				break
-			}
-		}
-		if len(images) == 0 {
-			continue
-		}
+	for _, w := range todoRevs {
+		src, first, images := w.src, w.first, w.images
 		g.Go(func() error {
+			defer pr.step(0)
 			if first.ECRPull == ECRPullNo {
 				// As the agent: a revision that cannot pull from ECR would fail the same way.
 				mu.Lock()
@@ -143,7 +154,7 @@ func Apply(ctx context.Context, api ECSAPI, rep *Report, svcs []Service, revs *R
 		}
 		todo = append(todo, s)
 	}
-	updates, err := roll(ctx, api, todo, corrected, cfg)
+	updates, err := roll(ctx, api, todo, corrected, cfg, pr)
 	return append(out, updates...), err
 }
 
@@ -237,7 +248,8 @@ func findRewrite(ctx context.Context, api ECSAPI, revs *Revisions, source *Revis
 // roll updates the services, Batch at a time, each only if it still runs
 // the source, ECS drives its deployments, the policy allows updates and
 // nobody reverted the corrected revision.
-func roll(ctx context.Context, api ECSAPI, svcs []Service, corrected map[string]correction, cfg ApplyConfig) ([]Applied, error) {
+func roll(ctx context.Context, api ECSAPI, svcs []Service, corrected map[string]correction, cfg ApplyConfig, pr *progress) ([]Applied, error) {
+	pr.stage(StageUpdates, len(svcs))
 	batch := max(cfg.Batch, 1)
 	var out []Applied
 	for i := 0; i < len(svcs); i += batch {
@@ -255,6 +267,7 @@ func roll(ctx context.Context, api ECSAPI, svcs []Service, corrected map[string]
 			g.Go(func() error {
 				a, err := rollOne(gctx, api, s, corrected[s.TaskDefinitionArn()].rev, cfg)
 				res[j] = a
+				pr.step(0)
 				return err
 			})
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -20,6 +22,7 @@ import (
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/fleet"
 	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/internal/pullcheck"
 	"github.com/pullheal/pullheal/internal/testbed/fleetbed"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
@@ -327,6 +330,138 @@ func TestApplyUpdateHonoursPolicyScope(t *testing.T) {
 	for _, s := range b.fleet.Services {
 		if s.Name == "svc-0010" && serviceRevision(t, b, s) != s.TaskDefinitionArn {
 			t.Errorf("the out-of-scope service was moved")
+		}
+	}
+}
+
+// TestProgressCountsEveryStage: a scan reports each cluster, each distinct
+// revision, each corrected revision and each guarded service update, one
+// call at a time, and ends every stage at its total.
+func TestProgressCountsEveryStage(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 5, 40)
+	ctx := ctxT(t)
+	var seen []fleet.Progress
+	busy := atomic.Bool{}
+	record := func(p fleet.Progress) {
+		if !busy.CompareAndSwap(false, true) {
+			t.Error("progress called concurrently")
+		}
+		seen = append(seen, p)
+		busy.Store(false)
+	}
+	rep, svcs, revs, err := fleet.Scan(ctx, b.ecs, nil, fleet.Config{Plan: b.plan, Workers: 4, Progress: record})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fleet.Apply(ctx, b.ecs, rep, svcs, revs, fleet.ApplyConfig{Mode: fleet.ApplyUpdate, Preflight: b.reg.Preflight,
+		Batch: 3, Workers: 4, Progress: record}); err != nil {
+		t.Fatal(err)
+	}
+	distinct := map[string]bool{}
+	updates := 0
+	for _, s := range rep.Services {
+		distinct[s.TaskDefinitionArn] = true
+		for _, c := range s.Containers {
+			if c.RateLimited && c.Route == string(plan.PullThrough) && s.ECRPull != fleet.ECRPullNo {
+				updates++
+				break
+			}
+		}
+	}
+	last := map[string]fleet.Progress{}
+	var order []string
+	for _, p := range seen {
+		if p.Done > p.Total {
+			t.Errorf("%s: %d done of %d", p.Stage, p.Done, p.Total)
+		}
+		if _, ok := last[p.Stage]; !ok {
+			order = append(order, p.Stage)
+		}
+		last[p.Stage] = p
+	}
+	clusters, err := fleet.Clusters(ctx, b.ecs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{fleet.StageClusters: len(clusters), fleet.StageTaskDefinitions: len(distinct),
+		fleet.StageRevisions: len(fleetbed.NeedingRevision) + 1, fleet.StageUpdates: updates}
+	if diff := cmp.Diff([]string{fleet.StageClusters, fleet.StageTaskDefinitions, fleet.StageRevisions, fleet.StageUpdates}, order); diff != "" {
+		t.Errorf("stages (-want +got):\n%s", diff)
+	}
+	for stage, n := range want {
+		if p := last[stage]; p.Done != n || p.Total != n || p.Services != 40 {
+			t.Errorf("%s ended at %+v, want %d of %d and 40 services read", stage, p, n, n)
+		}
+	}
+}
+
+// TestScanAsksWhetherTheRoleMayPull: with the agent's pull check, a
+// service whose execution role may pull its ECR targets is "yes"; once the
+// role loses the pull-through permissions it is "no", naming what it
+// lacks, and --apply propose registers nothing that would fail with a 403.
+func TestScanAsksWhetherTheRoleMayPull(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 2, 20)
+	ctx := ctxT(t)
+	c := scenario.NewClients(b.srv.AWSConfig())
+	check := func(ctx context.Context, r pullcheck.Request) pullcheck.Verdict {
+		return pullcheck.Check(ctx, pullcheck.Clients{IAM: c.IAM, ECR: c.ECR}, r)
+	}
+	scan := func() (*fleet.Report, []fleet.Service, *fleet.Revisions) {
+		t.Helper()
+		rep, svcs, revs, err := fleet.Scan(ctx, b.ecs, nil, fleet.Config{Plan: b.plan, PullCheck: check})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep, svcs, revs
+	}
+	// wantECR is the answer for a service of family fam when the role may
+	// (or may not) pull through the cache.
+	wantECR := func(fam fleetbed.Family, may bool) string {
+		switch {
+		case fam.NoExecutionRole:
+			return fleet.ECRPullNo
+		case !slices.Contains(fleetbed.NeedingRevision, fam.Name):
+			return fleet.ECRPullUnknown // nothing rate-limited to move: nothing asked
+		case may:
+			return fleet.ECRPullYes
+		}
+		return fleet.ECRPullNo
+	}
+	byName := map[string]fleetbed.Service{}
+	for _, s := range b.fleet.Services {
+		byName[s.Cluster+"/"+s.Name] = s
+	}
+	rep, _, _ := scan()
+	for _, s := range rep.Services {
+		if want := wantECR(byName[s.Cluster+"/"+s.Service].Family, true); s.ECRPull != want {
+			t.Errorf("%s: ecrPull %s (%s), want %s", s.Service, s.ECRPull, s.ECRPullReason, want)
+		}
+	}
+
+	// The role keeps only AmazonECSTaskExecutionRolePolicy, as one that
+	// only ever pulled from Docker Hub.
+	if _, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(scenario.ExecutionRoleName),
+		PolicyName: aws.String("pull-through-cache"), PolicyDocument: aws.String(
+			`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"logs:CreateLogStream","Resource":"*"}]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	rep, svcs, revs := scan()
+	for _, s := range rep.Services {
+		fam := byName[s.Cluster+"/"+s.Service].Family
+		want := wantECR(fam, false)
+		if s.ECRPull != want || (want == fleet.ECRPullNo && !fam.NoExecutionRole && !strings.Contains(s.ECRPullReason, "ecr:BatchImportUpstreamImage")) {
+			t.Errorf("%s: ecrPull %s (%s), want %s naming ecr:BatchImportUpstreamImage", s.Service, s.ECRPull, s.ECRPullReason, want)
+		}
+	}
+	applied, err := fleet.Apply(ctx, b.ecs, rep, svcs, revs, fleet.ApplyConfig{Mode: fleet.ApplyPropose, Preflight: b.reg.Preflight})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range applied {
+		if a.Action != "skipped" || a.TaskDefinitionArn != "" {
+			t.Errorf("apply propose with a role that cannot pull: %+v, want skipped", a)
 		}
 	}
 }

@@ -103,6 +103,11 @@ func Clusters(ctx context.Context, api ECSAPI) ([]string, error) {
 // of the region when none is named), sorted by cluster and name. A named
 // cluster that does not exist is an error wrapping ErrUnknownCluster.
 func Services(ctx context.Context, api ECSAPI, clusters []string, workers int) ([]Service, error) {
+	return services(ctx, api, clusters, workers, nil)
+}
+
+// services is Services reporting each cluster read to pr.
+func services(ctx context.Context, api ECSAPI, clusters []string, workers int, pr *progress) ([]Service, error) {
 	if workers < 1 {
 		workers = DefaultWorkers
 	}
@@ -113,11 +118,13 @@ func Services(ctx context.Context, api ECSAPI, clusters []string, workers int) (
 			return nil, err
 		}
 	}
+	clusters = dedupe(clusters)
+	pr.stage(StageClusters, len(clusters))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(workers)
 	var mu sync.Mutex
 	var out []Service
-	for _, cluster := range dedupe(clusters) {
+	for _, cluster := range clusters {
 		g.Go(func() error {
 			arns, err := serviceArns(gctx, api, cluster)
 			if err != nil {
@@ -125,20 +132,24 @@ func Services(ctx context.Context, api ECSAPI, clusters []string, workers int) (
 					if named {
 						return fmt.Errorf("cluster %q: %w", cluster, ErrUnknownCluster)
 					}
+					pr.step(0)
 					return nil // deleted since ListClusters
 				}
 				return fmt.Errorf("list services of cluster %s: %w", cluster, err)
 			}
+			read := 0
 			for i := 0; i < len(arns); i += describeBatch {
 				batch := arns[i:min(i+describeBatch, len(arns))]
 				svcs, err := describeServices(gctx, api, cluster, batch)
 				if err != nil {
 					return err
 				}
+				read += len(svcs)
 				mu.Lock()
 				out = append(out, svcs...)
 				mu.Unlock()
 			}
+			pr.step(read)
 			return nil
 		})
 	}
@@ -353,6 +364,12 @@ func FamilyRevisions(ctx context.Context, api ECSAPI, family string, stopAt int)
 // DescribeAll describes every arn with at most workers calls at once and
 // returns the revisions in the order of arns.
 func (r *Revisions) DescribeAll(ctx context.Context, arns []string, workers int) ([]*Revision, error) {
+	return r.describeAll(ctx, arns, workers, nil)
+}
+
+// describeAll is DescribeAll reporting each revision described to pr.
+func (r *Revisions) describeAll(ctx context.Context, arns []string, workers int, pr *progress) ([]*Revision, error) {
+	pr.stage(StageTaskDefinitions, len(arns))
 	if workers < 1 {
 		workers = DefaultWorkers
 	}
@@ -363,6 +380,7 @@ func (r *Revisions) DescribeAll(ctx context.Context, arns []string, workers int)
 		g.Go(func() error {
 			rev, err := r.Get(gctx, arn)
 			out[i] = rev
+			pr.step(0)
 			return err
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
@@ -11,6 +12,7 @@ import (
 	"github.com/pullheal/pullheal/internal/ecsarn"
 	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/internal/pullcheck"
 	"github.com/pullheal/pullheal/policy"
 )
 
@@ -40,6 +42,15 @@ type Config struct {
 	// from a single manifest). It is asked once per distinct image; an
 	// error leaves the image at 1, unknown.
 	Manifests func(ctx context.Context, image string) (int, error)
+	// Progress, when set, is told how far the scan has read (one call at
+	// a time).
+	Progress func(Progress)
+	// PullCheck, when set, is the agent's check of whether a task's image
+	// puller may pull an ECR target (pullcheck.Check: IAM's simulator with
+	// the registry and repository policies). It is asked once per
+	// distinct execution role and target repository. Nil judges from the
+	// task definition alone.
+	PullCheck func(ctx context.Context, r pullcheck.Request) pullcheck.Verdict
 }
 
 // Container is one container's image and what the agent would do with it.
@@ -59,6 +70,7 @@ type Container struct {
 
 // ECR pull answers: whether the image puller can read from private ECR.
 const (
+	ECRPullYes     = "yes"
 	ECRPullNo      = "no"
 	ECRPullUnknown = "unknown"
 )
@@ -108,7 +120,8 @@ type Report struct {
 // Scan reads every service of the clusters (all of the region when none
 // is named) and the revisions they run, and reports their exposure.
 func Scan(ctx context.Context, api ECSAPI, clusters []string, cfg Config) (*Report, []Service, *Revisions, error) {
-	svcs, err := Services(ctx, api, clusters, cfg.Workers)
+	pr := newProgress(cfg.Progress)
+	svcs, err := services(ctx, api, clusters, cfg.Workers, pr)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -121,7 +134,7 @@ func Scan(ctx context.Context, api ECSAPI, clusters []string, cfg Config) (*Repo
 			arns = append(arns, a)
 		}
 	}
-	if _, err := revs.DescribeAll(ctx, arns, cfg.Workers); err != nil {
+	if _, err := revs.describeAll(ctx, arns, cfg.Workers, pr); err != nil {
 		return nil, nil, nil, err
 	}
 	rep := &Report{Services: make([]ServiceReport, 0, len(svcs))}
@@ -134,6 +147,9 @@ func Scan(ctx context.Context, api ECSAPI, clusters []string, cfg Config) (*Repo
 	}
 	if cfg.Manifests != nil {
 		cfg.countManifests(ctx, rep.Services)
+	}
+	if cfg.PullCheck != nil {
+		cfg.checkPulls(ctx, rep.Services, svcs, revs, pr)
 	}
 	rep.Total = cfg.total(rep.Services)
 	return rep, svcs, revs, nil
@@ -216,14 +232,107 @@ func (cfg *Config) rateLimited(ref imageref.Ref) bool {
 // there may still lack the permissions, so the answer is then unknown.
 func ecrPull(s Service, rev *Revision) (string, string) {
 	role := rev.Doc.ExecutionRoleArn()
-	fargate := string(s.LaunchType) == "FARGATE" || (s.LaunchType == "" && slices.Contains(rev.Doc.RequiresCompatibilities(), "FARGATE"))
 	switch {
-	case role == "" && fargate:
+	case role == "" && isFargate(s, rev):
 		return ECRPullNo, "no executionRoleArn: Fargate cannot pull from private ECR without one"
 	case role == "":
 		return ECRPullUnknown, "no executionRoleArn: the container instance's role pulls; its policies are not read"
 	}
 	return ECRPullUnknown, "execution role " + ecsarn.Name(role) + " is set; its policies are not read (it needs ecr:GetAuthorizationToken, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer, and ecr:BatchImportUpstreamImage for a first pull through the cache)"
+}
+
+// checkPulls asks cfg.PullCheck, for each service whose execution role is
+// set, whether the role may pull every ECR target the agent would move its
+// rate-limited images to: yes when it may pull all, no (naming what it
+// lacks) when it may not pull one, unknown otherwise. An EC2 task without
+// an execution role pulls with its container instance's role, which a
+// service does not name: it stays unknown.
+func (cfg *Config) checkPulls(ctx context.Context, reports []ServiceReport, svcs []Service, revs *Revisions, pr *progress) {
+	type key struct {
+		role, repo  string
+		pullThrough bool
+	}
+	asks := make([][]key, len(reports)) // per service, the checks it needs
+	reqs := map[key]pullcheck.Request{}
+	var keys []key
+	for i, r := range reports {
+		rev, err := revs.Get(ctx, r.TaskDefinitionArn)
+		if err != nil || rev.Doc.ExecutionRoleArn() == "" {
+			continue
+		}
+		role := rev.Doc.ExecutionRoleArn()
+		for _, c := range r.Containers {
+			if !c.RateLimited || c.Target == "" {
+				continue
+			}
+			ref, err := imageref.Parse(c.Target)
+			if err != nil {
+				continue
+			}
+			account, region, ok := imageref.ECRHost(ref.Registry)
+			if !ok {
+				continue
+			}
+			k := key{role: role, repo: ref.Repository, pullThrough: c.Route == string(plan.PullThrough)}
+			if !slices.Contains(asks[i], k) {
+				asks[i] = append(asks[i], k)
+			}
+			if _, ok := reqs[k]; !ok {
+				reqs[k] = pullcheck.Request{ExecutionRoleArn: role, Fargate: isFargate(svcs[i], rev), Cluster: r.Cluster,
+					Region: region, Account: account, Repository: ref.Repository, PullThrough: k.pullThrough}
+				keys = append(keys, k)
+			}
+		}
+	}
+	pr.stage(StagePullChecks, len(keys))
+	verdicts := make(map[key]pullcheck.Verdict, len(keys))
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Workers, 1))
+	for _, k := range keys {
+		g.Go(func() error {
+			v := cfg.PullCheck(gctx, reqs[k])
+			mu.Lock()
+			verdicts[k] = v
+			mu.Unlock()
+			pr.step(0)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for i := range reports {
+		if len(asks[i]) == 0 {
+			continue
+		}
+		ks := asks[i]
+		slices.SortFunc(ks, func(a, b key) int { return strings.Compare(a.repo, b.repo) })
+		answer, reason := ECRPullYes, ""
+		var allowed []string
+		for _, k := range ks {
+			v := verdicts[k]
+			switch v.Result {
+			case pullcheck.Denied:
+				answer, reason = ECRPullNo, v.Reason
+			case pullcheck.Allowed:
+				allowed = append(allowed, k.repo)
+			default:
+				if answer == ECRPullYes {
+					answer, reason = ECRPullUnknown, v.Reason
+				}
+			}
+			if answer == ECRPullNo {
+				break
+			}
+		}
+		if answer == ECRPullYes {
+			reason = "execution role " + ecsarn.Name(ks[0].role) + " may pull " + strings.Join(allowed, ", ") + " (IAM simulation, registry and repository policies)"
+		}
+		reports[i].ECRPull, reports[i].ECRPullReason = answer, reason
+	}
+}
+
+func isFargate(s Service, rev *Revision) bool {
+	return string(s.LaunchType) == "FARGATE" || (s.LaunchType == "" && slices.Contains(rev.Doc.RequiresCompatibilities(), "FARGATE"))
 }
 
 func (cfg *Config) total(svcs []ServiceReport) Total {

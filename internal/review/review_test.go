@@ -271,3 +271,30 @@ func (b *bed) tags(t *testing.T, arn string) map[string]string {
 	}
 	return m
 }
+
+// TestNewestFirst: generated revisions are listed newest first, across
+// the sources they were generated from.
+func TestNewestFirst(t *testing.T) {
+	t.Parallel()
+	b := newBed(t)
+	healed := b.registry + "/docker-hub/library/nginx:"
+	src1 := b.register(t, "web", "nginx:1.26", nil)
+	src2 := b.register(t, "web", "nginx:1.27", nil)
+	b.service(t, "web", src1, "")
+	var want []string
+	for _, g := range []struct{ src, tag string }{{src1, "1.26"}, {src2, "1.27"}, {src1, "1.26-alpine"}} {
+		time.Sleep(5 * time.Millisecond) // registration times to the millisecond, as ECS gives them
+		want = append([]string{b.generated(t, "web", g.src, healed+g.tag)}, want...)
+	}
+	got, err := b.lister().List(ctxT(t), review.Query{Family: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arns []string
+	for _, r := range got {
+		arns = append(arns, r.TaskDefinitionArn)
+	}
+	if diff := cmp.Diff(want, arns); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
+	}
+}

@@ -146,7 +146,14 @@ func (l *Lister) List(ctx context.Context, q Query) ([]Revision, error) {
 		if !out[i].RegisteredAt.Equal(out[j].RegisteredAt) {
 			return out[i].RegisteredAt.After(out[j].RegisteredAt)
 		}
-		return out[i].TaskDefinitionArn > out[j].TaskDefinitionArn
+		// Registered in the same millisecond: the higher revision is newer
+		// (compared as numbers: web:10 after web:9).
+		fi, ni, _ := ecsarn.TaskDefinition(out[i].TaskDefinitionArn)
+		fj, nj, _ := ecsarn.TaskDefinition(out[j].TaskDefinitionArn)
+		if fi != fj {
+			return fi < fj
+		}
+		return ni > nj
 	})
 	return out, nil
 }
@@ -270,7 +277,7 @@ func (l *Lister) images(src, gen *taskdef.Document) []Image {
 	return out
 }
 
-// route tells how to reached ECR: through a pull-through cache rule
+// route tells how an image reached ECR: through a pull-through cache rule
 // when its repository is the rule's prefix over the source's repository,
 // mirrored otherwise.
 func (l *Lister) route(from, to string) string {
