@@ -450,7 +450,7 @@ func TestScanFleet(t *testing.T) {
 	// --apply update rolls the services onto the revisions registered
 	// above, a batch at a time, and registers nothing new.
 	updated := 0
-	for _, a := range scan("--apply", "update", "--batch", "7").Applied {
+	for _, a := range scan("--apply", "update", "--batch", "25").Applied {
 		switch {
 		case a.Service == "" && a.Family != fleetbed.CannotPullFromECR && a.Action != "exists":
 			t.Errorf("apply update: %+v, want the revision of the first run", a)

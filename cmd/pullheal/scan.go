@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
@@ -45,7 +46,7 @@ func scanCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Value: "text", Usage: "json or text"},
 			&cli.StringFlag{Name: "apply", Usage: "`MODE`: propose (register corrected revisions) or update (also roll the services)"},
 			&cli.IntFlag{Name: "batch", Value: 10, Usage: "with --apply update, services updated at once"},
-			&cli.DurationFlag{Name: "batch-interval", Value: 0, Usage: "with --apply update, pause between batches"},
+			&cli.DurationFlag{Name: "batch-interval", Value: time.Second, Usage: "with --apply update, pause between batches (0: none)"},
 			&cli.IntFlag{Name: "workers", Value: fleet.DefaultWorkers, Usage: "concurrent Describe calls"},
 			&cli.StringFlag{Name: "registry-endpoints", Usage: "`HOST=URL,...`: reach these registry hosts at other base URLs (the local test bed, a proxy)"},
 		},

@@ -465,3 +465,35 @@ func TestScanAsksWhetherTheRoleMayPull(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyUpdatePausesBetweenBatches: a batch starts BatchInterval after
+// the one before it ended, so that a fleet is rolled at a bounded rate.
+func TestApplyUpdatePausesBetweenBatches(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 2, 30)
+	ctx := ctxT(t)
+	rep, svcs, revs, err := fleet.Scan(ctx, b.ecs, nil, fleet.Config{Plan: b.plan})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch, interval = 4, 150 * time.Millisecond
+	var updated []time.Time
+	record := func(p fleet.Progress) {
+		if p.Stage == fleet.StageUpdates && p.Done > 0 {
+			updated = append(updated, time.Now())
+		}
+	}
+	got, err := fleet.Apply(ctx, b.ecs, rep, svcs, revs, fleet.ApplyConfig{Mode: fleet.ApplyUpdate, Preflight: b.reg.Preflight,
+		Batch: batch, BatchInterval: interval, Progress: record})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(updated) <= batch {
+		t.Fatalf("%d services rolled (%d applied), want more than one batch of %d", len(updated), len(got), batch)
+	}
+	for i := batch; i < len(updated); i += batch {
+		if gap := updated[i].Sub(updated[i-1]); gap < interval {
+			t.Errorf("batch %d began %v after batch %d ended, want at least %v", i/batch+1, gap, i/batch, interval)
+		}
+	}
+}
