@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -114,13 +115,19 @@ func scanAction(c *cli.Context) error {
 	}
 	api := ecs.NewFromConfig(cfg)
 	// The agent's own pull check: IAM's simulator with the registry and
-	// repository policies. Without iam:SimulatePrincipalPolicy or the ECR
-	// reads the answers are "unknown", saying why.
-	checkClients := pullcheck.Clients{IAM: iam.NewFromConfig(cfg), ECR: ecr.NewFromConfig(cfg)}
+	// repository policies, and for an EC2 service without an execution
+	// role the agent's lookup of its container instances' role. Without
+	// iam:SimulatePrincipalPolicy, the ECR reads or the lookups the answers
+	// are "unknown", saying why.
+	iamc := iam.NewFromConfig(cfg)
+	checkClients := pullcheck.Clients{IAM: iamc, ECR: ecr.NewFromConfig(cfg), ECS: api, EC2: ec2.NewFromConfig(cfg), Profiles: iamc}
 	scanCfg := fleet.Config{Plan: planCfg, RateLimited: limited,
 		AnonymousLimit: c.Int("anonymous-limit"), AuthenticatedLimit: c.Int("authenticated-limit"), Workers: c.Int("workers"),
 		PullCheck: func(ctx context.Context, r pullcheck.Request) pullcheck.Verdict {
 			return pullcheck.Check(ctx, checkClients, r)
+		},
+		InstanceRole: func(ctx context.Context, cluster, containerInstance string) (string, string, error) {
+			return pullcheck.InstanceRole(ctx, checkClients, cluster, containerInstance)
 		}}
 	if c.Bool("inspect") {
 		scanCfg.Manifests = manifestCounter(endpoints.Transport(remote.DefaultTransport))

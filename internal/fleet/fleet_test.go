@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,10 +11,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/smithy-go/middleware"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -495,5 +499,158 @@ func TestApplyUpdatePausesBetweenBatches(t *testing.T) {
 		if gap := updated[i].Sub(updated[i-1]); gap < interval {
 			t.Errorf("batch %d began %v after batch %d ended, want at least %v", i/batch+1, gap, i/batch, interval)
 		}
+	}
+}
+
+// TestScanJudgesContainerInstanceRoles: an EC2 service without an
+// execution role pulls with the role of the container instances its tasks
+// run on. The scan finds them from its tasks, looks each instance's role up
+// once as the agent does, and judges each role once per repository: no
+// when the role lacks the cache's import, yes when it has it, unknown when
+// the instance has no profile or the service runs no task.
+func TestScanJudgesContainerInstanceRoles(t *testing.T) {
+	t.Parallel()
+	b := newBed(t, 1, 1)
+	ctx := ctxT(t)
+	c := scenario.NewClients(b.srv.AWSConfig())
+	td, err := c.ECS.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{Family: aws.String("ec2-web"),
+		NetworkMode: ecstypes.NetworkModeBridge, RequiresCompatibilities: []ecstypes.Compatibility{ecstypes.CompatibilityEc2}, Memory: aws.String("512"),
+		ContainerDefinitions: []ecstypes.ContainerDefinition{{Name: aws.String("web"), Image: aws.String("nginx:1.27"), Essential: aws.Bool(true)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const denied, allowed = "ec2-pull-only", "ec2-pull-through"
+	onEC2(t, c, "ec2-denied", denied, "", 2, td.TaskDefinition.TaskDefinitionArn)
+	onEC2(t, c, "ec2-allowed", allowed, scenario.DefaultExecutionRolePolicy, 2, td.TaskDefinition.TaskDefinitionArn)
+	onEC2(t, c, "ec2-allowed-too", allowed, scenario.DefaultExecutionRolePolicy, 1, td.TaskDefinition.TaskDefinitionArn)
+	onEC2(t, c, "ec2-no-profile", "", "", 1, td.TaskDefinition.TaskDefinitionArn)
+	onEC2(t, c, "ec2-idle", allowed, scenario.DefaultExecutionRolePolicy, 0, td.TaskDefinition.TaskDefinitionArn)
+	if err := b.srv.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	clients := pullcheck.Clients{IAM: c.IAM, ECR: c.ECR, ECS: c.ECS, EC2: c.EC2, Profiles: c.IAM}
+	var lookups, roleChecks atomic.Int64
+	cfg := fleet.Config{Plan: b.plan,
+		PullCheck: func(ctx context.Context, r pullcheck.Request) pullcheck.Verdict {
+			if r.InstanceRoleArn != "" {
+				roleChecks.Add(1)
+			}
+			return pullcheck.Check(ctx, clients, r)
+		},
+		InstanceRole: func(ctx context.Context, cluster, ci string) (string, string, error) {
+			lookups.Add(1)
+			return pullcheck.InstanceRole(ctx, clients, cluster, ci)
+		}}
+	rep, _, _, err := fleet.Scan(ctx, b.ecs, nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	role := func(name string) string { return "arn:aws:iam::123456789012:role/" + name }
+	want := map[string]struct {
+		answer string
+		reason []string
+	}{
+		"ec2-denied":      {fleet.ECRPullNo, []string{"container instance role " + role(denied), "ecr:BatchImportUpstreamImage"}},
+		"ec2-allowed":     {fleet.ECRPullYes, []string{allowed, "docker-hub/library/nginx"}},
+		"ec2-allowed-too": {fleet.ECRPullYes, []string{allowed}},
+		"ec2-no-profile":  {fleet.ECRPullUnknown, []string{"has no IAM instance profile (ec2:DescribeInstances)"}},
+		"ec2-idle":        {fleet.ECRPullUnknown, []string{"ecs:ListTasks finds no running task"}},
+	}
+	seen := 0
+	for _, s := range rep.Services {
+		w, ok := want[s.Cluster]
+		if !ok {
+			continue
+		}
+		seen++
+		if s.ECRPull != w.answer {
+			t.Errorf("%s: ecrPull %s (%s), want %s", s.Cluster, s.ECRPull, s.ECRPullReason, w.answer)
+		}
+		for _, part := range w.reason {
+			if !strings.Contains(s.ECRPullReason, part) {
+				t.Errorf("%s: reason %q does not say %q", s.Cluster, s.ECRPullReason, part)
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("%d of the %d EC2 services reported", seen, len(want))
+	}
+	// Four container instances run tasks (the idle service runs none):
+	// each is looked up once, and the two roles with a profile are judged
+	// once each for the one repository.
+	if n := lookups.Load(); n != 4 {
+		t.Errorf("%d container instance lookups, want 4", n)
+	}
+	if n := roleChecks.Load(); n != 2 {
+		t.Errorf("%d instance role checks, want 2", n)
+	}
+
+	// Without the lookup, those services stay unknown, as before.
+	cfg.InstanceRole = nil
+	if rep, _, _, err = fleet.Scan(ctx, b.ecs, nil, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range rep.Services {
+		if _, ok := want[s.Cluster]; ok && s.ECRPull != fleet.ECRPullUnknown {
+			t.Errorf("%s without the instance lookup: %s (%s), want unknown", s.Cluster, s.ECRPull, s.ECRPullReason)
+		}
+	}
+}
+
+// onEC2 creates the cluster, an EC2 instance with the instance profile of
+// role (none when role is ""; the role has the ECS console's managed
+// policy, plus inline when given), registers it as a container instance
+// and starts service web of taskDef on it with desired tasks.
+func onEC2(t *testing.T, c scenario.Clients, cluster, role, inline string, desired int32, taskDef *string) {
+	t.Helper()
+	ctx := ctxT(t)
+	if _, err := c.ECS.CreateCluster(ctx, &ecs.CreateClusterInput{ClusterName: aws.String(cluster)}); err != nil {
+		t.Fatal(err)
+	}
+	run := &ec2.RunInstancesInput{ImageId: aws.String("ami-0ecs0ptimized0000"), MinCount: aws.Int32(1), MaxCount: aws.Int32(1)}
+	if role != "" {
+		var exists *iamtypes.EntityAlreadyExistsException
+		_, err := c.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(role), AssumeRolePolicyDocument: aws.String(scenario.ContainerInstanceTrust)})
+		switch {
+		case errors.As(err, &exists):
+		case err != nil:
+			t.Fatal(err)
+		default:
+			if _, err := c.IAM.AttachRolePolicy(ctx, &iam.AttachRolePolicyInput{RoleName: aws.String(role),
+				PolicyArn: aws.String("arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role")}); err != nil {
+				t.Fatal(err)
+			}
+			if inline != "" {
+				if _, err := c.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(role), PolicyName: aws.String("extra"),
+					PolicyDocument: aws.String(inline)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := c.IAM.CreateInstanceProfile(ctx, &iam.CreateInstanceProfileInput{InstanceProfileName: aws.String(role)}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.IAM.AddRoleToInstanceProfile(ctx, &iam.AddRoleToInstanceProfileInput{InstanceProfileName: aws.String(role), RoleName: aws.String(role)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := c.IAM.GetInstanceProfile(ctx, &iam.GetInstanceProfileInput{InstanceProfileName: aws.String(role)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run.IamInstanceProfile = &ec2types.IamInstanceProfileSpecification{Arn: p.InstanceProfile.Arn}
+	}
+	out, err := c.EC2.RunInstances(ctx, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := `{"instanceId":"` + aws.ToString(out.Instances[0].InstanceId) + `"}`
+	if _, err := c.ECS.RegisterContainerInstance(ctx, &ecs.RegisterContainerInstanceInput{Cluster: aws.String(cluster),
+		InstanceIdentityDocument: aws.String(doc), InstanceIdentityDocumentSignature: aws.String("unsigned")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ECS.CreateService(ctx, &ecs.CreateServiceInput{Cluster: aws.String(cluster), ServiceName: aws.String("web"),
+		TaskDefinition: taskDef, DesiredCount: aws.Int32(desired), LaunchType: ecstypes.LaunchTypeEc2}); err != nil {
+		t.Fatal(err)
 	}
 }

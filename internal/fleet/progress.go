@@ -6,7 +6,9 @@ import "sync"
 const (
 	StageClusters        = "clusters"         // listing and describing each cluster's services
 	StageTaskDefinitions = "task definitions" // describing each distinct revision the services run
-	StagePullChecks      = "pull checks"      // asking whether each execution role may pull its ECR targets
+	StageTasks           = "tasks"            // listing the tasks of each EC2 service without an execution role
+	StageInstanceRoles   = "instance roles"   // finding the role of each container instance those tasks run on
+	StagePullChecks      = "pull checks"      // asking whether each role may pull its ECR targets
 	StageRevisions       = "revisions"        // --apply: finding or registering corrected revisions
 	StageUpdates         = "service updates"  // --apply update: rolling the services, guarded
 )

@@ -2,11 +2,17 @@ package fleet
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
+	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
+	"github.com/aws/smithy-go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pullheal/pullheal/internal/ecsarn"
@@ -51,6 +57,14 @@ type Config struct {
 	// distinct execution role and target repository. Nil judges from the
 	// task definition alone.
 	PullCheck func(ctx context.Context, r pullcheck.Request) pullcheck.Verdict
+	// InstanceRole, when set with PullCheck, finds the role of a cluster's
+	// container instance as the agent does (pullcheck.InstanceRole): an
+	// EC2 task without an execution role pulls with it. For each such
+	// service with an ECR target the scan lists its tasks, finds each
+	// distinct container instance's role once and asks PullCheck about
+	// each role (pullcheck.Request.InstanceRoleArn). Nil leaves those
+	// services unknown.
+	InstanceRole func(ctx context.Context, cluster, containerInstanceArn string) (role, instance string, err error)
 }
 
 // Container is one container's image and what the agent would do with it.
@@ -86,8 +100,9 @@ type ServiceReport struct {
 	// Pulls is the counted pulls one full deployment costs: desired count
 	// x rate-limited images x their manifests.
 	Pulls int `json:"pulls"`
-	// ECRPull says whether the task's image puller (its execution role) can
-	// pull from private ECR, as far as can be told without reading IAM.
+	// ECRPull says whether the task's image puller (its execution role, or
+	// on EC2 without one its container instances' role) can pull from
+	// private ECR, as far as can be told.
 	ECRPull       string `json:"ecrPull"`
 	ECRPullReason string `json:"ecrPullReason"`
 }
@@ -149,7 +164,7 @@ func Scan(ctx context.Context, api ECSAPI, clusters []string, cfg Config) (*Repo
 		cfg.countManifests(ctx, rep.Services)
 	}
 	if cfg.PullCheck != nil {
-		cfg.checkPulls(ctx, rep.Services, svcs, revs, pr)
+		cfg.checkPulls(ctx, api, rep.Services, svcs, revs, pr)
 	}
 	rep.Total = cfg.total(rep.Services)
 	return rep, svcs, revs, nil
@@ -236,56 +251,65 @@ func ecrPull(s Service, rev *Revision) (string, string) {
 	case role == "" && isFargate(s, rev):
 		return ECRPullNo, "no executionRoleArn: Fargate cannot pull from private ECR without one"
 	case role == "":
-		return ECRPullUnknown, "no executionRoleArn: the container instance's role pulls; its policies are not read"
+		return ECRPullUnknown, "no executionRoleArn: the container instance's role pulls; it is not looked up"
 	}
 	return ECRPullUnknown, "execution role " + ecsarn.Name(role) + " is set; its policies are not read (it needs ecr:GetAuthorizationToken, ecr:BatchGetImage, ecr:GetDownloadUrlForLayer, and ecr:BatchImportUpstreamImage for a first pull through the cache)"
 }
 
-// checkPulls asks cfg.PullCheck, for each service whose execution role is
-// set, whether the role may pull every ECR target the agent would move its
-// rate-limited images to: yes when it may pull all, no (naming what it
-// lacks) when it may not pull one, unknown otherwise. An EC2 task without
-// an execution role pulls with its container instance's role, which a
-// service does not name: it stays unknown.
-func (cfg *Config) checkPulls(ctx context.Context, reports []ServiceReport, svcs []Service, revs *Revisions, pr *progress) {
-	type key struct {
-		role, repo  string
-		pullThrough bool
+// checkPulls asks cfg.PullCheck, for each service that would move a
+// rate-limited image to ECR, whether the role that pulls may pull every
+// such target: yes when it may pull all, no (naming what it lacks) when it
+// may not pull one, unknown otherwise. That role is the execution role;
+// an EC2 task without one pulls with its container instance's role, which
+// a service does not name: with cfg.InstanceRole, the instances its tasks
+// run on are listed and each distinct instance's role is judged (the worst
+// answer of them counts), and without it the service stays unknown.
+func (cfg *Config) checkPulls(ctx context.Context, api ECSAPI, reports []ServiceReport, svcs []Service, revs *Revisions, pr *progress) {
+	asks := make([][]pullKey, len(reports)) // per service, the checks it needs
+	reqs := map[pullKey]pullcheck.Request{}
+	var keys []pullKey
+	ask := func(i int, k pullKey, r pullcheck.Request) {
+		if !slices.Contains(asks[i], k) {
+			asks[i] = append(asks[i], k)
+		}
+		if _, ok := reqs[k]; !ok {
+			reqs[k] = r
+			keys = append(keys, k)
+		}
 	}
-	asks := make([][]key, len(reports)) // per service, the checks it needs
-	reqs := map[key]pullcheck.Request{}
-	var keys []key
+	targets := make([][]ecrTarget, len(reports))
+	var onInstances []int // EC2 services without an execution role
 	for i, r := range reports {
 		rev, err := revs.Get(ctx, r.TaskDefinitionArn)
-		if err != nil || rev.Doc.ExecutionRoleArn() == "" {
+		if err != nil {
 			continue
 		}
-		role := rev.Doc.ExecutionRoleArn()
-		for _, c := range r.Containers {
-			if !c.RateLimited || c.Target == "" {
-				continue
+		if targets[i] = ecrTargets(r); len(targets[i]) == 0 {
+			continue
+		}
+		role, fargate := rev.Doc.ExecutionRoleArn(), isFargate(svcs[i], rev)
+		switch {
+		case role != "":
+			for _, t := range targets[i] {
+				ask(i, pullKey{role: role, repo: t.repo, pullThrough: t.pullThrough}, pullcheck.Request{ExecutionRoleArn: role,
+					Fargate: fargate, Cluster: r.Cluster, Region: t.region, Account: t.account, Repository: t.repo, PullThrough: t.pullThrough})
 			}
-			ref, err := imageref.Parse(c.Target)
-			if err != nil {
-				continue
-			}
-			account, region, ok := imageref.ECRHost(ref.Registry)
-			if !ok {
-				continue
-			}
-			k := key{role: role, repo: ref.Repository, pullThrough: c.Route == string(plan.PullThrough)}
-			if !slices.Contains(asks[i], k) {
-				asks[i] = append(asks[i], k)
-			}
-			if _, ok := reqs[k]; !ok {
-				reqs[k] = pullcheck.Request{ExecutionRoleArn: role, Fargate: isFargate(svcs[i], rev), Cluster: r.Cluster,
-					Region: region, Account: account, Repository: ref.Repository, PullThrough: k.pullThrough}
-				keys = append(keys, k)
+		case !fargate && cfg.InstanceRole != nil:
+			onInstances = append(onInstances, i)
+		}
+	}
+	roles, failed := cfg.instanceRoles(ctx, api, reports, onInstances, pr)
+	for _, i := range onInstances {
+		for _, role := range roles[i] {
+			for _, t := range targets[i] {
+				ask(i, pullKey{role: role, repo: t.repo, pullThrough: t.pullThrough, instance: true}, pullcheck.Request{InstanceRoleArn: role,
+					Cluster: reports[i].Cluster, Region: t.region, Account: t.account, Repository: t.repo, PullThrough: t.pullThrough})
 			}
 		}
 	}
+
 	pr.stage(StagePullChecks, len(keys))
-	verdicts := make(map[key]pullcheck.Verdict, len(keys))
+	verdicts := make(map[pullKey]pullcheck.Verdict, len(keys))
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(cfg.Workers, 1))
@@ -301,38 +325,232 @@ func (cfg *Config) checkPulls(ctx context.Context, reports []ServiceReport, svcs
 	}
 	_ = g.Wait()
 	for i := range reports {
-		if len(asks[i]) == 0 {
+		if len(asks[i]) == 0 && failed[i] == "" {
 			continue
 		}
-		ks := asks[i]
-		slices.SortFunc(ks, func(a, b key) int { return strings.Compare(a.repo, b.repo) })
-		answer, reason := ECRPullYes, ""
-		var allowed []string
-		for _, k := range ks {
-			v := verdicts[k]
-			switch v.Result {
-			case pullcheck.Denied:
-				answer, reason = ECRPullNo, v.Reason
-			case pullcheck.Allowed:
-				allowed = append(allowed, k.repo)
-			default:
-				if answer == ECRPullYes {
-					answer, reason = ECRPullUnknown, v.Reason
-				}
-			}
-			if answer == ECRPullNo {
-				break
-			}
-		}
-		if answer == ECRPullYes {
-			reason = "execution role " + ecsarn.Name(ks[0].role) + " may pull " + strings.Join(allowed, ", ") + " (IAM simulation, registry and repository policies)"
-		}
-		reports[i].ECRPull, reports[i].ECRPullReason = answer, reason
+		reports[i].ECRPull, reports[i].ECRPullReason = judge(asks[i], verdicts, failed[i], roles[i])
 	}
 }
 
+// judge combines a service's verdicts, the worst first: no, then unknown
+// (a container instance whose role was not found counts as unknown), then
+// yes.
+func judge(ks []pullKey, verdicts map[pullKey]pullcheck.Verdict, failed string, roles []string) (string, string) {
+	slices.SortFunc(ks, func(a, b pullKey) int {
+		if c := strings.Compare(a.role, b.role); c != 0 {
+			return c
+		}
+		return strings.Compare(a.repo, b.repo)
+	})
+	answer, reason := ECRPullYes, ""
+	if failed != "" {
+		answer, reason = ECRPullUnknown, failed
+	}
+	var allowed []string
+	for _, k := range ks {
+		v := verdicts[k]
+		switch v.Result {
+		case pullcheck.Denied:
+			answer, reason = ECRPullNo, v.Reason
+		case pullcheck.Allowed:
+			if !slices.Contains(allowed, k.repo) {
+				allowed = append(allowed, k.repo)
+			}
+		default:
+			if answer == ECRPullYes {
+				answer, reason = ECRPullUnknown, v.Reason
+			}
+		}
+		if answer == ECRPullNo {
+			break
+		}
+	}
+	names := make([]string, len(roles))
+	for i, r := range roles {
+		names[i] = ecsarn.Name(r)
+	}
+	switch {
+	case answer == ECRPullYes && len(ks) > 0 && !ks[0].instance:
+		return answer, "execution role " + ecsarn.Name(ks[0].role) + " may pull " + strings.Join(allowed, ", ") + " (IAM simulation, registry and repository policies)"
+	case answer == ECRPullYes:
+		which := "role " + names[0] + ", which"
+		if len(names) > 1 {
+			which = "roles " + strings.Join(names, ", ") + ", which each"
+		}
+		return answer, "no executionRoleArn: its tasks pull with container instance " + which + " may pull " + strings.Join(allowed, ", ") +
+			" (IAM simulation, registry and repository policies)"
+	case len(roles) > 1:
+		reason += " (its tasks run on container instances with roles " + strings.Join(names, ", ") + ")"
+	}
+	return answer, reason
+}
+
+// pullKey is one pull check: a role and an ECR repository. Instance: the
+// role is a container instance's, not an execution role.
+type pullKey struct {
+	role, repo            string
+	pullThrough, instance bool
+}
+
+// ecrTarget is an ECR repository a service's rate-limited image would move to.
+type ecrTarget struct {
+	account, region, repo string
+	pullThrough           bool
+}
+
+func ecrTargets(r ServiceReport) []ecrTarget {
+	var out []ecrTarget
+	for _, c := range r.Containers {
+		if !c.RateLimited || c.Target == "" {
+			continue
+		}
+		ref, err := imageref.Parse(c.Target)
+		if err != nil {
+			continue
+		}
+		account, region, ok := imageref.ECRHost(ref.Registry)
+		if !ok {
+			continue
+		}
+		t := ecrTarget{account: account, region: region, repo: ref.Repository, pullThrough: c.Route == string(plan.PullThrough)}
+		if !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// instanceRoles finds, for each service of idx (EC2, no execution role),
+// the distinct roles of the container instances its tasks run on, sorted;
+// or why they are not all known. Each service's tasks are listed
+// (ecs:ListTasks and ecs:DescribeTasks, 100 a page) and each distinct
+// container instance's role is found once, cfg.Workers calls at a time.
+func (cfg *Config) instanceRoles(ctx context.Context, api ECSAPI, reports []ServiceReport, idx []int, pr *progress) (roles [][]string, failed []string) {
+	roles, failed = make([][]string, len(reports)), make([]string, len(reports))
+	if len(idx) == 0 {
+		return roles, failed
+	}
+	const why = "no executionRoleArn: its tasks pull with their container instance's role, and "
+	type instance struct{ cluster, arn string }
+	placed := make([][]string, len(reports))
+	pr.stage(StageTasks, len(idx))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Workers, 1))
+	for _, i := range idx {
+		g.Go(func() error {
+			arns, err := serviceInstances(gctx, api, reports[i].Cluster, reports[i].Service)
+			switch {
+			case err != nil:
+				failed[i] = why + err.Error()
+			case len(arns) == 0:
+				failed[i] = why + "ecs:ListTasks finds no running task of service " + reports[i].Service + " on a container instance"
+			}
+			placed[i] = arns
+			pr.step(0)
+			return nil
+		})
+	}
+	_ = g.Wait()
+
+	type found struct {
+		role string
+		err  error
+	}
+	lookups := map[instance]found{}
+	var distinct []instance
+	for _, i := range idx {
+		for _, arn := range placed[i] {
+			in := instance{reports[i].Cluster, arn}
+			if _, ok := lookups[in]; !ok {
+				lookups[in] = found{}
+				distinct = append(distinct, in)
+			}
+		}
+	}
+	pr.stage(StageInstanceRoles, len(distinct))
+	var mu sync.Mutex
+	g, gctx = errgroup.WithContext(ctx)
+	g.SetLimit(max(cfg.Workers, 1))
+	for _, in := range distinct {
+		g.Go(func() error {
+			role, _, err := cfg.InstanceRole(gctx, in.cluster, in.arn)
+			mu.Lock()
+			lookups[in] = found{role, err}
+			mu.Unlock()
+			pr.step(0)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	for _, i := range idx {
+		for _, arn := range placed[i] {
+			f := lookups[instance{reports[i].Cluster, arn}]
+			switch {
+			case f.err != nil && failed[i] == "":
+				failed[i] = why + f.err.Error()
+			case f.err == nil && !slices.Contains(roles[i], f.role):
+				roles[i] = append(roles[i], f.role)
+			}
+		}
+		slices.Sort(roles[i])
+	}
+	return roles, failed
+}
+
+// serviceInstances lists the container instances the service's tasks
+// (those whose desired status is RUNNING) run on, sorted. The error names
+// the call that failed.
+func serviceInstances(ctx context.Context, api ECSAPI, cluster, service string) ([]string, error) {
+	seen := map[string]bool{}
+	p := ecs.NewListTasksPaginator(api, &ecs.ListTasksInput{Cluster: aws.String(cluster), ServiceName: aws.String(service),
+		DesiredStatus: ecstypes.DesiredStatusRunning, MaxResults: aws.Int32(100)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("ecs:ListTasks of service %s failed: %v", service, shortErr(err))
+		}
+		if len(page.TaskArns) == 0 {
+			continue
+		}
+		out, err := api.DescribeTasks(ctx, &ecs.DescribeTasksInput{Cluster: aws.String(cluster), Tasks: page.TaskArns})
+		if err != nil {
+			return nil, fmt.Errorf("ecs:DescribeTasks of service %s failed: %v", service, shortErr(err))
+		}
+		for _, t := range out.Tasks {
+			if a := aws.ToString(t.ContainerInstanceArn); a != "" {
+				seen[a] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen)), nil
+}
+
+// shortErr keeps an AWS error to its code and message.
+func shortErr(err error) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("%s: %s", ae.ErrorCode(), ae.ErrorMessage())
+	}
+	return err
+}
+
+// isFargate tells whether the service's tasks run on Fargate: its launch
+// type; without one, its capacity provider strategy (FARGATE, FARGATE_SPOT;
+// any other provider is an Auto Scaling group of EC2 instances); without
+// either, the task definition's compatibilities.
 func isFargate(s Service, rev *Revision) bool {
-	return string(s.LaunchType) == "FARGATE" || (s.LaunchType == "" && slices.Contains(rev.Doc.RequiresCompatibilities(), "FARGATE"))
+	switch {
+	case s.LaunchType != "":
+		return s.LaunchType == ecstypes.LaunchTypeFargate
+	case len(s.CapacityProviderStrategy) > 0:
+		for _, p := range s.CapacityProviderStrategy {
+			if n := aws.ToString(p.CapacityProvider); n == "FARGATE" || n == "FARGATE_SPOT" {
+				return true
+			}
+		}
+		return false
+	}
+	return slices.Contains(rev.Doc.RequiresCompatibilities(), "FARGATE")
 }
 
 func (cfg *Config) total(svcs []ServiceReport) Total {

@@ -29,6 +29,16 @@ type EC2 interface {
 	DescribeInstances(ctx context.Context, in *ec2.DescribeInstancesInput, opts ...func(*ec2.Options)) (*ec2.DescribeInstancesOutput, error)
 }
 
+// InstanceRole finds the role an EC2 task on the cluster's container
+// instance pulls with when its task definition has no execution role: the
+// role of the instance's EC2 instance profile, as Check finds it
+// (ecs:DescribeContainerInstances, ec2:DescribeInstances,
+// iam:GetInstanceProfile), and the EC2 instance's ID. The error says which
+// call failed and why.
+func InstanceRole(ctx context.Context, c Clients, cluster, containerInstanceArn string) (role, instance string, err error) {
+	return instanceRole(ctx, c, Request{Cluster: cluster, ContainerInstanceArn: containerInstanceArn})
+}
+
 // instanceRole finds the role of the container instance's EC2 instance
 // profile, and the instance's ID. The error says which call failed and why.
 func instanceRole(ctx context.Context, c Clients, r Request) (role, instance string, err error) {

@@ -88,6 +88,10 @@ type Request struct {
 	// change event carries both); they find the role an EC2 task without
 	// an execution role pulls with.
 	Cluster, ContainerInstanceArn string
+	// InstanceRoleArn, for an EC2 task without an execution role, is the
+	// container instance role it pulls with when the caller has found it
+	// already (InstanceRole): Check judges it without looking it up.
+	InstanceRoleArn string
 	// Region and Account name the ECR registry; Repository the target
 	// repository in it ("docker-hub/library/nginx").
 	Region, Account, Repository string
@@ -120,6 +124,8 @@ func Check(ctx context.Context, c Clients, r Request) Verdict {
 	switch {
 	case r.ExecutionRoleArn == "" && r.Fargate:
 		return Verdict{Result: Denied, Missing: pullActions, Reason: "a Fargate task definition without an execution role cannot pull from private ECR"}
+	case r.ExecutionRoleArn == "" && r.InstanceRoleArn != "":
+		return evaluate(ctx, c, r, principal{arn: r.InstanceRoleArn, describe: "container instance role " + r.InstanceRoleArn})
 	case r.ExecutionRoleArn == "":
 		role, instance, err := instanceRole(ctx, c, r)
 		if err != nil {

@@ -155,4 +155,20 @@ func TestContainerInstanceRoleOnTheTestBed(t *testing.T) {
 			}
 		})
 	}
+
+	// A caller that found the role already (a scan, once per container
+	// instance) gets the same answer without the lookup.
+	found, instance, err := pullcheck.InstanceRole(ctx, clients, sc.Cluster, sc.ContainerInstanceArn)
+	if err != nil || found != role || instance != sc.EC2InstanceID {
+		t.Fatalf("InstanceRole: %q on %q, %v; want %s on %s", found, instance, err, role, sc.EC2InstanceID)
+	}
+	judged := pullcheck.Check(ctx, pullcheck.Clients{IAM: c.IAM, ECR: c.ECR}, pullcheck.Request{InstanceRoleArn: found, PullThrough: true,
+		Region: "us-east-1", Account: "123456789012", Repository: "docker-hub/library/nginx"})
+	if judged.Result != pullcheck.Denied || judged.Principal != role || !strings.Contains(judged.Reason, "container instance role "+role) {
+		t.Errorf("the found role judged: %+v, want denied naming container instance role %s", judged, role)
+	}
+	if _, _, err := pullcheck.InstanceRole(ctx, clients, sc.Cluster, aws.ToString(stray.ContainerInstance.ContainerInstanceArn)); err == nil ||
+		!strings.Contains(err.Error(), "ec2:DescribeInstances") {
+		t.Errorf("InstanceRole of an instance EC2 does not know: %v, want the ec2:DescribeInstances failure", err)
+	}
 }
