@@ -139,15 +139,7 @@ func startDecisionBed(t *testing.T, ev *ecsevent.Event) (*localaws.Server, *scen
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	// Nothing from the machine's AWS files may reach explain's SDK.
-	dir := t.TempDir()
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_PROFILE", "")
+	useOnlyBed(t, srv)
 	return srv, sc, c
 }
 

@@ -88,14 +88,7 @@ func startAccountBed(t *testing.T) (*localaws.Server, scenario.Clients) {
 	if _, err := scenario.Setup(ctx, c, scenario.Options{NoService: true, HubUser: localaws.HubUser, HubToken: localaws.HubToken}); err != nil {
 		t.Fatal(err)
 	}
-	for _, kv := range srv.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	dir := t.TempDir()
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
-	t.Setenv("AWS_PROFILE", "")
+	useOnlyBed(t, srv)
 	return srv, c
 }
 
@@ -132,4 +125,18 @@ func TestRewriteDiscoverReadsTheAccount(t *testing.T) {
 			t.Errorf("container %s: %s, want %s", c.Name, c.Image, want[c.Name])
 		}
 	}
+}
+
+// useOnlyBed points this process's AWS SDK configuration at the test bed
+// srv, and only at it: nothing from the machine's AWS files takes part.
+func useOnlyBed(t *testing.T, srv *localaws.Server) {
+	t.Helper()
+	for _, kv := range srv.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(dir, "config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(dir, "credentials"))
+	t.Setenv("AWS_PROFILE", "")
 }
