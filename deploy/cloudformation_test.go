@@ -458,22 +458,27 @@ func TestCloudFormationExpectations(t *testing.T) {
 
 func TestCloudFormationEventPattern(t *testing.T) {
 	tmpl := loadCFN(t)
+	var rules []string
 	for name, r := range tmpl.section("Resources") {
-		if typ, _ := lookup(r, "Type"); typ != "AWS::Events::Rule" {
-			continue
+		if typ, _ := lookup(r, "Type"); typ == "AWS::Events::Rule" {
+			rules = append(rules, name)
 		}
-		p, ok := lookup(r, "Properties/EventPattern")
-		if !ok {
-			t.Fatalf("rule %s has no EventPattern", name)
-		}
-		b, err := json.Marshal(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		checkEventPattern(t, cfnPath+": "+name, b)
-		return
 	}
-	t.Fatal("no AWS::Events::Rule")
+	// The agent's rule, and the one that watches the scheduled sync
+	// (TestSyncStoppedRule).
+	slices.Sort(rules)
+	if want := []string{"StoppedTaskRule", "SyncStoppedRule"}; !slices.Equal(rules, want) {
+		t.Fatalf("want the rules %v, have %v", want, rules)
+	}
+	p, ok := lookup(map[string]any(tmpl), "Resources/StoppedTaskRule/Properties/EventPattern")
+	if !ok {
+		t.Fatal("StoppedTaskRule has no EventPattern")
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkEventPattern(t, cfnPath+": StoppedTaskRule", b)
 }
 
 // Names in the template's !Sub strings and the placeholders of

@@ -538,14 +538,17 @@ func TestTerraformEventPattern(t *testing.T) {
 			rules = append(rules, addr)
 		}
 	}
-	if len(rules) != 1 {
-		t.Fatalf("want one aws_cloudwatch_event_rule, have %v", rules)
+	// The agent's rule, and the one that watches the scheduled sync
+	// (TestSyncStoppedRule).
+	slices.Sort(rules)
+	if want := []string{"aws_cloudwatch_event_rule.stopped_tasks", "aws_cloudwatch_event_rule.sync_stopped"}; !slices.Equal(rules, want) {
+		t.Fatalf("want the rules %v, have %v", want, rules)
 	}
-	b, err := json.Marshal(newEval(m, nil).jsonAttr(t, rules[0]+".event_pattern"))
+	b, err := json.Marshal(newEval(m, nil).jsonAttr(t, "aws_cloudwatch_event_rule.stopped_tasks.event_pattern"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkEventPattern(t, terraformDir+": "+rules[0], b)
+	checkEventPattern(t, terraformDir+": aws_cloudwatch_event_rule.stopped_tasks", b)
 }
 
 func tfContainer(t *testing.T, m *tfModule) agentContainer {

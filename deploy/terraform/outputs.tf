@@ -79,11 +79,12 @@ output "sync_log_group_name" {
 }
 
 output "alarm_arns" {
-  description = "The module's alarms: dead letters, agent below desired count, and (with a schedule) sync failed."
+  description = "The module's alarms: dead letters, agent below desired count, and (with a schedule) sync failed and sync stopped."
   value = compact([
     aws_cloudwatch_metric_alarm.dlq_depth.arn,
     aws_cloudwatch_metric_alarm.agent_running.arn,
     one(aws_cloudwatch_metric_alarm.sync_failed[*].arn),
+    one(aws_cloudwatch_metric_alarm.sync_stopped[*].arn),
   ])
 }
 

@@ -261,3 +261,77 @@ resource "aws_cloudwatch_metric_alarm" "sync_failed" {
     }
   }
 }
+
+# A sync task that is killed from outside (out of memory: exit 137) or whose
+# container never starts (image pull, capacity: stopCode TaskFailedToStart,
+# no exit code) writes no "pullheal:" line. ECS reports every stop on the
+# default bus; this rule takes the sync's own (its task-definition family in
+# its cluster, whether the Scheduler or a person ran it) that did not end
+# with exit 0.
+resource "aws_cloudwatch_event_rule" "sync_stopped" {
+  count       = local.sync_count
+  name        = "${var.name}-sync-stopped"
+  description = "pullheal sync tasks that stopped without exit 0: killed (out of memory), or never started."
+  event_pattern = jsonencode({
+    source        = ["aws.ecs"]
+    "detail-type" = ["ECS Task State Change"]
+    detail = {
+      clusterArn        = ["arn:${local.partition}:ecs:${local.region}:${local.account_id}:cluster/${local.cluster_name}"]
+      taskDefinitionArn = [{ prefix = "arn:${local.partition}:ecs:${local.region}:${local.account_id}:task-definition/${aws_ecs_task_definition.sync[0].family}:" }]
+      lastStatus        = ["STOPPED"]
+      "$or" = [
+        { stopCode = ["TaskFailedToStart"] },
+        { containers = { exitCode = [{ "anything-but" = 0 }] } },
+        { containers = { exitCode = [{ exists = false }] } },
+      ]
+    }
+  })
+  tags = var.tags
+}
+
+# The rule writes each stop it matches into the sync's log group, next to
+# the run's own lines, so that the alarm has its evidence: task ARN,
+# stoppedReason, each container's exit code and reason. EventBridge writes
+# there under the log group's resource policy, not a role.
+resource "aws_cloudwatch_log_resource_policy" "sync_events" {
+  count       = local.sync_count
+  policy_name = "${var.name}-sync-stopped-events"
+  policy_document = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "SyncStoppedEventsToLogs"
+      Effect    = "Allow"
+      Principal = { Service = ["events.amazonaws.com", "delivery.logs.amazonaws.com"] }
+      Action    = ["logs:CreateLogStream", "logs:PutLogEvents"]
+      Resource  = "${aws_cloudwatch_log_group.sync[0].arn}:*"
+    }]
+  })
+}
+
+resource "aws_cloudwatch_event_target" "sync_stopped" {
+  count     = local.sync_count
+  rule      = aws_cloudwatch_event_rule.sync_stopped[0].name
+  target_id = "sync-log-group"
+  arn       = aws_cloudwatch_log_group.sync[0].arn
+  # Deliveries before the resource policy exists would be refused.
+  depends_on = [aws_cloudwatch_log_resource_policy.sync_events]
+}
+
+# TriggeredRules (AWS/Events, by RuleName) counts the rule's matches.
+resource "aws_cloudwatch_metric_alarm" "sync_stopped" {
+  count               = local.sync_count
+  alarm_name          = "${var.name}-sync-stopped"
+  alarm_description   = "A pullheal sync task stopped without exit 0 (killed, e.g. out of memory, or it never started); the stop event is in the sync's log group."
+  namespace           = "AWS/Events"
+  metric_name         = "TriggeredRules"
+  dimensions          = { RuleName = aws_cloudwatch_event_rule.sync_stopped[0].name }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = var.alarm_actions
+  ok_actions          = var.alarm_actions
+  tags                = var.tags
+}

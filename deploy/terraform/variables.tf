@@ -212,7 +212,7 @@ variable "log_retention_days" {
 }
 
 variable "alarm_actions" {
-  description = "SNS topic ARNs (or other alarm actions) notified by the module's alarms: DLQ depth, agent running fewer tasks than desired, sync failed."
+  description = "SNS topic ARNs (or other alarm actions) notified by the module's alarms: DLQ depth, agent running fewer tasks than desired, sync failed, sync stopped."
   type        = list(string)
   default     = []
 }

@@ -48,8 +48,8 @@ run "defaults_are_conservative" {
     error_message = "the policy parameter is /pullheal/policy, a String"
   }
   assert {
-    condition     = length(aws_s3_object.policy) == 0 && length(aws_scheduler_schedule.sync) == 0 && length(aws_ecs_task_definition.sync) == 0
-    error_message = "no S3 object and no sync unless asked for"
+    condition     = length(aws_s3_object.policy) == 0 && length(aws_scheduler_schedule.sync) == 0 && length(aws_ecs_task_definition.sync) == 0 && length(aws_cloudwatch_event_rule.sync_stopped) == 0 && length(aws_cloudwatch_metric_alarm.sync_stopped) == 0 && length(aws_cloudwatch_log_resource_policy.sync_events) == 0
+    error_message = "no S3 object and no sync (nor its rule, alarm and log policy) unless asked for"
   }
   assert {
     condition     = length(aws_ecr_pull_through_cache_rule.docker_hub) == 0 && length(aws_secretsmanager_secret.dockerhub) == 0
@@ -292,6 +292,7 @@ run "scheduled_sync" {
   command = plan
   variables {
     sync_schedule        = "cron(0 3 * * ? *)"
+    alarm_actions        = ["arn:aws:sns:eu-west-1:123456789012:ops"]
     dockerhub_secret_arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:ecr-pullthroughcache/hub-AbCdEf"
     containers = {
       nginx = { tags = ["1.27"] }
@@ -348,6 +349,52 @@ run "scheduled_sync" {
   assert {
     condition     = yamldecode(aws_ssm_parameter.policy[0].value).images[0].match == ["nginx"]
     error_message = "the containers map is what the sync mirrors"
+  }
+  assert {
+    condition = jsondecode(aws_cloudwatch_event_rule.sync_stopped[0].event_pattern) == {
+      source        = ["aws.ecs"]
+      "detail-type" = ["ECS Task State Change"]
+      detail = {
+        clusterArn        = ["arn:aws:ecs:eu-west-1:123456789012:cluster/prod"]
+        taskDefinitionArn = [{ prefix = "arn:aws:ecs:eu-west-1:123456789012:task-definition/pullheal-sync:" }]
+        lastStatus        = ["STOPPED"]
+        "$or" = [
+          { stopCode = ["TaskFailedToStart"] },
+          { containers = { exitCode = [{ "anything-but" = 0 }] } },
+          { containers = { exitCode = [{ exists = false }] } },
+        ]
+      }
+    }
+    error_message = "the stopped-sync rule takes this deployment's sync family in its cluster, STOPPED, and a failure to start, an exit code other than 0 or none: ${aws_cloudwatch_event_rule.sync_stopped[0].event_pattern}"
+  }
+  assert {
+    condition     = aws_ecs_task_definition.sync[0].family == "pullheal-sync" && aws_scheduler_schedule.sync[0].target[0].ecs_parameters[0].group == "pullheal-sync"
+    error_message = "the family the rule names is the sync task definition's"
+  }
+  assert {
+    condition     = aws_cloudwatch_event_target.sync_stopped[0].rule == aws_cloudwatch_event_rule.sync_stopped[0].name && aws_cloudwatch_event_target.sync_stopped[0].arn == aws_cloudwatch_log_group.sync[0].arn
+    error_message = "the rule writes the stop events into the sync's log group"
+  }
+  assert {
+    condition = (jsondecode(aws_cloudwatch_log_resource_policy.sync_events[0].policy_document).Statement[0].Resource == "${aws_cloudwatch_log_group.sync[0].arn}:*" &&
+      jsondecode(aws_cloudwatch_log_resource_policy.sync_events[0].policy_document).Statement[0].Action == ["logs:CreateLogStream", "logs:PutLogEvents"] &&
+    contains(jsondecode(aws_cloudwatch_log_resource_policy.sync_events[0].policy_document).Statement[0].Principal.Service, "events.amazonaws.com"))
+    error_message = "EventBridge may write into the sync's log group, and only there"
+  }
+  assert {
+    condition = (aws_cloudwatch_metric_alarm.sync_stopped[0].alarm_name == "pullheal-sync-stopped" &&
+      aws_cloudwatch_metric_alarm.sync_stopped[0].namespace == "AWS/Events" &&
+      aws_cloudwatch_metric_alarm.sync_stopped[0].metric_name == "TriggeredRules" &&
+      aws_cloudwatch_metric_alarm.sync_stopped[0].dimensions == tomap({ RuleName = "pullheal-sync-stopped" }) &&
+      aws_cloudwatch_event_rule.sync_stopped[0].name == "pullheal-sync-stopped" &&
+      aws_cloudwatch_metric_alarm.sync_stopped[0].statistic == "Sum" &&
+      aws_cloudwatch_metric_alarm.sync_stopped[0].comparison_operator == "GreaterThanThreshold" &&
+    aws_cloudwatch_metric_alarm.sync_stopped[0].threshold == 0)
+    error_message = "a match of the stopped-sync rule raises the alarm pullheal-sync-stopped"
+  }
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.sync_stopped[0].alarm_actions == toset(["arn:aws:sns:eu-west-1:123456789012:ops"]) && aws_cloudwatch_metric_alarm.sync_stopped[0].alarm_actions == aws_cloudwatch_metric_alarm.sync_failed[0].alarm_actions && aws_cloudwatch_metric_alarm.sync_stopped[0].ok_actions == aws_cloudwatch_metric_alarm.sync_failed[0].ok_actions
+    error_message = "the stopped-sync alarm notifies where the sync failure alarm does"
   }
 }
 

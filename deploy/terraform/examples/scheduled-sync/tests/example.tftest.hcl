@@ -23,8 +23,8 @@ run "nightly_sync_of_the_containers" {
     error_message = "the containers map is the policy's mirror allowlist: ${output.policy}"
   }
   assert {
-    condition     = output.sync_schedule_arn != null && length(output.alarm_arns) == 3
-    error_message = "a schedule and three alarms"
+    condition     = output.sync_schedule_arn != null && length(output.alarm_arns) == 4
+    error_message = "a schedule and four alarms (two of them the sync's: failed, stopped)"
   }
   assert {
     condition = [for s in jsondecode(output.sync_role_policy).Statement : [s.Sid, s.Resource]] == [
