@@ -8,9 +8,9 @@
 #   index      one 200 MiB two-platform index, every platform
 #
 # Each measurement is the median wall time of RUNS runs (default 3), each
-# into a freshly emptied destination registry; pullheal gets a fresh blob
-# cache per run (the per-image invocations of one run share it, as a user's
-# would). Prints a table and, per scenario, pullheal's time over the best
+# into a freshly emptied destination registry, the tools taking turns
+# within each run; pullheal gets a fresh blob cache per run (the per-image
+# invocations of one run share it, as a user's would). Prints a table and, per scenario, pullheal's time over the best
 # anchor's. Not part of `make test`.
 #
 # Needs: docker-registry (apt), skopeo (apt), crane and regctl (go install
@@ -105,47 +105,45 @@ copy() {
 	esac
 }
 
-# measure SCENARIO TOOL: RUNS runs into fresh destinations; sets MEDIAN
-# to the median seconds. (Not in a subshell: the registries it restarts
-# must stay known to cleanup.)
+# measure SCENARIO TOOL RUN: one run into a fresh destination; sets
+# SECONDS_TAKEN. (Not in a subshell: the registries it restarts must stay
+# known to cleanup.)
 measure() {
-	local scenario=$1 tool=$2 times=() t0 t1
-	for run in $(seq "$RUNS"); do
-		stop_registry DST 2>/dev/null || true
-		start_registry DST
-		regctl registry set --tls disabled "$SRC_ADDR" >/dev/null 2>&1
-		regctl registry set --tls disabled "$DST_ADDR" >/dev/null 2>&1
-		rm -f "$WORK/cache-$run.json"
-		t0=$(now)
-		case $scenario in
-		shared)
+	local scenario=$1 tool=$2 run=$3 t0 t1
+	stop_registry DST 2>/dev/null || true
+	start_registry DST
+	regctl registry set --tls disabled "$SRC_ADDR" >/dev/null 2>&1
+	regctl registry set --tls disabled "$DST_ADDR" >/dev/null 2>&1
+	rm -f "$WORK/cache-$run.json"
+	t0=$(now)
+	case $scenario in
+	shared)
+		for i in 0 1 2 3; do copy "$tool" "$SRC_ADDR/img$i:1" "$DST_ADDR/mirror/img$i:1" "$run"; done
+		;;
+	sync)
+		case $tool in
+		pullheal)
+			"$PULLHEAL" sync --policy "$WORK/policy.yaml" --registry "$DST_ADDR" --output json \
+				--blob-cache "$WORK/cache-$run.json" >"$WORK/sync.json"
+			;;
+		skopeo)
+			skopeo sync --all --src yaml --dest docker --dest-tls-verify=false \
+				"$WORK/skopeo-sync.yaml" "$DST_ADDR/mirror" >/dev/null 2>&1
+			;;
+		*)
 			for i in 0 1 2 3; do copy "$tool" "$SRC_ADDR/img$i:1" "$DST_ADDR/mirror/img$i:1" "$run"; done
 			;;
-		sync)
-			case $tool in
-			pullheal)
-				"$PULLHEAL" sync --policy "$WORK/policy.yaml" --registry "$DST_ADDR" --output json \
-					--blob-cache "$WORK/cache-$run.json" >"$WORK/sync.json"
-				;;
-			skopeo)
-				skopeo sync --all --src yaml --dest docker --dest-tls-verify=false \
-					"$WORK/skopeo-sync.yaml" "$DST_ADDR/mirror" >/dev/null 2>&1
-				;;
-			*)
-				for i in 0 1 2 3; do copy "$tool" "$SRC_ADDR/img$i:1" "$DST_ADDR/mirror/img$i:1" "$run"; done
-				;;
-			esac
-			;;
-		index)
-			copy "$tool" "$SRC_ADDR/big:1" "$DST_ADDR/mirror/big:1" "$run"
-			;;
 		esac
-		t1=$(now)
-		times+=("$(python3 -c "print(f'{$t1-$t0:.3f}')")")
-	done
-	MEDIAN=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(((RUNS + 1) / 2))p")
-	echo "  $scenario $tool runs: ${times[*]}" >&2
+		;;
+	index)
+		copy "$tool" "$SRC_ADDR/big:1" "$DST_ADDR/mirror/big:1" "$run"
+		;;
+	esac
+	t1=$(now)
+	SECONDS_TAKEN=$(python3 -c "print(f'{$t1-$t0:.3f}')")
 }
+
+median() { printf '%s\n' "$@" | sort -n | sed -n "$((($# + 1) / 2))p"; }
 
 start_registry DST
 cat >"$WORK/policy.yaml" <<EOF
@@ -168,15 +166,25 @@ EOF
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'); runs: $RUNS"
 echo "versions: pullheal $(cd "$ROOT" && git describe --always --dirty 2>/dev/null || echo '?'); crane $(crane version 2>&1); regctl $(regctl version --format '{{.VCSTag}}' 2>/dev/null || echo '?'); $(skopeo --version)"
 printf '%-8s %9s %9s %9s %9s %9s\n' scenario pullheal crane regctl skopeo ratio
+tools=(pullheal crane regctl skopeo)
 for scenario in shared sync index; do
-	declare -A t=()
-	for tool in pullheal crane regctl skopeo; do
-		measure "$scenario" "$tool"
-		t[$tool]=$MEDIAN
+	# The tools take turns within each run, so that a machine that speeds
+	# up or slows down during the scenario weighs on all of them alike.
+	declare -A runs=() t=()
+	for run in $(seq "$RUNS"); do
+		for tool in "${tools[@]}"; do
+			measure "$scenario" "$tool" "$run"
+			runs[$tool]+=" $SECONDS_TAKEN"
+		done
+	done
+	for tool in "${tools[@]}"; do
+		echo "  $scenario $tool runs:${runs[$tool]}" >&2
+		# shellcheck disable=SC2086
+		t[$tool]=$(median ${runs[$tool]})
 	done
 	best=$(printf '%s\n' "${t[crane]}" "${t[regctl]}" "${t[skopeo]}" | sort -n | head -1)
 	ratio=$(python3 -c "print(f'{${t[pullheal]}/$best:.2f}')")
 	printf '%-8s %9s %9s %9s %9s %9s\n' "$scenario" "${t[pullheal]}" "${t[crane]}" "${t[regctl]}" "${t[skopeo]}" "$ratio"
-	unset t
+	unset runs t
 done
 echo "seconds, median of $RUNS; ratio = pullheal / best anchor (targets: shared <= 0.75, sync <= 0.6, index <= 1.0)"
