@@ -63,12 +63,7 @@ func (h *Healer) checkPulls(ctx context.Context, p plan.Plan, images map[string]
 		return nil, false
 	}
 	td := p.TaskDefinition
-	fargate := strings.EqualFold(p.Task.LaunchType, "FARGATE")
-	if p.Task.LaunchType == "" {
-		for _, c := range td.RequiresCompatibilities() {
-			fargate = fargate || c == "FARGATE"
-		}
-	}
+	fargate := onFargate(p.Task.LaunchType, p.Task.ContainerInstanceArn, td.RequiresCompatibilities())
 	var last *PullPermission
 	for _, c := range slices.Sorted(maps.Keys(images)) {
 		target := images[c]
@@ -135,4 +130,17 @@ func (h *Healer) verifyTag(ctx context.Context, step plan.Step) string {
 		return fmt.Sprintf("%s: tag %q resolves upstream to %s, not to the pinned %s; the policy's tag rules do not cover that digest", step.Image, step.Ref.Tag, got, step.Ref.Digest)
 	}
 	return ""
+}
+
+// onFargate tells whether a stopped task ran on Fargate: its launch type,
+// which ECS sets on every task; without one, a container instance means
+// EC2, and otherwise the task definition's compatibilities decide.
+func onFargate(launchType, containerInstanceArn string, compatibilities []string) bool {
+	switch {
+	case launchType != "":
+		return strings.EqualFold(launchType, "FARGATE")
+	case containerInstanceArn != "":
+		return false
+	}
+	return slices.Contains(compatibilities, "FARGATE")
 }
