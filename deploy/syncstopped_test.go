@@ -28,25 +28,37 @@ const (
 	syncEventsDir   = "testdata/sync-events"
 )
 
-// renderStrings applies fn to every string in v (a decoded JSON document).
-func renderStrings(v any, fn func(string) any) any {
+// renderJSON rebuilds v (a decoded JSON document), replacing each value
+// that node answers for (ok) with what it returns, and walking the rest.
+func renderJSON(v any, node func(any) (any, bool)) any {
+	if r, ok := node(v); ok {
+		return r
+	}
 	switch x := v.(type) {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, e := range x {
-			out[k] = renderStrings(e, fn)
+			out[k] = renderJSON(e, node)
 		}
 		return out
 	case []any:
 		out := make([]any, len(x))
 		for i, e := range x {
-			out[i] = renderStrings(e, fn)
+			out[i] = renderJSON(e, node)
 		}
 		return out
-	case string:
-		return fn(x)
 	}
 	return v
+}
+
+// renderStrings applies fn to every string in v (a decoded JSON document).
+func renderStrings(v any, fn func(string) any) any {
+	return renderJSON(v, func(n any) (any, bool) {
+		if s, ok := n.(string); ok {
+			return fn(s), true
+		}
+		return nil, false
+	})
 }
 
 // tfSample evaluates the module for the sample deployment: the references
@@ -122,27 +134,19 @@ func cfnSample(t *testing.T, v any) any {
 		}
 		return r
 	}
-	switch x := v.(type) {
-	case map[string]any:
-		if s, ok := x["Fn::Sub"].(string); ok && len(x) == 1 {
-			return subVar.ReplaceAllStringFunc(s, func(m string) string { return name(m[2 : len(m)-1]) })
+	return renderJSON(v, func(n any) (any, bool) {
+		x, ok := n.(map[string]any)
+		if !ok || len(x) != 1 {
+			return nil, false
 		}
-		if s, ok := x["Ref"].(string); ok && len(x) == 1 {
-			return name(s)
+		if s, ok := x["Fn::Sub"].(string); ok {
+			return subVar.ReplaceAllStringFunc(s, func(m string) string { return name(m[2 : len(m)-1]) }), true
 		}
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = cfnSample(t, e)
+		if s, ok := x["Ref"].(string); ok {
+			return name(s), true
 		}
-		return out
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = cfnSample(t, e)
-		}
-		return out
-	}
-	return v
+		return nil, false
+	})
 }
 
 func cfnProperty(t *testing.T, tmpl cfnTemplate, path string) any {
