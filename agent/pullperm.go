@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -63,7 +62,7 @@ func (h *Healer) checkPulls(ctx context.Context, p plan.Plan, images map[string]
 		return nil, false
 	}
 	td := p.TaskDefinition
-	fargate := onFargate(p.Task.LaunchType, p.Task.ContainerInstanceArn, td.RequiresCompatibilities())
+	fargate := pullcheck.OnFargate(p.Task.LaunchType, nil, p.Task.ContainerInstanceArn, td.RequiresCompatibilities())
 	var last *PullPermission
 	for _, c := range slices.Sorted(maps.Keys(images)) {
 		target := images[c]
@@ -130,17 +129,4 @@ func (h *Healer) verifyTag(ctx context.Context, step plan.Step) string {
 		return fmt.Sprintf("%s: tag %q resolves upstream to %s, not to the pinned %s; the policy's tag rules do not cover that digest", step.Image, step.Ref.Tag, got, step.Ref.Digest)
 	}
 	return ""
-}
-
-// onFargate tells whether a stopped task ran on Fargate: its launch type,
-// which ECS sets on every task; without one, a container instance means
-// EC2, and otherwise the task definition's compatibilities decide.
-func onFargate(launchType, containerInstanceArn string, compatibilities []string) bool {
-	switch {
-	case launchType != "":
-		return strings.EqualFold(launchType, "FARGATE")
-	case containerInstanceArn != "":
-		return false
-	}
-	return slices.Contains(compatibilities, "FARGATE")
 }

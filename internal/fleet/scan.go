@@ -534,23 +534,15 @@ func shortErr(err error) error {
 	return err
 }
 
-// isFargate tells whether the service's tasks run on Fargate: its launch
-// type; without one, its capacity provider strategy (FARGATE, FARGATE_SPOT;
-// any other provider is an Auto Scaling group of EC2 instances); without
-// either, the task definition's compatibilities.
+// isFargate tells whether the service's tasks run on Fargate, by its
+// launch type, its capacity provider strategy and the task definition's
+// compatibilities (pullcheck.OnFargate, as the agent judges a task).
 func isFargate(s Service, rev *Revision) bool {
-	switch {
-	case s.LaunchType != "":
-		return s.LaunchType == ecstypes.LaunchTypeFargate
-	case len(s.CapacityProviderStrategy) > 0:
-		for _, p := range s.CapacityProviderStrategy {
-			if n := aws.ToString(p.CapacityProvider); n == "FARGATE" || n == "FARGATE_SPOT" {
-				return true
-			}
-		}
-		return false
+	providers := make([]string, len(s.CapacityProviderStrategy))
+	for i, p := range s.CapacityProviderStrategy {
+		providers[i] = aws.ToString(p.CapacityProvider)
 	}
-	return slices.Contains(rev.Doc.RequiresCompatibilities(), "FARGATE")
+	return pullcheck.OnFargate(string(s.LaunchType), providers, "", rev.Doc.RequiresCompatibilities())
 }
 
 func (cfg *Config) total(svcs []ServiceReport) Total {
