@@ -141,17 +141,17 @@ func scanAction(c *cli.Context) error {
 		live.finish()
 		return reviewError(err)
 	}
+	var applyErr error
 	if mode != "" {
-		applied, err := fleet.Apply(c.Context, api, rep, svcs, revs, fleet.ApplyConfig{Mode: mode, Policy: pol, Preflight: reg.Preflight,
+		rep.Applied, applyErr = fleet.Apply(c.Context, api, rep, svcs, revs, fleet.ApplyConfig{Mode: mode, Policy: pol, Preflight: reg.Preflight,
 			Batch: c.Int("batch"), BatchInterval: c.Duration("batch-interval"), Workers: c.Int("workers"), Progress: scanCfg.Progress})
-		live.finish()
-		rep.Applied = applied
-		if err != nil {
-			printScan(c, format, rep)
-			return fmt.Errorf("apply: %w", err)
-		}
 	}
+	// The line is cleared before the report is printed below it.
 	live.finish()
+	if applyErr != nil {
+		printScan(c, format, rep)
+		return fmt.Errorf("apply: %w", applyErr)
+	}
 	return printScan(c, format, rep)
 }
 
