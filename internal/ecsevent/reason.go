@@ -48,7 +48,10 @@ const ReasonCap = 1024
 //     free HEAD (resolve) succeeded and the counted manifest GET failed, and
 //     on Docker Hub that GET fails for the pull rate limit. A HEAD failure,
 //     a blob failure, a visible status code or a status cut to digits that
-//     cannot begin 429 ("40...") is not inferred.
+//     cannot begin 429 ("40...") is not inferred. A truncated reason cut
+//     inside the error code itself ("...: toomanyre...", at least "toom",
+//     or "too many" of the phrase) is RateLimit with inferred set for any
+//     registry but ECR and ECR Public, whose code means throttling.
 //  5. Any other pull failure is OtherFailure, with truncated set when the
 //     cause may have been cut off: the agent re-reads the full reason with
 //     DescribeTasks before giving up.
@@ -79,6 +82,7 @@ const (
 	sigDockerHubText                     // a Docker Hub host or docker.com link
 	sigECRText                           // an ECR host
 	sigStatusCut                         // truncated after "unexpected status" and a manifest URL, before the code
+	sigTokenCut                          // truncated inside "toomanyrequests" or "too many requests"
 
 	sigRateLimit = sig429 | sigTooManyToken | sigTooManyPhrase | sigHAP429 | sigPullRateLimit | sigRateLimitWord
 )
@@ -211,6 +215,9 @@ func analyze(text string) analysis {
 		if a.truncated && a.other == "" && statusCut(n) {
 			s |= sigStatusCut
 		}
+		if a.truncated && a.other == "" && tokenCut(n) {
+			s |= sigTokenCut
+		}
 	}
 	a.sig = s
 	return a
@@ -255,6 +262,31 @@ func statusCut(n string) bool {
 	return true
 }
 
+// tokenCut reports whether the text was cut inside the registry's error
+// code or its phrase: it ends in at least "toom" of "toomanyrequests" or
+// "too many" of "too many requests", starting a word (not inside a path
+// such as a repository named toomany-things). ECS cuts a reason
+// wherever its byte cap falls, and Docker's message puts the code right
+// after a long manifest URL, so a 255-byte cut can leave "toomanyre...".
+func tokenCut(n string) bool {
+	rest := strings.TrimRight(strings.TrimSuffix(strings.TrimSuffix(strings.TrimRight(n, " "), "..."), "…"), " ")
+	for _, w := range [...]struct {
+		word string
+		min  int
+	}{{"toomanyrequests", len("toom")}, {"too many requests", len("too many")}} {
+		for l := len(w.word) - 1; l >= w.min; l-- {
+			if !strings.HasSuffix(rest, w.word[:l]) {
+				continue
+			}
+			start := len(rest) - l
+			if start == 0 || strings.IndexByte(" :\"'(", rest[start-1]) >= 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (a analysis) verdict(ref imageref.Ref) verdict {
 	v := verdict{cause: NoFailure, reason: a.text, truncated: a.truncated}
 	s := a.sig
@@ -280,6 +312,9 @@ func (a analysis) verdict(ref imageref.Ref) verdict {
 	case a.other != "":
 		v.cause, v.decisive = OtherFailure, true
 		v.explanation = "pull failed: " + a.other
+	case s&sigTokenCut != 0 && kind != imageref.ECRPrivate && kind != imageref.ECRPublic:
+		v.cause, v.inferred = RateLimit, true
+		v.explanation = "truncation cut the reason inside the registry's toomanyrequests error: " + rateLimitExplanation(0, kind, ref.Registry)
 	case s&sigStatusCut != 0 && kind == imageref.DockerHub:
 		v.cause, v.inferred = RateLimit, true
 		v.explanation = "Docker Hub manifest GET failed and truncation cut its status; after a successful resolve only the pull rate limit fails it"
