@@ -62,7 +62,7 @@ func (h *Healer) checkPulls(ctx context.Context, p plan.Plan, images map[string]
 		return nil, false
 	}
 	td := p.TaskDefinition
-	fargate := pullcheck.OnFargate(p.Task.LaunchType, nil, p.Task.ContainerInstanceArn, td.RequiresCompatibilities())
+	fargate := pullcheck.OnFargate(p.Task.LaunchType, p.Task.CapacityProviders(), p.Task.ContainerInstanceArn, td.RequiresCompatibilities())
 	var last *PullPermission
 	for _, c := range slices.Sorted(maps.Keys(images)) {
 		target := images[c]

@@ -27,6 +27,10 @@ type Task struct {
 	StopCode             string
 	StoppedReason        string
 	LaunchType           string
+	// CapacityProviderName is the capacity provider the task was placed
+	// by (FARGATE, FARGATE_SPOT, or an Auto Scaling group's provider); ""
+	// for a task started with a launch type.
+	CapacityProviderName string
 	PlatformVersion      string
 	AvailabilityZone     string
 	// Version grows with every change of the task: (TaskArn, Version)
@@ -60,6 +64,15 @@ func (t *Task) Service() (string, bool) {
 	return name, true
 }
 
+// CapacityProviders returns the task's capacity provider as a list (the
+// form pullcheck.OnFargate takes); nil when the task has none.
+func (t *Task) CapacityProviders() []string {
+	if t == nil || t.CapacityProviderName == "" {
+		return nil
+	}
+	return []string{t.CapacityProviderName}
+}
+
 // Stopped reports whether the task has stopped; only stopped tasks are
 // classified.
 func (t *Task) Stopped() bool {
@@ -91,6 +104,7 @@ type wireTask struct {
 	StopCode             string          `json:"stopCode"`
 	StoppedReason        string          `json:"stoppedReason"`
 	LaunchType           string          `json:"launchType"`
+	CapacityProviderName string          `json:"capacityProviderName"`
 	PlatformVersion      string          `json:"platformVersion"`
 	AvailabilityZone     string          `json:"availabilityZone"`
 	Version              lenientInt      `json:"version"`
@@ -122,6 +136,7 @@ func (w *wireTask) task() Task {
 		StopCode:             w.StopCode,
 		StoppedReason:        w.StoppedReason,
 		LaunchType:           w.LaunchType,
+		CapacityProviderName: w.CapacityProviderName,
 		PlatformVersion:      w.PlatformVersion,
 		AvailabilityZone:     w.AvailabilityZone,
 		Version:              int64(w.Version),

@@ -2,11 +2,13 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pullheal/pullheal/internal/ecsarn"
 	"github.com/pullheal/pullheal/internal/ecsevent"
 	"github.com/pullheal/pullheal/internal/imageref"
+	"github.com/pullheal/pullheal/internal/pullcheck"
 	"github.com/pullheal/pullheal/internal/taskdef"
 	"github.com/pullheal/pullheal/policy"
 )
@@ -232,6 +234,10 @@ func Decide(in Input) Plan {
 			p.Verdict = Refuse
 			p.Reason = "the task definition has no executionRoleArn: Fargate cannot pull from private ECR without one, so a corrected revision would fail the same way"
 			return p
+		case role == roleRegister && td.ExecutionRoleArn() == "":
+			p.Verdict = Refuse
+			p.Reason = "the task definition has no executionRoleArn and requires FARGATE: ECS registers no Fargate-compatible revision with ECR images without one, and Fargate cannot pull from private ECR without it"
+			return p
 		}
 	}
 	if len(routed) == 0 {
@@ -344,28 +350,35 @@ type roleNeed int
 
 const (
 	roleNotNeeded roleNeed = iota
-	roleNeeded
+	roleNeeded             // the task ran on Fargate
+	roleRegister           // the definition requires FARGATE
 	roleUnknown
 )
 
-// needsExecutionRole: Fargate pulls from private ECR with the task's
-// execution role. A task without a launch type (a capacity provider) runs
-// on Fargate when the task definition requires it.
+// needsExecutionRole: a corrected revision needs an executionRoleArn when
+// its definition requires FARGATE (ECS refuses to register ECR images in
+// one without it, wherever the failed task ran), and when the task ran on
+// Fargate (only the execution role pulls there). Where it ran is judged as
+// the agent's pull check judges it (pullcheck.OnFargate): its launch
+// type; without one, a container instance means EC2, and a capacity
+// provider other than FARGATE or FARGATE_SPOT an Auto Scaling group of EC2
+// instances; without either, the definition's compatibilities.
 func needsExecutionRole(task *ecsevent.Task, td *taskdef.Document) roleNeed {
-	switch {
-	case task.LaunchType == "FARGATE" && td == nil:
-		return roleUnknown
-	case task.LaunchType == "FARGATE":
-		return roleNeeded
-	case task.LaunchType != "":
-		return roleNotNeeded
-	case td == nil:
+	placed := task.LaunchType != "" || task.ContainerInstanceArn != "" || task.CapacityProviderName != ""
+	if !placed && td == nil {
 		return roleUnknown
 	}
-	for _, c := range td.RequiresCompatibilities() {
-		if c == "FARGATE" {
-			return roleNeeded
-		}
+	var compat []string
+	if td != nil {
+		compat = td.RequiresCompatibilities()
+	}
+	switch {
+	case pullcheck.OnFargate(task.LaunchType, task.CapacityProviders(), task.ContainerInstanceArn, compat) && td == nil:
+		return roleUnknown
+	case pullcheck.OnFargate(task.LaunchType, task.CapacityProviders(), task.ContainerInstanceArn, compat):
+		return roleNeeded
+	case slices.Contains(compat, "FARGATE"):
+		return roleRegister
 	}
 	return roleNotNeeded
 }

@@ -103,6 +103,15 @@ func TestDecide(t *testing.T) {
 		{name: "denied image", event: "fargate-rate-limited.json", taskdef: "web-fargate.json", discovered: true,
 			policy: "version: 1\ndeny:\n  - match: nginx\n    reason: no nginx here\n",
 			want:   plan.Skip, wantReason: "no rate-limited image has a route to ECR: web: no nginx here", wantSelected: map[string]string{"web": ""}},
+		{name: "EC2 capacity provider on a container instance needs no execution role", event: "ec2-capacity-provider.json", taskdef: "api-ec2-norole.json", discovered: true,
+			want: plan.Heal, wantSelected: map[string]string{"api": decideRegistry + "/docker-hub/bitnami/redis:7.2"}},
+		{name: "EC2 capacity provider offline: the container instance settles the execution role", event: "ec2-capacity-provider.json",
+			want: plan.Heal, wantSelected: map[string]string{"api": decideRegistry + "/docker-hub/bitnami/redis:7.2"},
+			wantUnchecked: []string{plan.UncheckedGeneration, plan.UncheckedImages, plan.UncheckedRules}},
+		{name: "EC2 task of a definition that also requires FARGATE, without an execution role: ECS would not register the revision", event: "ec2-daemon-rate-limited.json", taskdef: "api-dual-norole.json", discovered: true,
+			want: plan.Refuse, wantReason: "no executionRoleArn and requires FARGATE", wantSelected: map[string]string{"api": decideRegistry + "/docker-hub/bitnami/redis:7.2"}},
+		{name: "FARGATE_SPOT capacity provider without an execution role", event: "fargate-spot-capacity-provider.json", taskdef: "web-nocompat-norole.json", discovered: true,
+			want: plan.Refuse, wantReason: "Fargate cannot pull from private ECR", wantSelected: map[string]string{"web": decideRegistry + "/docker-hub/library/nginx:1.27"}},
 		{name: "task still running", event: "running.json", want: plan.Ignore, wantReason: "task is RUNNING, not STOPPED"},
 	}
 	for _, tc := range tests {
