@@ -57,13 +57,19 @@ func (h *Healer) once(ctx context.Context, ev *ecsevent.Event, triage plan.Plan,
 	return res, nil
 }
 
-// failedImages names a failure: its rate-limited containers and images.
+// failedImages names a failure: its rate-limited containers and images,
+// or, for a rate limit in the task's reason that names no container, a
+// mark of its own (so that it shares no key with a rollback of the same
+// revision, and the tasks of one service stopping at once share one).
 func failedImages(p plan.Plan) string {
 	var parts []string
 	for _, c := range p.Containers {
 		if c.Cause == ecsevent.RateLimit {
 			parts = append(parts, c.Name+"="+c.Image)
 		}
+	}
+	if len(parts) == 0 && p.Cause == ecsevent.RateLimit {
+		return "(the task's reason)"
 	}
 	sort.Strings(parts)
 	return strings.Join(parts, ",")

@@ -95,6 +95,21 @@ func Classify(t *Task) []Failure {
 	return out
 }
 
+// TaskRateLimit reports whether the task's own stoppedReason says that a
+// pull was rate-limited, judging the registry by the hosts and wording of
+// the text (it belongs to no particular image): a text that names ECR or
+// says only "Rate exceeded" is ECR throttling, not a rate limit. It
+// returns the explanation. Decide uses it when Classify gave the reason
+// to no container: it names none of their images and several (or none)
+// could have pulled.
+func TaskRateLimit(t *Task) (explanation string, ok bool) {
+	if !t.Stopped() || strings.TrimSpace(t.StoppedReason) == "" {
+		return "", false
+	}
+	v := analyze(t.StoppedReason).verdict(imageref.Ref{})
+	return v.explanation, v.cause == RateLimit
+}
+
 // allSame reports whether every container already carries the task's
 // reason as its own, as Fargate reports a single container's pull failure:
 // then there is nothing to attribute.

@@ -112,6 +112,16 @@ func TestDecide(t *testing.T) {
 			want: plan.Refuse, wantReason: "no executionRoleArn and requires FARGATE", wantSelected: map[string]string{"api": decideRegistry + "/docker-hub/bitnami/redis:7.2"}},
 		{name: "FARGATE_SPOT capacity provider without an execution role", event: "fargate-spot-capacity-provider.json", taskdef: "web-nocompat-norole.json", discovered: true,
 			want: plan.Refuse, wantReason: "Fargate cannot pull from private ECR", wantSelected: map[string]string{"web": decideRegistry + "/docker-hub/library/nginx:1.27"}},
+		{name: "a rate limit in the task's reason that names no container's image is a skip, not ignored", event: "fargate-cdn-429-unattributed.json", taskdef: "web-fargate.json", discovered: true,
+			want: plan.Skip, wantReason: "names none of its containers' images (web nginx:1.27, cache redis:7.2)"},
+		{name: "a rate limit in the task's reason that names no container's image, all-docker-hub", event: "fargate-cdn-429-unattributed.json", taskdef: "web-fargate.json", discovered: true,
+			policy: "version: 1\nheal:\n  containers: all-docker-hub\n",
+			want:   plan.Heal, wantSelected: map[string]string{"web": decideRegistry + "/docker-hub/library/nginx:1.27", "cache": decideRegistry + "/docker-hub/library/redis:7.2"}},
+		{name: "an event without containers, offline", event: "fargate-no-containers.json",
+			want: plan.Skip, wantReason: "the event lists no containers",
+			wantUnchecked: []string{plan.UncheckedGeneration, plan.UncheckedImages, plan.UncheckedRules}},
+		{name: "an event without containers: the task's reason is given to the task definition's containers", event: "fargate-no-containers.json", taskdef: "web-fargate.json", discovered: true,
+			want: plan.Heal, wantSelected: map[string]string{"web": decideRegistry + "/docker-hub/library/nginx:1.27"}},
 		{name: "task still running", event: "running.json", want: plan.Ignore, wantReason: "task is RUNNING, not STOPPED"},
 	}
 	for _, tc := range tests {
