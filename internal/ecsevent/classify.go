@@ -20,6 +20,11 @@ type Failure struct {
 	Explanation string
 	Truncated   bool // Reason looks cut by the ECS agent
 	Inferred    bool // a rate limit read from the shape of a truncated reason, not seen
+	// Transient: an OtherFailure whose visible cause says nothing against
+	// the image or the revision: registry API throttling ("Rate
+	// exceeded"), a network error, a registry 5xx, a full disk. The same
+	// revision may pull on the next try.
+	Transient bool
 }
 
 // Classify returns one Failure per container of t, in container order. A
@@ -87,7 +92,7 @@ func Classify(t *Task) []Failure {
 			}
 		}
 		f := &out[i]
-		f.Cause, f.Explanation, f.Truncated, f.Inferred = best.cause, best.explanation, best.truncated, best.inferred
+		f.Cause, f.Explanation, f.Truncated, f.Inferred, f.Transient = best.cause, best.explanation, best.truncated, best.inferred, best.transient
 		if best.cause != NoFailure {
 			f.Reason = best.reason
 		}

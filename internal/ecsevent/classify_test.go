@@ -69,12 +69,13 @@ func TestClassify(t *testing.T) {
 			DecidedBy string `json:"decidedBy"` // "container", "task" or "" for no failure
 			Inferred  bool   `json:"inferred"`
 			Truncated bool   `json:"truncated"`
+			Transient bool   `json:"transient"`
 		} `json:"want"`
 	}
 	loadJSON(t, "testdata/tasks.json", &cases)
 	type row struct {
-		Container, Cause, DecidedBy string
-		Inferred, Truncated         bool
+		Container, Cause, DecidedBy    string
+		Inferred, Truncated, Transient bool
 	}
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
@@ -84,7 +85,7 @@ func TestClassify(t *testing.T) {
 			}
 			var want, got []row
 			for _, w := range tc.Want {
-				want = append(want, row{w.Container, w.Cause, w.DecidedBy, w.Inferred, w.Truncated})
+				want = append(want, row{w.Container, w.Cause, w.DecidedBy, w.Inferred, w.Truncated, w.Transient})
 			}
 			for i, f := range ecsevent.Classify(task) {
 				by := ""
@@ -97,7 +98,7 @@ func TestClassify(t *testing.T) {
 				default:
 					by = "neither: " + f.Reason
 				}
-				got = append(got, row{f.Container, string(f.Cause), by, f.Inferred, f.Truncated})
+				got = append(got, row{f.Container, string(f.Cause), by, f.Inferred, f.Truncated, f.Transient})
 				if f.Explanation == "" {
 					t.Errorf("container %s has no explanation", f.Container)
 				}

@@ -94,6 +94,7 @@ type analysis struct {
 	norm      string // lower-case ASCII, whitespace runs collapsed
 	sig       signals
 	other     string // the visible non-rate-limit cause, "" if none
+	transient bool   // other is a transient cause
 	truncated bool
 }
 
@@ -105,6 +106,7 @@ type verdict struct {
 	truncated   bool
 	inferred    bool
 	decisive    bool // the deciding cause is visible in the text
+	transient   bool // an OtherFailure that says nothing against the image
 }
 
 // rank orders verdicts of the same container from two texts (its own reason
@@ -153,17 +155,20 @@ var otherCauses = []struct {
 	label   string
 	phrases []string
 	status  []string
+	// transient: the cause says nothing against the image (see
+	// Failure.Transient).
+	transient bool
 }{
-	{"access denied (repository missing or private)", []string{"pull access denied", "access denied", "denied:", "is denied", "accessdenied"}, nil},
-	{"unauthorized (401)", []string{"unauthorized", "authentication required", "no basic auth credentials", "incorrect username or password"}, []string{"401"}},
-	{"forbidden (403)", []string{"forbidden"}, []string{"403"}},
-	{"no image for the task's platform", []string{"no match for platform", "no matching manifest", "does not match the specified platform", "platform mismatch"}, nil},
-	{"image or tag not found", []string{"manifest unknown", "manifest_unknown", "not found", "name unknown", "name_unknown", "does not exist", "no such image"}, []string{"404"}},
-	{"registry API throttling (Rate exceeded)", []string{"rate exceeded", "throttling"}, nil},
-	{"TLS or certificate error", []string{"x509", "tls", "certificate"}, nil},
-	{"network error", []string{"i/o timeout", "timeout", "deadline exceeded", "connection refused", "connection reset", "no such host", "network is unreachable", "dial tcp"}, nil},
-	{"registry server error (5xx)", []string{"internal server error", "bad gateway", "service unavailable"}, []string{"500", "502", "503", "504"}},
-	{"disk full", []string{"no space left on device"}, nil},
+	{"access denied (repository missing or private)", []string{"pull access denied", "access denied", "denied:", "is denied", "accessdenied"}, nil, false},
+	{"unauthorized (401)", []string{"unauthorized", "authentication required", "no basic auth credentials", "incorrect username or password"}, []string{"401"}, false},
+	{"forbidden (403)", []string{"forbidden"}, []string{"403"}, false},
+	{"no image for the task's platform", []string{"no match for platform", "no matching manifest", "does not match the specified platform", "platform mismatch"}, nil, false},
+	{"image or tag not found", []string{"manifest unknown", "manifest_unknown", "not found", "name unknown", "name_unknown", "does not exist", "no such image"}, []string{"404"}, false},
+	{"registry API throttling (Rate exceeded)", []string{"rate exceeded", "throttling"}, nil, true},
+	{"TLS or certificate error", []string{"x509", "tls", "certificate"}, nil, false},
+	{"network error", []string{"i/o timeout", "timeout", "deadline exceeded", "connection refused", "connection reset", "no such host", "network is unreachable", "dial tcp"}, nil, true},
+	{"registry server error (5xx)", []string{"internal server error", "bad gateway", "service unavailable"}, []string{"500", "502", "503", "504"}, true},
+	{"disk full", []string{"no space left on device"}, nil, true},
 }
 
 func analyze(text string) analysis {
@@ -211,7 +216,7 @@ func analyze(text string) analysis {
 		s |= sigECRText
 	}
 	if s&sigRateLimit == 0 {
-		a.other = otherCause(n)
+		a.other, a.transient = otherCause(n)
 		if a.truncated && a.other == "" && statusCut(n) {
 			s |= sigStatusCut
 		}
@@ -223,20 +228,20 @@ func analyze(text string) analysis {
 	return a
 }
 
-func otherCause(n string) string {
+func otherCause(n string) (label string, transient bool) {
 	for _, c := range otherCauses {
 		for _, p := range c.phrases {
 			if containsFree(n, p) {
-				return c.label
+				return c.label, c.transient
 			}
 		}
 		for _, code := range c.status {
 			if hasStatus(n, code) {
-				return c.label
+				return c.label, c.transient
 			}
 		}
 	}
-	return ""
+	return "", false
 }
 
 // statusCut reports whether the text ends inside containerd's
@@ -306,11 +311,14 @@ func (a analysis) verdict(ref imageref.Ref) verdict {
 	case s&sigRateLimit != 0 && (kind == imageref.ECRPrivate || kind == imageref.ECRPublic):
 		v.cause, v.decisive = OtherFailure, true
 		v.explanation = "ECR throttling (" + throttleDetail(s) + "), not a public registry's pull limit"
+		// ECR's own throttling passes; an upstream's pull limit relayed by
+		// a pull-through cache (Docker Hub's wording) does not.
+		v.transient = s&(sigPullRateLimit|sigHAP429) == 0
 	case s&sigRateLimit != 0:
 		v.cause, v.decisive = RateLimit, true
 		v.explanation = rateLimitExplanation(s, kind, ref.Registry)
 	case a.other != "":
-		v.cause, v.decisive = OtherFailure, true
+		v.cause, v.decisive, v.transient = OtherFailure, true, a.transient
 		v.explanation = "pull failed: " + a.other
 	case s&sigTokenCut != 0 && kind != imageref.ECRPrivate && kind != imageref.ECRPublic:
 		v.cause, v.inferred = RateLimit, true

@@ -176,7 +176,9 @@ func Decide(in Input) Plan {
 				p.Cause = ecsevent.OtherFailure
 			}
 			other = append(other, f.Container+": "+nonEmpty(f.Explanation, "not a rate limit"))
-			if imageref.KindOf(f.Ref.Registry) == imageref.ECRPrivate {
+			// A transient cause (ECR's own throttling, a network error, a
+			// 5xx) says nothing against the revision: no rollback.
+			if imageref.KindOf(f.Ref.Registry) == imageref.ECRPrivate && !f.Transient {
 				fromECR = append(fromECR, f.Container+": "+nonEmpty(f.Reason, f.Explanation))
 			}
 		}

@@ -79,3 +79,23 @@ func TestPullFromECRFailed(t *testing.T) {
 		t.Errorf("upstream refusing through the cache: verdict %s (%s), want %s", p.Verdict, p.Reason, plan.RollBack)
 	}
 }
+
+// TestTransientPullFromECRIsNoRollback: ECR's own throttling, a 5xx or a
+// network error says nothing against the generated revision; rolling the
+// service back to the rate-limited source for it would undo a heal that
+// works. The event is ignored, on its own and with the generated revision.
+func TestTransientPullFromECRIsNoRollback(t *testing.T) {
+	for _, status := range []string{
+		"429 Too Many Requests - Server message: toomanyrequests: Rate exceeded",
+		"503 Service Unavailable",
+		"dial tcp 10.0.3.7:443: i/o timeout",
+	} {
+		ev := ecrFailedEvent(t, status)
+		for _, td := range []string{"", "web-fargate-generated.json"} {
+			p := plan.Decide(plan.Input{Event: ev, TaskDefinition: readTaskDef(t, td)})
+			if p.Verdict != plan.Ignore || !strings.Contains(p.Reason, "not a rate limit") {
+				t.Errorf("%s, revision %q: verdict %s (%s), want %s", status, td, p.Verdict, p.Reason, plan.Ignore)
+			}
+		}
+	}
+}
