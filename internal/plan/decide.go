@@ -191,7 +191,7 @@ func Decide(in Input) Plan {
 	// heal goes on with the containers the policy covers anyway, and
 	// without any it is a skip a person sees.
 	unattributed := ""
-	if limited == 0 {
+	if limited == 0 && !reasonUsed(failures, task.StoppedReason) {
 		if why, ok := ecsevent.TaskRateLimit(task); ok {
 			unattributed = why
 			p.Cause = ecsevent.RateLimit
@@ -316,6 +316,17 @@ func rollBack(p Plan, td *taskdef.Document, fromECR, other []string) Plan {
 func NeedsFullReason(failures []ecsevent.Failure) bool {
 	for _, f := range failures {
 		if f.Truncated && (f.Cause != ecsevent.RateLimit || f.Inferred) {
+			return true
+		}
+	}
+	return false
+}
+
+// reasonUsed reports whether a container's verdict rests on reason (its
+// own reason, or the task's given to it).
+func reasonUsed(failures []ecsevent.Failure, reason string) bool {
+	for _, f := range failures {
+		if f.Cause != ecsevent.NoFailure && f.Reason == reason {
 			return true
 		}
 	}

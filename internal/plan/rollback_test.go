@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,26 @@ func TestTransientPullFromECRIsNoRollback(t *testing.T) {
 				t.Errorf("%s, revision %q: verdict %s (%s), want %s", status, td, p.Verdict, p.Reason, plan.Ignore)
 			}
 		}
+	}
+}
+
+// TestRelayedLimitIsNotUnattributed: a Fargate task whose one container,
+// on a pull-through path, carries Docker Hub's wording relayed by the
+// cache (no host in the text) has its task reason given to that container:
+// it is a failure from ECR, never taken for a rate limit that names no
+// container, even when the revision cannot be read.
+func TestRelayedLimitIsNotUnattributed(t *testing.T) {
+	ev := ecrFailedEvent(t, "")
+	reason := "CannotPullContainerError: Error response from daemon: toomanyrequests: You have reached your pull rate limit. You may increase the limit by authenticating and upgrading: https://www.docker.com/increase-rate-limit"
+	ev.Task.StoppedReason = reason
+	for i := range ev.Task.Containers {
+		ev.Task.Containers[i].Reason = reason
+	}
+	p := plan.Decide(plan.Input{Event: ev, TaskDefinitionError: errors.New("describe: gone")})
+	if p.Verdict != plan.Ignore {
+		t.Errorf("verdict %s (%s), want %s", p.Verdict, p.Reason, plan.Ignore)
+	}
+	if p := plan.Decide(plan.Input{Event: ev, TaskDefinition: readTaskDef(t, "web-fargate-generated.json")}); p.Verdict != plan.RollBack {
+		t.Errorf("generated revision: verdict %s (%s), want %s", p.Verdict, p.Reason, plan.RollBack)
 	}
 }
