@@ -55,6 +55,16 @@ func (d *Document) RegisterInput() (*ecs.RegisterTaskDefinitionInput, error) {
 	if err := d.CheckSize(); err != nil {
 		return nil, err
 	}
+	in, err := d.sdkInput()
+	if err != nil {
+		return nil, fmt.Errorf("register input for %s: %w", d.Family(), err)
+	}
+	return in, nil
+}
+
+// sdkInput is RegisterInput without the size check; its errors name the
+// member at fault and nothing else.
+func (d *Document) sdkInput() (*ecs.RegisterTaskDefinitionInput, error) {
 	body := d.root
 	body.kids = make([]member, 0, len(d.root.kids))
 	var tags *value
@@ -67,7 +77,7 @@ func (d *Document) RegisterInput() (*ecs.RegisterTaskDefinitionInput, error) {
 	}
 	var td ecstypes.TaskDefinition
 	if err := td.Deserialize(newTreeReader(&body)); err != nil {
-		return nil, fmt.Errorf("register input for %s: %w", d.Family(), err)
+		return nil, err
 	}
 	in := &ecs.RegisterTaskDefinitionInput{}
 	copySameNamedFields(in, &td)
@@ -75,7 +85,7 @@ func (d *Document) RegisterInput() (*ecs.RegisterTaskDefinitionInput, error) {
 		in.Tags = make([]ecstypes.Tag, len(tags.kids))
 		for i := range tags.kids {
 			if err := in.Tags[i].Deserialize(newTreeReaderAt(&tags.kids[i].val, fmt.Sprintf("tags[%d]", i))); err != nil {
-				return nil, fmt.Errorf("register input for %s: %w", d.Family(), err)
+				return nil, err
 			}
 		}
 	}
