@@ -43,7 +43,8 @@ func isReadOnly(key string) bool {
 type Document struct {
 	root      value // an object
 	sourceArn string
-	sizeHint  int // length of the JSON it came from, to size Encode's buffer
+	sizeHint  int    // length of the JSON it came from, to size Encode's buffer
+	src       string // the JSON Decode read, to place errors; "" otherwise
 }
 
 // Container names one container definition and its image.
@@ -101,7 +102,7 @@ func Decode(data []byte) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.sizeHint = len(src)
+	d.sizeHint, d.src = len(src), src
 	return d, nil
 }
 
@@ -342,7 +343,7 @@ func (d *Document) WithImages(images map[string]string) (*Document, error) {
 		img.pos = cds.kids[i].val.get("image").pos
 		cds.kids[i].val = cds.kids[i].val.with("image", img)
 	}
-	return &Document{root: d.root.with("containerDefinitions", cds), sourceArn: d.sourceArn, sizeHint: d.sizeHint}, nil
+	return &Document{root: d.root.with("containerDefinitions", cds), sourceArn: d.sourceArn, sizeHint: d.sizeHint, src: d.src}, nil
 }
 
 func (d *Document) containerNames() []string {
@@ -464,7 +465,7 @@ func (d *Document) withTags(tags []Tag) (*Document, []string) {
 			}}})
 		}
 	}
-	return &Document{root: d.root.with("tags", list), sourceArn: d.sourceArn, sizeHint: d.sizeHint}, left
+	return &Document{root: d.root.with("tags", list), sourceArn: d.sourceArn, sizeHint: d.sizeHint, src: d.src}, left
 }
 
 // Encode writes the document as an indented RegisterTaskDefinition input in

@@ -92,6 +92,43 @@ func (d *Document) sdkInput() (*ecs.RegisterTaskDefinitionInput, error) {
 	return in, nil
 }
 
+// CheckTypes reports the first member modelled by the ECS SDK whose JSON
+// type or range RegisterTaskDefinition does not accept: "essential": "yes",
+// a task-level "cpu": 256 (a string in the API), a container memory of 1.5
+// or beyond 32 bits. The AWS CLI and ECS refuse such a document, so the CLI
+// refuses it first and says where. Members the SDK does not model are not
+// checked (the CLI path keeps them as written), nor are null members (the
+// API reads them as absent). The error wraps ErrInvalid and, for a
+// document Decode read, gives the line and column of the value at fault.
+func (d *Document) CheckTypes() error {
+	if d == nil || d.root.kind != kindObject {
+		return fmt.Errorf("%w: empty document", ErrInvalid)
+	}
+	body := d.root
+	body.kids = make([]member, 0, len(d.root.kids))
+	for _, m := range d.root.kids {
+		if m.key != "tags" { // checked by Decode
+			body.kids = append(body.kids, m)
+		}
+	}
+	r := newTreeReader(&body)
+	r.lenient = true
+	var td ecstypes.TaskDefinition
+	err := td.Deserialize(r)
+	var re *readError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re) && re.at != nil && re.at.pos > 0 && d.src != "":
+		line, col := position(d.src, int(re.at.pos)-1)
+		return fmt.Errorf("%w: line %d, column %d: %s: %s", re.kind, line, col, re.path, re.msg)
+	case errors.Is(err, ErrInvalid):
+		return err
+	default:
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+}
+
 // copySameNamedFields sets each field of *dst from the field of *src with
 // the same name and type. Every RegisterTaskDefinitionInput parameter except
 // Tags is also a TaskDefinition member; matching by name keeps that true for
