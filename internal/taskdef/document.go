@@ -141,7 +141,8 @@ func newDocument(src string, td, tags *value) (*Document, error) {
 
 // checkTags validates a tags member and returns it without aws: tags. A tag
 // is {"key": ..., "value": ...} with value optional; anything else in it
-// would be lost on registration, so it is an error.
+// would be lost on registration, so it is an error, and so are more than
+// MaxTags tags, which ECS refuses.
 func checkTags(src string, tags *value) (value, error) {
 	if tags.kind == kindNull {
 		return value{kind: kindArray, pos: tags.pos}, nil
@@ -169,14 +170,23 @@ func checkTags(src string, tags *value) (value, error) {
 		}
 		dropped = dropped || IsAWSTag(k.str())
 	}
-	if !dropped {
-		return *tags, nil
-	}
-	kept := value{kind: kindArray, pos: tags.pos}
-	for _, m := range tags.kids {
-		if !IsAWSTag(m.val.get("key").str()) {
-			kept.kids = append(kept.kids, m)
+	kept := *tags
+	if dropped {
+		kept = value{kind: kindArray, pos: tags.pos}
+		for _, m := range tags.kids {
+			if !IsAWSTag(m.val.get("key").str()) {
+				kept.kids = append(kept.kids, m)
+			}
 		}
+	}
+	if n := len(kept.kids); n > MaxTags {
+		// RegisterTaskDefinition refuses the lot; keeping them all, or
+		// choosing which to drop, would print a revision nobody can register.
+		aws := ""
+		if dropped {
+			aws = " besides the aws: tags, which are dropped"
+		}
+		return value{}, invalidf(src, tags, "%d tags%s; ECS allows at most %d", n, aws, MaxTags)
 	}
 	return kept, nil
 }

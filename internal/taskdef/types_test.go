@@ -62,7 +62,7 @@ func TestCheckTypes(t *testing.T) {
 	}
 	for _, f := range files {
 		name := filepath.Base(f)
-		if checked[name] {
+		if checked[name] || strings.HasPrefix(name, "tags-51-") { // Decode refuses those
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
