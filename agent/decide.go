@@ -105,13 +105,19 @@ func (h *Healer) fullTask(ctx context.Context, task *ecsevent.Task) (*ecsevent.T
 }
 
 func (h *Healer) describe(ctx context.Context, arn string) (*taskdef.Document, error) {
+	// The raw body shows a field the SDK does not model, which a
+	// corrected revision would otherwise lose without a word.
+	var body []byte
 	out, err := h.ecs.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 		TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
-	})
+	}, taskdef.RecordBody(&body))
 	if err != nil {
 		return nil, fmt.Errorf("describe %s: %w", arn, err)
 	}
 	doc, err := taskdef.FromSDK(out.TaskDefinition, out.Tags)
+	if err == nil {
+		err = taskdef.CheckDescribed(body)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", arn, err)
 	}

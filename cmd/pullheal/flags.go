@@ -146,10 +146,17 @@ func routing(c *cli.Context, fallback string) (plan.Config, error) {
 	return cfg, nil
 }
 
-// ecrRegistry is the ECR registry host of an account and region.
+// ecrRegistry is the ECR registry host of an account and region. The
+// China regions (cn-north-1, cn-northwest-1: the aws-cn partition) serve
+// ECR under amazonaws.com.cn; every other region ECS runs in under
+// amazonaws.com.
 func ecrRegistry(account, region string) string {
 	if account == "" || region == "" {
 		return ""
 	}
-	return fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", account, region)
+	suffix := "amazonaws.com"
+	if strings.HasPrefix(region, "cn-") {
+		suffix = "amazonaws.com.cn"
+	}
+	return fmt.Sprintf("%s.dkr.ecr.%s.%s", account, region, suffix)
 }

@@ -228,6 +228,7 @@ func TestBadInput(t *testing.T) {
 		{"rewrite bad json", "bad.json", []string{"rewrite", "--registry", testRegistry, badJSON}},
 		{"rewrite no registry", "registry", []string{"rewrite", "testdata/taskdefs/register-minimal.json"}},
 		{"rewrite not a task definition", "invalid task definition", []string{"rewrite", "--registry", testRegistry, "testdata/events/running.json"}},
+		{"rewrite wrong type", "register-cpu-number.json: invalid task definition: line 5, column 10: cpu: want a string, found number 512", []string{"rewrite", "--registry", testRegistry, "--pull-through", "docker.io=docker-hub", "testdata/taskdefs/register-cpu-number.json"}},
 		{"rewrite unknown container", "no such container", []string{"rewrite", "--pull-through", "docker.io=docker-hub", "--container", "nope", "testdata/taskdefs/fargate-describe.json"}},
 		{"policy validate missing", "nope.yaml", []string{"policy", "validate", filepath.Join(dir, "nope.yaml")}},
 		{"policy validate directory", dir, []string{"policy", "validate", dir}},

@@ -42,6 +42,9 @@ func rewriteAction(c *cli.Context) error {
 		return err
 	}
 	doc, err := taskdef.Decode(data)
+	if err == nil {
+		err = doc.CheckTypes()
+	}
 	if err != nil {
 		return inputFileError(name, err)
 	}

@@ -242,6 +242,10 @@ type Revision struct {
 	RegisteredAt time.Time
 	Doc          *taskdef.Document
 	Tags         []taskdef.Tag
+	// Lossy says why a revision registered from Doc would lack a field
+	// of this one (a field the SDK does not model); nil when none would.
+	// Scanning reads Doc regardless; only a rewrite refuses.
+	Lossy error
 }
 
 // Tag returns the value of the tag key, and whether it is there.
@@ -313,9 +317,12 @@ func (r *Revisions) Get(ctx context.Context, arn string) (*Revision, error) {
 var ErrNoRevision = errors.New("no such task definition")
 
 func describeRevision(ctx context.Context, api ECSAPI, arn string) (*Revision, error) {
+	// The raw body shows a field the SDK does not model, which a
+	// corrected revision would otherwise lose without a word.
+	var body []byte
 	out, err := api.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 		TaskDefinition: aws.String(arn), Include: []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
-	})
+	}, taskdef.RecordBody(&body))
 	if err != nil {
 		var ae smithy.APIError
 		if errors.As(err, &ae) && (ae.ErrorCode() == "ClientException" || ae.ErrorCode() == "InvalidParameterException") {
@@ -330,7 +337,7 @@ func describeRevision(ctx context.Context, api ECSAPI, arn string) (*Revision, e
 	}
 	full := aws.ToString(out.TaskDefinition.TaskDefinitionArn)
 	fam, num, _ := ecsarn.TaskDefinition(full)
-	rev := &Revision{Arn: full, Family: fam, Number: num, Doc: doc, Tags: doc.Tags()}
+	rev := &Revision{Arn: full, Family: fam, Number: num, Doc: doc, Tags: doc.Tags(), Lossy: taskdef.CheckDescribed(body)}
 	if out.TaskDefinition.RegisteredAt != nil {
 		rev.RegisteredAt = *out.TaskDefinition.RegisteredAt
 	}

@@ -274,6 +274,33 @@ type treeReader struct {
 	cur   *value // the value the next Read call consumes
 	stack []rframe
 	base  string // path prefix of the root, for messages
+	// lenient skips members the schema lacks instead of failing: the CLI
+	// keeps them, and checks only the types of the members the SDK knows.
+	lenient bool
+}
+
+// readError is a treeReader failure: the member's path, what is wrong with
+// it, and the value at fault (nil when there is none), whose position in
+// the input a caller can report.
+type readError struct {
+	path string
+	kind error // ErrInvalid or ErrUnknownField
+	msg  string
+	at   *value
+}
+
+func (e *readError) Error() string {
+	if e.msg == "" {
+		return e.path + ": " + e.kind.Error()
+	}
+	return e.path + ": " + e.kind.Error() + ": " + e.msg
+}
+
+func (e *readError) Unwrap() error { return e.kind }
+
+// fail makes the readError for the value being read.
+func (r *treeReader) fail(at *value, kind error, format string, args ...any) error {
+	return &readError{path: r.path(), kind: kind, msg: fmt.Sprintf(format, args...), at: at}
 }
 
 type rkind uint8
@@ -328,10 +355,10 @@ func (r *treeReader) path() string {
 func (r *treeReader) take(k kind, want string) (*value, error) {
 	v := r.cur
 	if v == nil {
-		return nil, fmt.Errorf("%s: %w: nothing left to read", r.path(), ErrInvalid)
+		return nil, r.fail(nil, ErrInvalid, "nothing left to read")
 	}
 	if v.kind != k {
-		return nil, fmt.Errorf("%s: %w: want %s, found %s", r.path(), ErrInvalid, want, describeValue(v))
+		return nil, r.fail(v, ErrInvalid, "want %s, found %s", want, describeValue(v))
 	}
 	r.cur = nil
 	return v, nil
@@ -365,7 +392,7 @@ func (r *treeReader) readInt(minV, maxV int64) (int64, error) {
 	}
 	n, err := strconv.ParseInt(v.lit, 10, 64)
 	if err != nil || n < minV || n > maxV {
-		return 0, fmt.Errorf("%s: %w: want an integer from %d to %d, found %s", r.path(), ErrInvalid, minV, maxV, v.lit)
+		return 0, r.fail(v, ErrInvalid, "want an integer from %d to %d, found %s", minV, maxV, v.lit)
 	}
 	return n, nil
 }
@@ -405,7 +432,7 @@ func (r *treeReader) readFloat(bits int) (float64, error) {
 		case strings.EqualFold(s, "-Infinity"):
 			return math.Inf(-1), nil
 		default:
-			return 0, fmt.Errorf("%s: %w: want a number, found string %s", r.path(), ErrInvalid, v.lit)
+			return 0, r.fail(v, ErrInvalid, "want a number, found string %s", v.lit)
 		}
 	}
 	v, err := r.take(kindNumber, "a number")
@@ -414,7 +441,7 @@ func (r *treeReader) readFloat(bits int) (float64, error) {
 	}
 	f, err := strconv.ParseFloat(v.lit, bits)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w: number %s out of range", r.path(), ErrInvalid, v.lit)
+		return 0, r.fail(v, ErrInvalid, "number %s out of range", v.lit)
 	}
 	return f, nil
 }
@@ -456,7 +483,7 @@ func (r *treeReader) ReadBlob(_ *smithy.Schema, p *[]byte) error {
 	}
 	b, err := base64.StdEncoding.DecodeString(v.str())
 	if err != nil {
-		return fmt.Errorf("%s: %w: not base64: %w", r.path(), ErrInvalid, err)
+		return r.fail(v, ErrInvalid, "not base64: %v", err)
 	}
 	*p = b
 	return nil
@@ -479,7 +506,7 @@ func (r *treeReader) ReadTime(_ *smithy.Schema, p *time.Time) error {
 	if err != nil {
 		if t, err = time.Parse(time.RFC3339Nano, v.str()); err != nil {
 			if t, err = smithytime.ParseHTTPDate(v.str()); err != nil {
-				return fmt.Errorf("%s: %w: not a timestamp: %s", r.path(), ErrInvalid, v.lit)
+				return r.fail(v, ErrInvalid, "not a timestamp: %s", v.lit)
 			}
 		}
 	}
@@ -493,7 +520,7 @@ func (r *treeReader) ReadBigInt(_ *smithy.Schema, p *big.Int) error {
 		return err
 	}
 	if _, ok := p.SetString(v.lit, 10); !ok {
-		return fmt.Errorf("%s: %w: want an integer, found %s", r.path(), ErrInvalid, v.lit)
+		return r.fail(v, ErrInvalid, "want an integer, found %s", v.lit)
 	}
 	return nil
 }
@@ -504,7 +531,7 @@ func (r *treeReader) ReadBigFloat(_ *smithy.Schema, p *big.Float) error {
 		return err
 	}
 	if _, ok := p.SetString(v.lit); !ok {
-		return fmt.Errorf("%s: %w: want a number, found %s", r.path(), ErrInvalid, v.lit)
+		return r.fail(v, ErrInvalid, "want a number, found %s", v.lit)
 	}
 	return nil
 }
@@ -547,7 +574,7 @@ func (r *treeReader) ReadStructMember() (*smithy.Schema, error) {
 func (r *treeReader) nextMember(f *rframe) (*smithy.Schema, error) {
 	if r.cur != nil && f.next > 0 {
 		// The schema has the member but the generated code did not read it.
-		return nil, fmt.Errorf("%s: %w: not read by the SDK", r.path(), ErrUnknownField)
+		return nil, r.fail(r.cur, ErrUnknownField, "not read by the SDK")
 	}
 	for f.next < len(f.v.kids) {
 		m := &f.v.kids[f.next]
@@ -561,7 +588,10 @@ func (r *treeReader) nextMember(f *rframe) (*smithy.Schema, error) {
 			ms = f.schema.Member(m.key)
 		}
 		if ms == nil {
-			return nil, fmt.Errorf("%s: %w", r.path(), ErrUnknownField)
+			if r.lenient {
+				continue
+			}
+			return nil, r.fail(&m.val, ErrUnknownField, "")
 		}
 		r.cur = &m.val
 		return ms, nil
@@ -582,14 +612,14 @@ func (r *treeReader) ReadUnion(s *smithy.Schema) (*smithy.Schema, error) {
 func (r *treeReader) ReadDocument(_ *smithy.Schema, p *document.Value) error {
 	v := r.cur
 	if v == nil {
-		return fmt.Errorf("%s: %w: nothing left to read", r.path(), ErrInvalid)
+		return r.fail(nil, ErrInvalid, "nothing left to read")
 	}
 	r.cur = nil
 	var out any
 	dec := json.NewDecoder(strings.NewReader(string(appendCompact(nil, v))))
 	dec.UseNumber()
 	if err := dec.Decode(&out); err != nil {
-		return fmt.Errorf("%s: %w: %w", r.path(), ErrInvalid, err)
+		return r.fail(v, ErrInvalid, "%v", err)
 	}
 	*p = document.Opaque{Value: out}
 	return nil

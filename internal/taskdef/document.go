@@ -43,7 +43,8 @@ func isReadOnly(key string) bool {
 type Document struct {
 	root      value // an object
 	sourceArn string
-	sizeHint  int // length of the JSON it came from, to size Encode's buffer
+	sizeHint  int    // length of the JSON it came from, to size Encode's buffer
+	src       string // the JSON Decode read, to place errors; "" otherwise
 }
 
 // Container names one container definition and its image.
@@ -101,7 +102,7 @@ func Decode(data []byte) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
-	d.sizeHint = len(src)
+	d.sizeHint, d.src = len(src), src
 	return d, nil
 }
 
@@ -140,7 +141,8 @@ func newDocument(src string, td, tags *value) (*Document, error) {
 
 // checkTags validates a tags member and returns it without aws: tags. A tag
 // is {"key": ..., "value": ...} with value optional; anything else in it
-// would be lost on registration, so it is an error.
+// would be lost on registration, so it is an error, and so are more than
+// MaxTags tags, which ECS refuses.
 func checkTags(src string, tags *value) (value, error) {
 	if tags.kind == kindNull {
 		return value{kind: kindArray, pos: tags.pos}, nil
@@ -168,14 +170,23 @@ func checkTags(src string, tags *value) (value, error) {
 		}
 		dropped = dropped || IsAWSTag(k.str())
 	}
-	if !dropped {
-		return *tags, nil
-	}
-	kept := value{kind: kindArray, pos: tags.pos}
-	for _, m := range tags.kids {
-		if !IsAWSTag(m.val.get("key").str()) {
-			kept.kids = append(kept.kids, m)
+	kept := *tags
+	if dropped {
+		kept = value{kind: kindArray, pos: tags.pos}
+		for _, m := range tags.kids {
+			if !IsAWSTag(m.val.get("key").str()) {
+				kept.kids = append(kept.kids, m)
+			}
 		}
+	}
+	if n := len(kept.kids); n > MaxTags {
+		// RegisterTaskDefinition refuses the lot; keeping them all, or
+		// choosing which to drop, would print a revision nobody can register.
+		aws := ""
+		if dropped {
+			aws = " besides the aws: tags, which are dropped"
+		}
+		return value{}, invalidf(src, tags, "%d tags%s; ECS allows at most %d", n, aws, MaxTags)
 	}
 	return kept, nil
 }
@@ -342,7 +353,7 @@ func (d *Document) WithImages(images map[string]string) (*Document, error) {
 		img.pos = cds.kids[i].val.get("image").pos
 		cds.kids[i].val = cds.kids[i].val.with("image", img)
 	}
-	return &Document{root: d.root.with("containerDefinitions", cds), sourceArn: d.sourceArn, sizeHint: d.sizeHint}, nil
+	return &Document{root: d.root.with("containerDefinitions", cds), sourceArn: d.sourceArn, sizeHint: d.sizeHint, src: d.src}, nil
 }
 
 func (d *Document) containerNames() []string {
@@ -464,7 +475,7 @@ func (d *Document) withTags(tags []Tag) (*Document, []string) {
 			}}})
 		}
 	}
-	return &Document{root: d.root.with("tags", list), sourceArn: d.sourceArn, sizeHint: d.sizeHint}, left
+	return &Document{root: d.root.with("tags", list), sourceArn: d.sourceArn, sizeHint: d.sizeHint, src: d.src}, left
 }
 
 // Encode writes the document as an indented RegisterTaskDefinition input in

@@ -140,3 +140,41 @@ func TestECSLimits(t *testing.T) {
 		t.Errorf("small definition: %v", err)
 	}
 }
+
+// TestDecodeRefusesMoreTagsThanECSTakes: RegisterTaskDefinition refuses a
+// revision with more than 50 tags, so a file that holds more (aws: tags,
+// which are dropped, not counted) is invalid input, named at its tags
+// member; exactly 50 pass, all kept.
+func TestDecodeRefusesMoreTagsThanECSTakes(t *testing.T) {
+	tests := []struct {
+		file string
+		want string // Decode's error; "" for none
+		kept int
+	}{
+		{"tags-51-register.json", "invalid task definition: line 10, column 11: 51 tags; ECS allows at most 50", 0},
+		{"tags-51-and-aws-describe.json", "invalid task definition: line 15, column 11: 51 tags besides the aws: tags, which are dropped; ECS allows at most 50", 0},
+		{"tags-50-and-aws-describe.json", "", 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			doc, err := taskdef.Decode(readFile(t, tt.file))
+			if tt.want != "" {
+				if err == nil || err.Error() != tt.want || !errors.Is(err, taskdef.ErrInvalid) {
+					t.Fatalf("Decode error:\n got %v\nwant %s (wrapping ErrInvalid)", err, tt.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			if got := len(doc.Tags()); got != tt.kept {
+				t.Errorf("%d tags kept, want %d", got, tt.kept)
+			}
+			for _, tag := range doc.Tags() {
+				if taskdef.IsAWSTag(tag.Key) {
+					t.Errorf("aws: tag %s kept", tag.Key)
+				}
+			}
+		})
+	}
+}

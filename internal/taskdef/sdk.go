@@ -55,6 +55,16 @@ func (d *Document) RegisterInput() (*ecs.RegisterTaskDefinitionInput, error) {
 	if err := d.CheckSize(); err != nil {
 		return nil, err
 	}
+	in, err := d.sdkInput()
+	if err != nil {
+		return nil, fmt.Errorf("register input for %s: %w", d.Family(), err)
+	}
+	return in, nil
+}
+
+// sdkInput is RegisterInput without the size check; its errors name the
+// member at fault and nothing else.
+func (d *Document) sdkInput() (*ecs.RegisterTaskDefinitionInput, error) {
 	body := d.root
 	body.kids = make([]member, 0, len(d.root.kids))
 	var tags *value
@@ -67,7 +77,7 @@ func (d *Document) RegisterInput() (*ecs.RegisterTaskDefinitionInput, error) {
 	}
 	var td ecstypes.TaskDefinition
 	if err := td.Deserialize(newTreeReader(&body)); err != nil {
-		return nil, fmt.Errorf("register input for %s: %w", d.Family(), err)
+		return nil, err
 	}
 	in := &ecs.RegisterTaskDefinitionInput{}
 	copySameNamedFields(in, &td)
@@ -75,11 +85,48 @@ func (d *Document) RegisterInput() (*ecs.RegisterTaskDefinitionInput, error) {
 		in.Tags = make([]ecstypes.Tag, len(tags.kids))
 		for i := range tags.kids {
 			if err := in.Tags[i].Deserialize(newTreeReaderAt(&tags.kids[i].val, fmt.Sprintf("tags[%d]", i))); err != nil {
-				return nil, fmt.Errorf("register input for %s: %w", d.Family(), err)
+				return nil, err
 			}
 		}
 	}
 	return in, nil
+}
+
+// CheckTypes reports the first member modelled by the ECS SDK whose JSON
+// type or range RegisterTaskDefinition does not accept: "essential": "yes",
+// a task-level "cpu": 256 (a string in the API), a container memory of 1.5
+// or beyond 32 bits. The AWS CLI and ECS refuse such a document, so the CLI
+// refuses it first and says where. Members the SDK does not model are not
+// checked (the CLI path keeps them as written), nor are null members (the
+// API reads them as absent). The error wraps ErrInvalid and, for a
+// document Decode read, gives the line and column of the value at fault.
+func (d *Document) CheckTypes() error {
+	if d == nil || d.root.kind != kindObject {
+		return fmt.Errorf("%w: empty document", ErrInvalid)
+	}
+	body := d.root
+	body.kids = make([]member, 0, len(d.root.kids))
+	for _, m := range d.root.kids {
+		if m.key != "tags" { // checked by Decode
+			body.kids = append(body.kids, m)
+		}
+	}
+	r := newTreeReader(&body)
+	r.lenient = true
+	var td ecstypes.TaskDefinition
+	err := td.Deserialize(r)
+	var re *readError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re) && re.at != nil && re.at.pos > 0 && d.src != "":
+		line, col := position(d.src, int(re.at.pos)-1)
+		return fmt.Errorf("%w: line %d, column %d: %s: %s", re.kind, line, col, re.path, re.msg)
+	case errors.Is(err, ErrInvalid):
+		return err
+	default:
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
 }
 
 // copySameNamedFields sets each field of *dst from the field of *src with
