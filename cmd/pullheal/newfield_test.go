@@ -1,21 +1,17 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+
 	"github.com/pullheal/pullheal/internal/ecsevent"
 	"github.com/pullheal/pullheal/internal/plan"
+	"github.com/pullheal/pullheal/internal/testbed/tamper"
 )
 
 // TestAgentRefusesARevisionWithAFieldTheSDKDropped: ECS answers
@@ -48,7 +44,7 @@ func TestAgentRefusesARevisionWithAFieldTheSDKDropped(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, _, c := startDecisionBed(t, ev)
 			registerVariant(t, c, raw, variant{})
-			proxy := describeRewriter(t, srv.AWSConfig().BaseEndpoint, tc.inject)
+			proxy := tamper.DescribeTaskDefinition(t, aws.ToString(srv.AWSConfig().BaseEndpoint), tc.inject)
 			t.Setenv("AWS_ENDPOINT_URL_ECS", proxy.URL)
 
 			file := filepath.Join(t.TempDir(), "event.json")
@@ -71,45 +67,4 @@ func TestAgentRefusesARevisionWithAFieldTheSDKDropped(t *testing.T) {
 			}
 		})
 	}
-}
-
-// describeRewriter is a proxy to the test bed's endpoint that applies
-// inject to the taskDefinition of every DescribeTaskDefinition answer.
-func describeRewriter(t *testing.T, endpoint *string, inject func(map[string]any)) *httptest.Server {
-	t.Helper()
-	if endpoint == nil {
-		t.Fatal("the test bed's AWS configuration has no endpoint")
-	}
-	target, err := url.Parse(*endpoint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.ModifyResponse = func(resp *http.Response) error {
-		if !strings.HasSuffix(resp.Request.Header.Get("X-Amz-Target"), ".DescribeTaskDefinition") || resp.StatusCode != http.StatusOK {
-			return nil
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		var m map[string]any
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil {
-			return err
-		}
-		inject(m["taskDefinition"].(map[string]any))
-		if body, err = json.Marshal(m); err != nil {
-			return err
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		resp.ContentLength = int64(len(body))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-		return nil
-	}
-	srv := httptest.NewServer(rp)
-	t.Cleanup(srv.Close)
-	return srv
 }

@@ -1,14 +1,6 @@
 package fleet_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -17,6 +9,7 @@ import (
 
 	"github.com/pullheal/pullheal/internal/fleet"
 	"github.com/pullheal/pullheal/internal/testbed/fleetbed"
+	"github.com/pullheal/pullheal/internal/testbed/tamper"
 )
 
 // TestApplySkipsARevisionWithAFieldTheSDKDropped: ECS describes one
@@ -29,39 +22,11 @@ func TestApplySkipsARevisionWithAFieldTheSDKDropped(t *testing.T) {
 	b := newBed(t, 1, 12)
 	ctx := ctxT(t)
 	const lossy = "hub-user"
-	target, err := url.Parse(aws.ToString(b.srv.AWSConfig().BaseEndpoint))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rp := httputil.NewSingleHostReverseProxy(target)
-	rp.ModifyResponse = func(resp *http.Response) error {
-		if !strings.HasSuffix(resp.Request.Header.Get("X-Amz-Target"), ".DescribeTaskDefinition") || resp.StatusCode != http.StatusOK {
-			return nil
-		}
-		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			return err
-		}
-		var m map[string]any
-		dec := json.NewDecoder(bytes.NewReader(body))
-		dec.UseNumber()
-		if err := dec.Decode(&m); err != nil {
-			return err
-		}
-		if td := m["taskDefinition"].(map[string]any); td["family"] == lossy {
+	proxy := tamper.DescribeTaskDefinition(t, aws.ToString(b.srv.AWSConfig().BaseEndpoint), func(td map[string]any) {
+		if td["family"] == lossy {
 			td["containerDefinitions"].([]any)[0].(map[string]any)["shutdownHooks"] = []any{map[string]any{"command": []any{"sh", "-c", "sleep 5"}}}
 		}
-		if body, err = json.Marshal(m); err != nil {
-			return err
-		}
-		resp.Body = io.NopCloser(bytes.NewReader(body))
-		resp.ContentLength = int64(len(body))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(body)))
-		return nil
-	}
-	proxy := httptest.NewServer(rp)
-	defer proxy.Close()
+	})
 	api := ecs.NewFromConfig(b.srv.AWSConfig(), func(o *ecs.Options) { o.BaseEndpoint = aws.String(proxy.URL) })
 
 	rep, svcs, revs, err := fleet.Scan(ctx, api, nil, fleet.Config{Plan: b.plan})
