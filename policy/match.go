@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -112,7 +113,7 @@ func segmentProblem(seg string) string {
 func hostSyntax(host string) string {
 	h, port, hasPort := strings.Cut(host, ":")
 	if hasPort {
-		if port == "" || len(port) > 5 || strings.Trim(port, "0123456789") != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.Trim(port, "0123456789") != "" {
 			return fmt.Sprintf("host %q has a bad port", host)
 		}
 	}

@@ -456,6 +456,9 @@ func TestCheckRegistryAndPrefix(t *testing.T) {
 		{"https://x.example", `registry "https://x.example": give a host[:port], without scheme or path`},
 		{"bad_host.example", `registry host "bad_host.example" is not a valid host name`},
 		{"host.example:99999x", `registry host "host.example:99999x" has a bad port`},
+		{"host.example:99999", `registry host "host.example:99999" has a bad port`},
+		{"host.example:0", `registry host "host.example:0" has a bad port`},
+		{"host.example:65535", ""},
 	} {
 		err := policy.CheckRegistry(tc.host)
 		if got := errString(err); got != tc.want {

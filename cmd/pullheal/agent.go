@@ -120,9 +120,23 @@ func agentAction(c *cli.Context) error {
 	}
 
 	ctx := c.Context
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(awsHTTPClient(o.Intake.WaitTime)))
+	// A policy file is read before any AWS request, so that a wrong one
+	// is refused as the user's input; S3 and SSM need the configuration.
+	var first policyRead
+	if location := c.String("policy"); location != "" {
+		loc, err := policysource.ParseLocation(location)
+		if err != nil {
+			return asInputError(err)
+		}
+		if loc.Kind == policysource.File {
+			if first.snap, first.r, err = readPolicy(ctx, location, nil); err != nil {
+				return err
+			}
+		}
+	}
+	awsCfg, err := loadAWSConfig(ctx, config.WithHTTPClient(awsHTTPClient(o.Intake.WaitTime)))
 	if err != nil {
-		return fmt.Errorf("load AWS configuration: %w", err)
+		return err
 	}
 	if awsCfg.Region == "" {
 		return inputErrorf("no AWS region: set AWS_REGION")
@@ -142,7 +156,7 @@ func agentAction(c *cli.Context) error {
 	o.Registerer = reg
 	var polInfo policysource.Info
 	if location := c.String("policy"); location != "" {
-		w, err := watchPolicy(ctx, location, awsCfg, c.Duration("policy-reload"), o, reg, log)
+		w, err := watchPolicy(ctx, location, awsCfg, first, c.Duration("policy-reload"), o, reg, log)
 		if err != nil {
 			return err
 		}
@@ -214,6 +228,11 @@ func checkAgentFlags(c *cli.Context) error {
 	}
 	if d := c.Duration("policy-reload"); d != 0 && d < time.Second {
 		return inputErrorf("--policy-reload %s: want 0 (never) or at least 1s", d)
+	}
+	if addr := c.String("listen"); addr != "" {
+		if err := checkListenAddress("listen", addr); err != nil {
+			return err
+		}
 	}
 	if c.String("lock-table") != "" && c.Duration("lease") < time.Second {
 		return inputErrorf("--lease %s: want at least 1s", c.Duration("lease"))
@@ -294,15 +313,24 @@ func ruleStrings(rules []plan.PullThroughRule) []string {
 	return out
 }
 
-// watchPolicy reads the agent's policy and returns the watcher that keeps
-// it current; it re-reads every interval (never when 0) until ctx ends.
-func watchPolicy(ctx context.Context, location string, awsCfg aws.Config, interval time.Duration, opts agent.Options,
+// policyRead is a policy read once, and the reader that reads it again.
+type policyRead struct {
+	snap *policysource.Snapshot
+	r    *policysource.Reader
+}
+
+// watchPolicy reads the agent's policy (unless first holds it already) and
+// returns the watcher that keeps it current; it re-reads every interval
+// (never when 0) until ctx ends.
+func watchPolicy(ctx context.Context, location string, awsCfg aws.Config, first policyRead, interval time.Duration, opts agent.Options,
 	reg prometheus.Registerer, log *slog.Logger) (*policysource.Watcher, error) {
-	snap, r, err := readPolicy(ctx, location, &awsCfg)
-	if err != nil {
-		return nil, err
+	if first.snap == nil {
+		var err error
+		if first.snap, first.r, err = readPolicy(ctx, location, &awsCfg); err != nil {
+			return nil, err
+		}
 	}
-	w, err := policysource.NewWatcher(r, snap, policysource.WatcherConfig{
+	w, err := policysource.NewWatcher(first.r, first.snap, policysource.WatcherConfig{
 		Interval: interval, Accept: agent.ReloadCheck(opts), Registerer: reg, Logger: log,
 	})
 	if err != nil {

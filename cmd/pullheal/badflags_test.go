@@ -37,6 +37,25 @@ func TestBadFlagValues(t *testing.T) {
 		{"sync no jobs", []string{"sync", "--jobs", "0", "--policy", "testdata/policy.yaml"}, "--jobs 0"},
 		{"sync no jobs before the policy", []string{"sync", "--jobs", "0"}, "--jobs 0"},
 		{"demo zero timeout", []string{"demo", "--timeout", "0s"}, "--timeout 0s"},
+		{"agent listen port out of range", []string{"agent", "--queue-url", queue, "--listen", ":99999"}, `--listen ":99999": port "99999"`},
+		{"agent listen without a port", []string{"agent", "--queue-url", queue, "--listen", "nonsense"}, `--listen "nonsense"`},
+		{"mirror negative reserve", []string{"mirror", "--reserve", "-1", "docker.io/library/alpine:3", "127.0.0.1:1/x:1"}, "--reserve -1"},
+		{"mirror destination port out of range", []string{"mirror", "docker.io/library/alpine:3", "127.0.0.1:99999/x:1"}, "port 99999 is not from 1 to 65535"},
+		{"explain registry port out of range", []string{"explain", "--registry", "reg.example:99999", "testdata/events/running.json"}, `--registry "reg.example:99999"`},
+		{"scan negative batch interval", []string{"scan", "--batch-interval", "-1s"}, "--batch-interval -1s"},
+		{"scan rate-limited not a host", []string{"scan", "--rate-limited", "not a host!"}, `--rate-limited "not a host!"`},
+		{"scan registry port out of range", []string{"scan", "--registry", "reg.example:99999"}, `--registry "reg.example:99999"`},
+		{"healthcheck listen port out of range", []string{"healthcheck", "--listen", ":99999"}, `--listen ":99999": port "99999"`},
+		{"healthcheck url port out of range", []string{"healthcheck", "--url", "http://127.0.0.1:99999/healthz"}, `port "99999"`},
+		// The test bed reads zeros as its defaults; local must not start.
+		{"local zero hub limit", []string{"local", "--hub-limit", "0"}, "--hub-limit 0"},
+		{"local negative hub auth limit", []string{"local", "--hub-auth-limit", "-5"}, "--hub-auth-limit -5"},
+		{"local zero restart delay", []string{"local", "--restart-delay", "0s"}, "--restart-delay 0s"},
+		{"local negative hub window", []string{"local", "--hub-window", "-1h"}, "--hub-window -1h0m0s"},
+		{"local listen port out of range", []string{"local", "--listen", "127.0.0.1:99999"}, `--listen "127.0.0.1:99999"`},
+		{"local two servers on one address", []string{"local", "--listen", "127.0.0.1:24566", "--registry-listen", "127.0.0.1:24566"}, "--registry-listen 127.0.0.1:24566: the address of --listen too"},
+		{"local state is a file", []string{"local", "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0", "--hub-listen", "127.0.0.1:0", "--state", "testdata/policy.yaml"}, "--state testdata/policy.yaml: not a directory"},
+		{"policy unknown subcommand", []string{"policy", "vaildate", "testdata/policy.yaml"}, `unknown policy command "vaildate"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

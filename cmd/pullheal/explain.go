@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pullheal/pullheal/agent"
@@ -104,9 +103,9 @@ func discoverPlan(c *cli.Context, ev *ecsevent.Event) (plan.Plan, error) {
 	if err != nil {
 		return plan.Plan{}, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(c.Context)
+	awsCfg, err := loadAWSConfig(c.Context)
 	if err != nil {
-		return plan.Plan{}, fmt.Errorf("load AWS configuration: %w", err)
+		return plan.Plan{}, err
 	}
 	if awsCfg.Region == "" {
 		return plan.Plan{}, inputErrorf("--discover needs an AWS region: set AWS_REGION")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -159,4 +160,20 @@ func ecrRegistry(account, region string) string {
 		suffix = "amazonaws.com.cn"
 	}
 	return fmt.Sprintf("%s.dkr.ecr.%s.%s", account, region, suffix)
+}
+
+// checkListenAddress checks the ADDRESS of a --FLAG a server listens on,
+// host:port (port 0 or none picks a free one), before anything starts.
+func checkListenAddress(flag, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return inputErrorf("--%s %q: %v", flag, addr, err)
+	}
+	if port == "" {
+		return nil
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return inputErrorf("--%s %q: port %q: want a number from 0 to 65535", flag, addr, port)
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,6 +69,9 @@ func healthzURL(listen string) (string, error) {
 	if port == "" || port == "0" {
 		return "", errors.New("no fixed port to reach")
 	}
+	if !validPort(port) {
+		return "", fmt.Errorf("port %q: want a number from 1 to 65535", port)
+	}
 	// Go listens on [::] dual-stack, so IPv4 loopback reaches every
 	// wildcard, also where the container has no IPv6.
 	switch host {
@@ -88,7 +92,15 @@ func checkHealthURL(s string) error {
 	if u.Host == "" {
 		return errors.New("no host")
 	}
+	if p := u.Port(); p != "" && !validPort(p) {
+		return fmt.Errorf("port %q: want a number from 1 to 65535", p)
+	}
 	return nil
+}
+
+func validPort(p string) bool {
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
 }
 
 // probe asks target once. Redirects are not followed and no proxy is used:

@@ -4,6 +4,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -42,8 +43,8 @@ func localAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.Duration("tick") <= 0 {
-		return inputErrorf("--tick must be positive, got %s", c.Duration("tick"))
+	if err := checkLocalFlags(c); err != nil {
+		return err
 	}
 	srv, err := localaws.Start(c.Context, localaws.Config{
 		APIAddr: c.String("listen"), RegistryAddr: c.String("registry-listen"), HubAddr: c.String("hub-listen"),
@@ -69,4 +70,42 @@ func localAction(c *cli.Context) error {
 	<-c.Context.Done()
 	log.Info("stopping the test bed")
 	return srv.Close()
+}
+
+// checkLocalFlags refuses what the test bed cannot start with, naming the
+// flag, before anything listens or is written. The test bed reads a zero
+// limit, window or delay as its default: a zero is refused rather than
+// silently replaced.
+func checkLocalFlags(c *cli.Context) error {
+	for _, f := range []string{"tick", "restart-delay", "hub-window"} {
+		if d := c.Duration(f); d <= 0 {
+			return inputErrorf("--%s %s: must be positive", f, d)
+		}
+	}
+	for _, f := range []string{"hub-limit", "hub-auth-limit"} {
+		if n := c.Int(f); n < 1 {
+			return inputErrorf("--%s %d: must be at least 1 (POST /_hubsim/exhaust uses the budget up)", f, n)
+		}
+	}
+	seen := map[string]string{}
+	for _, f := range []string{"listen", "registry-listen", "hub-listen"} {
+		addr := c.String(f)
+		if err := checkListenAddress(f, addr); err != nil {
+			return err
+		}
+		if _, port, _ := net.SplitHostPort(addr); port != "0" && port != "" {
+			if other, ok := seen[addr]; ok {
+				return inputErrorf("--%s %s: the address of --%s too; each server needs its own", f, addr, other)
+			}
+			seen[addr] = f
+		}
+	}
+	if dir := c.String("state"); dir != "" {
+		if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+			return inputErrorf("--state %s: not a directory", dir)
+		} else if err != nil && !os.IsNotExist(err) {
+			return inputErrorf("--state %s: %v", dir, unwrapPathError(err))
+		}
+	}
+	return nil
 }

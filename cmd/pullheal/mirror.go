@@ -1,13 +1,14 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -93,6 +94,9 @@ func mirrorAction(c *cli.Context) error {
 	if c.Int("jobs") < 1 {
 		return inputErrorf("--jobs %d: must be at least 1", c.Int("jobs"))
 	}
+	if c.Int("reserve") < 0 {
+		return inputErrorf("--reserve %d: must not be negative", c.Int("reserve"))
+	}
 	platforms := c.StringSlice("platform")
 	if len(platforms) > 0 {
 		if _, err := mirror.ParsePlatforms(platforms...); err != nil {
@@ -117,6 +121,10 @@ func mirrorAction(c *cli.Context) error {
 			platforms = d.Platforms
 		}
 		settings = d.Repository
+	}
+	cache, err := openBlobCache(c)
+	if err != nil {
+		return err
 	}
 
 	access := newRegistryAccess(c, endpoints)
@@ -154,10 +162,6 @@ func mirrorAction(c *cli.Context) error {
 			return err
 		}
 		opts = append(opts, mirror.WithRepositoryCreation(repos, imagesync.SettingsFromPolicy(settings)))
-	}
-	cache, err := openBlobCache(c)
-	if err != nil {
-		return err
 	}
 	if cache != nil {
 		opts = append(opts, mirror.WithBlobCache(cache))
@@ -235,10 +239,7 @@ func newRegistryAccess(c *cli.Context, endpoints hostmap.Map) *registryAccess {
 func (a *registryAccess) aws() (aws.Config, error) {
 	if !a.loaded {
 		a.loaded = true
-		a.cfg, a.err = config.LoadDefaultConfig(a.c.Context)
-		if a.err != nil {
-			a.err = fmt.Errorf("load AWS configuration: %w", a.err)
-		}
+		a.cfg, a.err = loadAWSConfig(a.c.Context)
 	}
 	return a.cfg, a.err
 }
@@ -304,15 +305,21 @@ func blobCacheFlag() cli.Flag {
 		Usage: "`FILE` remembering which destination repositories hold which blobs, to mount them in later runs (\"\" turns it off)"}
 }
 
-// openBlobCache opens --blob-cache; nil when it is off. A cache that cannot
-// be read is reported and left off: it must not stop a copy.
+// openBlobCache opens --blob-cache; nil when it is off. A path that holds
+// something other than a cache (a directory, a FIFO, a file given by
+// mistake, which saving would replace) or cannot hold one is bad input,
+// refused before any copy. A cache that cannot be read otherwise is
+// reported and left off: it must not stop a copy.
 func openBlobCache(c *cli.Context) (*mirror.BlobCache, error) {
 	path := c.String("blob-cache")
 	if path == "" {
 		return nil, nil
 	}
 	cache, err := mirror.OpenBlobCache(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, mirror.ErrNotBlobCache) || errors.Is(err, syscall.ENOTDIR):
+		return nil, inputErrorf("--blob-cache: %v; give another file, or \"\" to turn the cache off", err)
+	case err != nil:
 		fmt.Fprintf(c.App.ErrWriter, "warning: %v; continuing without it\n", err)
 		return nil, nil
 	}

@@ -15,6 +15,13 @@ func policyCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "policy",
 		Usage: "check a policy file and what it decides",
+		// Without it an unknown subcommand reads as a help topic (exit 1).
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return inputErrorf("unknown policy command %q (want validate or test)", c.Args().First())
+			}
+			return cli.ShowSubcommandHelp(c)
+		},
 		Subcommands: []*cli.Command{
 			{
 				Name:      "validate",

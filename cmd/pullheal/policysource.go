@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 
 	"github.com/pullheal/pullheal/internal/policysource"
 )
@@ -25,8 +24,8 @@ func readPolicy(ctx context.Context, location string, awsCfg *aws.Config) (*poli
 	var cfg aws.Config
 	if loc.Kind != policysource.File {
 		if awsCfg == nil {
-			if cfg, err = config.LoadDefaultConfig(ctx); err != nil {
-				return nil, nil, fmt.Errorf("%s: load AWS configuration: %w", loc, err)
+			if cfg, err = loadAWSConfig(ctx); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", loc, err)
 			}
 			awsCfg = &cfg
 		}

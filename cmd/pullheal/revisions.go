@@ -9,7 +9,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/urfave/cli/v2"
@@ -36,19 +35,6 @@ func revisionsCommand() *cli.Command {
 		},
 		Action: revisionsAction,
 	}
-}
-
-// awsConfig loads the SDK's standard configuration (AWS_REGION,
-// AWS_ENDPOINT_URL, the default credential chain).
-func awsConfig(ctx context.Context) (aws.Config, error) {
-	cfg, err := config.LoadDefaultConfig(ctx)
-	if err != nil {
-		return cfg, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return cfg, inputErrorf("no AWS region: set AWS_REGION")
-	}
-	return cfg, nil
 }
 
 // reviewError gives the review commands' errors their exit codes: bad

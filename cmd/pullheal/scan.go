@@ -18,7 +18,6 @@ import (
 
 	"github.com/pullheal/pullheal/internal/fleet"
 	"github.com/pullheal/pullheal/internal/hostmap"
-	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/internal/pullcheck"
 	"github.com/pullheal/pullheal/policy"
@@ -36,7 +35,7 @@ func scanCommand() *cli.Command {
 			"--apply update also rolls the services, guarded like the agent, --batch at a time.",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "cluster", Usage: "only cluster `NAME`; repeatable (default: every cluster of the region)"},
-			&cli.StringFlag{Name: "policy", Usage: "platform team's policy `FILE`, as the agent's"},
+			policyFlag(),
 			&cli.StringFlag{Name: "registry", Usage: "ECR registry `HOST`; default: the policy's, else discovered from the ECR authorization token"},
 			&cli.StringSliceFlag{Name: "pull-through", Usage: "declared pull-through cache rule `UPSTREAM=PREFIX`; repeatable"},
 			&cli.BoolFlag{Name: "discover-rules", Value: true, Usage: "add the account's pull-through cache rules (DescribePullThroughCacheRules)"},
@@ -72,11 +71,16 @@ func scanAction(c *cli.Context) error {
 			return inputErrorf("--%s must be at least 1, got %d", f, c.Int(f))
 		}
 	}
+	if d := c.Duration("batch-interval"); d < 0 {
+		return inputErrorf("--batch-interval %s: must not be negative", d)
+	}
 	var pol *policy.Policy
 	if path := c.String("policy"); path != "" {
-		if pol, err = policy.Load(path); err != nil {
-			return asInputError(err)
+		snap, _, err := readPolicy(c.Context, path, nil)
+		if err != nil {
+			return err
 		}
+		pol = snap.Policy
 	}
 	var rules []plan.PullThroughRule
 	for _, s := range c.StringSlice("pull-through") {
@@ -88,7 +92,11 @@ func scanAction(c *cli.Context) error {
 	}
 	var limited []string
 	for _, h := range c.StringSlice("rate-limited") {
-		limited = append(limited, imageref.CanonicalHost(h))
+		host, err := policy.ParseUpstream(h)
+		if err != nil {
+			return inputErrorf("--rate-limited %q: %v", h, err)
+		}
+		limited = append(limited, host)
 	}
 	if pol != nil {
 		limited = append(limited, pol.RateLimited...)

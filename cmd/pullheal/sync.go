@@ -76,6 +76,12 @@ func syncAction(c *cli.Context) error {
 	if err != nil {
 		return inputErrorf("--registry-endpoints: %v", err)
 	}
+	var cache *mirror.BlobCache
+	if !c.Bool("dry-run") {
+		if cache, err = openBlobCache(c); err != nil {
+			return err
+		}
+	}
 
 	access := newRegistryAccess(c, endpoints)
 	registry := c.String("registry")
@@ -113,14 +119,10 @@ func syncAction(c *cli.Context) error {
 		Jobs:                c.Int("jobs"),
 		NoReferrers:         c.Bool("no-referrers"),
 		DryRun:              c.Bool("dry-run"),
+		BlobCache:           cache, // nil for a dry run
 	}
 	if access.isECR(registry) {
 		if cfg.Repositories, err = access.ecr(); err != nil {
-			return err
-		}
-	}
-	if !cfg.DryRun {
-		if cfg.BlobCache, err = openBlobCache(c); err != nil {
 			return err
 		}
 	}

@@ -83,8 +83,16 @@ func (e *Event) IsTaskStateChange() bool {
 // with a nil Task and no error: it is not malformed, just not ours. An ECS
 // task state change whose detail is missing or not a task is malformed.
 func Parse(data []byte) (*Event, error) {
-	if len(bytes.TrimSpace(data)) == 0 {
+	// Windows editors and PowerShell save UTF-8 with a byte order mark,
+	// which JSON does not allow but the file's author cannot see.
+	data = bytes.TrimPrefix(data, []byte("\uFEFF"))
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrMalformed)
+	}
+	if bytes.Equal(trimmed, []byte("null")) {
+		// encoding/json leaves the envelope empty: an event of no kind.
+		return nil, fmt.Errorf("%w: got null, want object", ErrMalformed)
 	}
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {

@@ -355,3 +355,20 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestParseByteOrderMark: an event saved with a UTF-8 byte order mark (as
+// Windows editors and PowerShell save it) parses as the same event.
+func TestParseByteOrderMark(t *testing.T) {
+	data := readFile(t, "testdata/events/fargate-two-containers-task-reason.json")
+	want, err := ecsevent.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ecsevent.Parse(append([]byte("\uFEFF"), data...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("with a byte order mark (-without +with):\n%s", diff)
+	}
+}

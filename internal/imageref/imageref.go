@@ -12,6 +12,7 @@ package imageref
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -71,6 +72,11 @@ func Parse(s string) (Ref, error) {
 	}
 	if strings.HasSuffix(r.Registry, ":") {
 		return Ref{}, invalid(s, "registry %q has an empty port", r.Registry)
+	}
+	if i := strings.LastIndexByte(r.Registry, ':'); i >= 0 && !strings.HasSuffix(r.Registry, "]") {
+		if n, err := strconv.Atoi(r.Registry[i+1:]); err != nil || n < 1 || n > 65535 {
+			return Ref{}, invalid(s, "registry %q: port %s is not from 1 to 65535", r.Registry, r.Registry[i+1:])
+		}
 	}
 	if msg := checkPath(r.Repository); msg != "" {
 		return Ref{}, invalid(s, "%s", msg)

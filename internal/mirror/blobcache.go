@@ -1,9 +1,11 @@
 package mirror
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/pullheal/pullheal/internal/regfile"
 )
 
 // BlobCache remembers across runs which repositories of a destination
@@ -51,9 +55,21 @@ const (
 	maxCacheFileBytes = 64 << 20
 )
 
-// OpenBlobCache reads the cache at path. A missing file is an empty cache;
-// so is a file that cannot be parsed (it is rewritten on Save), since a
-// cache must never stop a copy.
+// ErrNotBlobCache is wrapped by the error for a path that holds something
+// other than a blob cache: a directory, a FIFO or device, or a file of
+// another format (a policy, a docker config given by mistake). Such a path
+// is never read whole nor written: Save would replace the file.
+var ErrNotBlobCache = errors.New("not a pullheal blob cache")
+
+// cacheMagic is how every file Save writes begins (json.Marshal of
+// cacheFile); a file that begins otherwise is not one.
+const cacheMagic = `{"version":`
+
+// OpenBlobCache reads the cache at path. A missing or empty file is an
+// empty cache; so is a cache that cannot be parsed (cut short, an older
+// layout: it is rewritten on Save), since a cache must never stop a copy.
+// A path that holds something else gives an error wrapping
+// ErrNotBlobCache.
 func OpenBlobCache(path string) (*BlobCache, error) {
 	if path == "" {
 		return nil, errors.New("blob cache path is empty")
@@ -70,18 +86,29 @@ func OpenBlobCache(path string) (*BlobCache, error) {
 
 func readCacheFile(path string) (cacheFile, error) {
 	empty := cacheFile{Version: cacheVersion, Blobs: map[string]*cacheEntry{}}
-	st, err := os.Stat(path)
+	// regfile: a FIFO would block the open, a device never end the read.
+	fh, err := regfile.Open(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return empty, nil
+	case errors.Is(err, regfile.ErrNotRegular):
+		return empty, fmt.Errorf("blob cache %s: %w", path, notCache{unwrapPath(err)})
 	case err != nil:
-		return empty, fmt.Errorf("blob cache %s: %w", path, err)
-	case st.Size() > maxCacheFileBytes:
-		return empty, nil
+		return empty, fmt.Errorf("blob cache %s: %w", path, unwrapPath(err))
 	}
-	data, err := os.ReadFile(path)
+	defer fh.Close()
+	data, err := io.ReadAll(io.LimitReader(fh, maxCacheFileBytes+1))
 	if err != nil {
-		return empty, fmt.Errorf("blob cache %s: %w", path, err)
+		return empty, fmt.Errorf("blob cache %s: read: %w", path, err)
+	}
+	trimmed := bytes.TrimSpace(data)
+	switch {
+	case len(trimmed) == 0:
+		return empty, nil
+	case len(data) > maxCacheFileBytes:
+		return empty, fmt.Errorf("blob cache %s: %w", path, notCache{fmt.Errorf("larger than %d bytes, more than a cache holds; it is left as it is", maxCacheFileBytes)})
+	case !bytes.HasPrefix(trimmed, []byte(cacheMagic)):
+		return empty, fmt.Errorf("blob cache %s: %w", path, notCache{fmt.Errorf("%v (a cache is JSON beginning %s); it is left as it is", ErrNotBlobCache, cacheMagic)})
 	}
 	var f cacheFile
 	if json.Unmarshal(data, &f) != nil || f.Version != cacheVersion || f.Blobs == nil {
@@ -93,6 +120,24 @@ func readCacheFile(path string) (cacheFile, error) {
 		}
 	}
 	return f, nil
+}
+
+// notCache is the error for a path that holds something other than a
+// blob cache.
+type notCache struct{ err error }
+
+func (e notCache) Error() string        { return e.err.Error() }
+func (e notCache) Unwrap() error        { return e.err }
+func (e notCache) Is(target error) bool { return target == ErrNotBlobCache }
+
+// unwrapPath drops the *fs.PathError's operation and path, which the
+// caller's message names already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 // Path is where the cache lives.

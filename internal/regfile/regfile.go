@@ -8,6 +8,7 @@ package regfile
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"syscall"
@@ -25,6 +26,17 @@ func Open(name string) (*os.File, error) {
 		return nil, err
 	}
 	return checked(f)
+}
+
+// ReadFile is os.ReadFile for a file that must be a regular file: a FIFO
+// or device is refused before a byte is read.
+func ReadFile(name string) ([]byte, error) {
+	f, err := Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
 
 // OpenIn opens name, a path relative to dir, for reading if it is a regular

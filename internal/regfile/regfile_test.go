@@ -42,6 +42,7 @@ func TestOpenRefusesSpecialFiles(t *testing.T) {
 		{dir, "is a directory, not a regular file"},
 		{"/dev/null", "is a character device, not a regular file"},
 	} {
+		data, rerr := regfile.ReadFile(tc.path)
 		f, err := regfile.Open(tc.path)
 		if tc.want == "" {
 			if err != nil {
@@ -49,7 +50,13 @@ func TestOpenRefusesSpecialFiles(t *testing.T) {
 				continue
 			}
 			f.Close()
+			if rerr != nil || string(data) != "version: 1\n" {
+				t.Errorf("ReadFile(%s) = %q, %v", tc.path, data, rerr)
+			}
 			continue
+		}
+		if rerr == nil || rerr.Error() != err.Error() {
+			t.Errorf("ReadFile(%s): %v, want Open's error %v", tc.path, rerr, err)
 		}
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Open(%s) = %v, want an error saying %q", tc.path, err, tc.want)

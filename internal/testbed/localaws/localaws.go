@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/pullheal/pullheal/internal/hostmap"
+	"github.com/pullheal/pullheal/internal/regfile"
 	"github.com/pullheal/pullheal/internal/testbed/hubsim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/dynamosim"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/ec2sim"
@@ -311,7 +312,8 @@ func (s *Server) restore() error {
 	}
 	for file, st := range s.snapshots() {
 		path := filepath.Join(s.cfg.StateDir, file)
-		f, err := os.Open(path)
+		// regfile: a FIFO put there would block the open forever.
+		f, err := regfile.Open(path)
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}

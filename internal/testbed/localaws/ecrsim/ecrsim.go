@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pullheal/pullheal/internal/regfile"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
 )
 
@@ -255,7 +256,7 @@ func (e *ECR) now() time.Time { return e.cfg.Clock.Now() }
 
 func (e *ECR) load() error {
 	path := filepath.Join(e.cfg.StateDir, stateFile)
-	b, err := os.ReadFile(path)
+	b, err := regfile.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil

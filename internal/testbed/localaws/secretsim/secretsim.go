@@ -34,6 +34,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pullheal/pullheal/internal/regfile"
 	"github.com/pullheal/pullheal/internal/testbed/localaws/wire"
 )
 
@@ -122,7 +123,7 @@ func New(cfg Config) (*Secrets, error) {
 	if err := os.MkdirAll(cfg.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("secretsim state dir: %w", err)
 	}
-	b, err := os.ReadFile(filepath.Join(cfg.StateDir, stateFile))
+	b, err := regfile.ReadFile(filepath.Join(cfg.StateDir, stateFile))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return s, nil
