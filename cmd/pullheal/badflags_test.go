@@ -60,16 +60,23 @@ func TestBadFlagValues(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			code, _, stderr := runCLI(t, "", tc.args...)
-			if code != exitInput {
-				t.Errorf("exit %d, want %d; stderr %q", code, exitInput, stderr)
-			}
-			line := strings.TrimSuffix(stderr, "\n")
-			if strings.Contains(line, "\n") {
-				t.Errorf("more than one line: %q", stderr)
-			}
-			if !strings.HasPrefix(line, "pullheal: ") || !strings.Contains(line, tc.want) {
-				t.Errorf("stderr %q; want one line naming %q", stderr, tc.want)
-			}
+			wantInputError(t, code, stderr, tc.want)
 		})
+	}
+}
+
+// wantInputError checks the outcome of input the user got wrong: exit 2
+// and one line on stderr that names want.
+func wantInputError(t *testing.T, code int, stderr, want string) {
+	t.Helper()
+	if code != exitInput {
+		t.Errorf("exit %d, want %d; stderr %q", code, exitInput, stderr)
+	}
+	line := strings.TrimSuffix(stderr, "\n")
+	if strings.Contains(line, "\n") {
+		t.Errorf("more than one line: %q", stderr)
+	}
+	if !strings.HasPrefix(line, "pullheal: ") || !strings.Contains(line, want) {
+		t.Errorf("stderr %q; want one line naming %q", stderr, want)
 	}
 }

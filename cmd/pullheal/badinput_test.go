@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 )
@@ -69,16 +68,7 @@ func TestBadInputFilesAndEnvironment(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			code, _, stderr := runCLI(t, "", tc.args...)
-			if code != exitInput {
-				t.Errorf("exit %d, want %d; stderr %q", code, exitInput, stderr)
-			}
-			line := strings.TrimSuffix(stderr, "\n")
-			if strings.Contains(line, "\n") {
-				t.Errorf("more than one line: %q", stderr)
-			}
-			if !strings.HasPrefix(line, "pullheal: ") || !strings.Contains(line, tc.want) {
-				t.Errorf("stderr %q; want one line naming %q", stderr, tc.want)
-			}
+			wantInputError(t, code, stderr, tc.want)
 		})
 	}
 	if got, _ := os.ReadFile(notCache); string(got) != string(policyText) {
