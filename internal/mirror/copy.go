@@ -74,9 +74,12 @@ type node struct {
 	mediaType types.MediaType
 	raw       []byte
 	platform  string
-	present   bool    // the destination already holds it (and so its blobs)
-	children  []*node // of an index
-	blobs     []v1.Descriptor
+	// attestation marks a BuildKit attestation entry of an index, whose
+	// unknown/unknown platform is not one the image runs on.
+	attestation bool
+	present     bool    // the destination already holds it (and so its blobs)
+	children    []*node // of an index
+	blobs       []v1.Descriptor
 }
 
 func newCopier(m *Mirror, o *options, src, dst name.Reference) *copier {

@@ -64,7 +64,8 @@ type Result struct {
 	SourceDigest string
 	TargetDigest string
 	// Platforms lists the platforms copied (os/arch[/variant]); empty for a
-	// single-platform image.
+	// single-platform image. BuildKit attestation entries (unknown/unknown)
+	// are not platforms and are not listed.
 	Platforms []string
 	// AlreadyMirrored is true when the destination already held the image
 	// and nothing but possibly the tag was written.

@@ -93,6 +93,11 @@ func (c *copier) checkImagePlatform(ctx context.Context, cfg v1.Descriptor) erro
 		return fmt.Errorf("config of %s: %w", c.src.Name(), err)
 	}
 	have := v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant, OSVersion: cf.OSVersion}
+	if have.OS == "" && have.Architecture == "" {
+		// An artifact (a Helm chart, a signature) or a config without a
+		// platform: nothing a filter can select.
+		return fmt.Errorf("%w: %s names no platform (config %s)", ErrNoMatchingPlatform, c.src.Name(), cfg.MediaType)
+	}
 	if !c.platformWanted(&have) {
 		return fmt.Errorf("%w: %s is a single-platform image for %s", ErrNoMatchingPlatform, c.src.Name(), have.String())
 	}
@@ -121,17 +126,29 @@ func (c *copier) planIndex(ctx context.Context, n *node, top bool) error {
 		kept = nil
 		var keep []int
 		var seen []string
-		for i, d := range im.Manifests {
-			if d.Platform != nil {
+		wanted := map[v1.Hash]bool{}
+		for _, d := range im.Manifests {
+			switch {
+			case isAttestation(d):
+			case d.Platform == nil:
+				seen = append(seen, "an entry without platform ("+string(d.MediaType)+")")
+			default:
 				seen = append(seen, d.Platform.String())
+				wanted[d.Digest] = c.platformWanted(d.Platform)
 			}
-			if c.platformWanted(d.Platform) {
+		}
+		for i, d := range im.Manifests {
+			// An attestation goes with the image it describes.
+			if wanted[d.Digest] || isAttestation(d) && wanted[attestedDigest(d)] {
 				kept = append(kept, d)
 				keep = append(keep, i)
 			}
 		}
 		if len(kept) == 0 {
-			return fmt.Errorf("%w: %s offers %s", ErrNoMatchingPlatform, c.src.Name(), strings.Join(seen, ", "))
+			if len(seen) == 0 {
+				seen = []string{"nothing"}
+			}
+			return fmt.Errorf("%w: %s offers %s", ErrNoMatchingPlatform, c.src.Name(), strings.Join(slices.Compact(seen), ", "))
 		}
 		if len(kept) < len(im.Manifests) {
 			raw, err := filterIndex(n.raw, keep)
@@ -186,8 +203,9 @@ func (c *copier) planIndex(ctx context.Context, n *node, top bool) error {
 		if d.Platform != nil {
 			platform = d.Platform.String()
 		}
+		attestation := isAttestation(d)
 		if present[i] {
-			children[i] = &node{digest: d.Digest, mediaType: d.MediaType, platform: platform, present: true}
+			children[i] = &node{digest: d.Digest, mediaType: d.MediaType, platform: platform, attestation: attestation, present: true}
 			continue
 		}
 		g.Go(func() error {
@@ -205,7 +223,7 @@ func (c *copier) planIndex(ctx context.Context, n *node, top bool) error {
 			if err != nil {
 				return err
 			}
-			child.platform = platform
+			child.platform, child.attestation = platform, attestation
 			children[i] = child
 			return nil
 		})
@@ -215,6 +233,27 @@ func (c *copier) planIndex(ctx context.Context, n *node, top bool) error {
 	}
 	n.children = children
 	return nil
+}
+
+// BuildKit stores attestations (provenance, SBOMs) of an image as index
+// entries with platform unknown/unknown and these annotations, the digest
+// one naming the image they describe.
+const (
+	annotationReferenceType   = "vnd.docker.reference.type"
+	annotationReferenceDigest = "vnd.docker.reference.digest"
+	referenceTypeAttestation  = "attestation-manifest"
+)
+
+func isAttestation(d v1.Descriptor) bool {
+	return d.Annotations[annotationReferenceType] == referenceTypeAttestation
+}
+
+func attestedDigest(d v1.Descriptor) v1.Hash {
+	h, err := v1.NewHash(d.Annotations[annotationReferenceDigest])
+	if err != nil {
+		return v1.Hash{}
+	}
+	return h
 }
 
 func orUnknown(platform string) string {
@@ -252,7 +291,7 @@ func filterIndex(raw []byte, keep []int) ([]byte, error) {
 func platformsOf(root *node) []string {
 	var ps []string
 	for _, ch := range root.children {
-		if ch.platform != "" && !slices.Contains(ps, ch.platform) {
+		if ch.platform != "" && !ch.attestation && !slices.Contains(ps, ch.platform) {
 			ps = append(ps, ch.platform)
 		}
 	}
