@@ -376,6 +376,11 @@ func apply(img v1.Image, cs []policy.Customization, texts []string, st stamp) (v
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	cf := src.DeepCopy()
+	if cf.RootFS.Type == "" {
+		// The only type there is; a config without it (one that had no
+		// rootfs at all) would be refused by runtimes once it lists layers.
+		cf.RootFS.Type = "layers"
+	}
 	when := cf.Created.Time
 	if when.IsZero() {
 		when = time.Unix(0, 0)
@@ -405,6 +410,19 @@ func apply(img v1.Image, cs []policy.Customization, texts []string, st stamp) (v
 
 	var layer v1.Layer
 	if len(dirs) > 0 {
+		if cf.OS == "windows" {
+			// A Windows layer keeps files under Files/ and registry hives
+			// under Hives/, and a base layer is foreign (not in the
+			// registry): a Linux-style directory layer would not apply.
+			return nil, fmt.Errorf("%w: DIR on a Windows image (ENV and VOLUME work)", ErrUnsupported)
+		}
+		for _, l := range m.Layers {
+			if !l.MediaType.IsDistributable() {
+				// DIR reads the image's filesystem, and this layer is
+				// not in the registry.
+				return nil, fmt.Errorf("%w: DIR on an image with the non-distributable layer %s", ErrUnsupported, l.Digest)
+			}
+		}
 		layer, err = dirLayer(img, dirs, when, layerMediaType(m.MediaType))
 		if err != nil {
 			return nil, err

@@ -132,6 +132,13 @@ func scan(img v1.Image) (map[string]tar.Header, map[string]bool, error) {
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
+			// mutate.Extract ends its tar before it reports a layer it
+			// could not read, so the end of the tar is not the end of the
+			// stream: the error, if any, comes after it. Without this a
+			// layer that failed would read as an image without it.
+			if _, err := io.Copy(io.Discard, rc); err != nil {
+				return nil, nil, fmt.Errorf("read the image's filesystem: %w", err)
+			}
 			return fsys, files, nil
 		}
 		if err != nil {
