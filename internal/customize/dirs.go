@@ -13,7 +13,6 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -123,40 +122,112 @@ func tarMode(d policy.Customization) int64 {
 // the headers of its directories and symbolic links, by clean relative
 // path, and the names of everything else: headers only where they are
 // needed, so that memory stays small however many files the image holds.
+//
+// It flattens the layers itself rather than through mutate.Extract, which
+// leaves out symbolic links whose relative target climbs above the root
+// (a runtime stops them at the root: var/run -> ../../run is /run), so a
+// DIR through one would write a directory over the link; and which ends
+// its tar before it reports a layer it could not read.
 func scan(img v1.Image) (map[string]tar.Header, map[string]bool, error) {
-	rc := mutate.Extract(img)
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the image's filesystem: %w", err)
+	}
+	f := &flattened{fsys: map[string]tar.Header{}, files: map[string]bool{}, seen: map[string]bool{}, gone: map[string]bool{}, opaque: map[string]bool{}}
+	// Top layer first: what an upper layer has, or removed, hides the
+	// same path (and, unless it is a directory, what lies below it) in
+	// the layers under it.
+	for i := len(layers) - 1; i >= 0; i-- {
+		if err := f.add(layers[i]); err != nil {
+			return nil, nil, fmt.Errorf("read the image's filesystem: layer %d: %w", i, err)
+		}
+	}
+	return f.fsys, f.files, nil
+}
+
+// flattened is the filesystem of the layers read so far, from the top.
+type flattened struct {
+	fsys  map[string]tar.Header
+	files map[string]bool
+	// seen holds the paths an upper layer has or removed; gone those it
+	// removed or made something other than a directory, hiding what lower
+	// layers have below them; opaque the directories whose lower content
+	// an upper layer hid (.wh..wh..opq).
+	seen, gone, opaque map[string]bool
+}
+
+const (
+	whiteoutPrefix = ".wh."
+	whiteoutOpaque = ".wh..wh..opq"
+)
+
+func (f *flattened) add(layer v1.Layer) error {
+	rc, err := layer.Uncompressed()
+	if err != nil {
+		return err
+	}
 	defer rc.Close()
+	// A layer's whiteouts apply to the layers under it only.
+	var removed, opaque []string
 	tr := tar.NewReader(rc)
-	fsys := map[string]tar.Header{}
-	files := map[string]bool{}
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			// mutate.Extract ends its tar before it reports a layer it
-			// could not read, so the end of the tar is not the end of the
-			// stream: the error, if any, comes after it. Without this a
-			// layer that failed would read as an image without it.
-			if _, err := io.Copy(io.Discard, rc); err != nil {
-				return nil, nil, fmt.Errorf("read the image's filesystem: %w", err)
-			}
-			return fsys, files, nil
+			break
 		}
 		if err != nil {
-			return nil, nil, fmt.Errorf("read the image's filesystem: %w", err)
+			return err
 		}
 		name := cleanName(h.Name)
 		if name == "" {
 			continue
 		}
-		if h.Typeflag != tar.TypeDir && h.Typeflag != tar.TypeSymlink {
-			files[name] = true
+		dir, base := path.Split(name)
+		dir = strings.TrimSuffix(dir, "/")
+		switch {
+		case base == whiteoutOpaque:
+			opaque = append(opaque, dir)
+			continue
+		case strings.HasPrefix(base, whiteoutPrefix):
+			removed = append(removed, path.Join(dir, strings.TrimPrefix(base, whiteoutPrefix)))
 			continue
 		}
-		fsys[name] = tar.Header{
+		if f.seen[name] || f.hidden(name) {
+			continue
+		}
+		f.seen[name] = true
+		if h.Typeflag != tar.TypeDir {
+			f.gone[name] = true
+		}
+		if h.Typeflag != tar.TypeDir && h.Typeflag != tar.TypeSymlink {
+			f.files[name] = true
+			continue
+		}
+		f.fsys[name] = tar.Header{
 			Typeflag: h.Typeflag, Linkname: h.Linkname, Mode: h.Mode,
 			Uid: h.Uid, Gid: h.Gid, Uname: h.Uname, Gname: h.Gname, ModTime: h.ModTime,
 		}
 	}
+	for _, p := range removed {
+		if !f.seen[p] && !f.hidden(p) {
+			f.seen[p], f.gone[p] = true, true
+		}
+	}
+	for _, d := range opaque {
+		f.opaque[d] = true
+	}
+	return nil
+}
+
+// hidden reports whether an upper layer removed an ancestor of name,
+// replaced one by a non-directory, or made one opaque.
+func (f *flattened) hidden(name string) bool {
+	for p := path.Dir(name); p != "."; p = path.Dir(p) {
+		if f.gone[p] || f.opaque[p] {
+			return true
+		}
+	}
+	return false
 }
 
 // cleanName turns a layer's entry name ("./usr/bin/", "/etc") into the
