@@ -134,12 +134,14 @@ func (c *copier) planIndex(ctx context.Context, n *node, top bool) error {
 				seen = append(seen, "an entry without platform ("+string(d.MediaType)+")")
 			default:
 				seen = append(seen, d.Platform.String())
-				wanted[d.Digest] = c.platformWanted(d.Platform)
+				if c.platformWanted(d.Platform) {
+					wanted[d.Digest] = true
+				}
 			}
 		}
 		for i, d := range im.Manifests {
 			// An attestation goes with the image it describes.
-			if wanted[d.Digest] || isAttestation(d) && wanted[attestedDigest(d)] {
+			if isAttestation(d) && wanted[attestedDigest(d)] || !isAttestation(d) && c.platformWanted(d.Platform) {
 				kept = append(kept, d)
 				keep = append(keep, i)
 			}
