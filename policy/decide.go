@@ -20,6 +20,7 @@ const reasonDefault = "no rule matches: pull-through is allowed, mirroring is no
 // does not allocate for the common cases; its slices and maps are shared
 // with the policy.
 func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
+	ref = policyRef(ref)
 	verify := false
 	for i := range p.Deny {
 		r := &p.Deny[i]
@@ -28,7 +29,7 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 			continue
 		}
 		switch {
-		case r.Tags.Selects(ref.Tag):
+		case r.Tags.deniesTag(ref.Tag):
 			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}
 		case ref.Tag == "":
 			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason + " (a digest-only reference cannot be proven outside the rule's tags)"}
