@@ -62,6 +62,28 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 	return Decision{Action: ActionDefault, Rule: "default", Reason: reasonDefault, VerifyTag: verify}
 }
 
+// DeniesEveryTag reports the decision that denies every reference of
+// ref's name for subj, whatever its tag or digest: a deny rule without
+// tags, or typosquat protection. A deny rule restricted to tags denies
+// only some, and is not one; Decide says which. ref's tag and digest are
+// not looked at. Sync uses it to skip a name before listing its tags.
+func (p *Policy) DeniesEveryTag(ref imageref.Ref, subj Subject) (Decision, bool) {
+	ref = policyRef(ref)
+	for i := range p.Deny {
+		r := &p.Deny[i]
+		if !r.Tags.isEmpty() {
+			continue
+		}
+		if pat, ok := matchName(r.patterns, &r.Scope, ref, subj); ok {
+			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}, true
+		}
+	}
+	if protected, dist, ok := p.Typosquat.check(ref); ok {
+		return Decision{Action: ActionDeny, Rule: "typosquat", Reason: typosquatReason(protected, dist)}, true
+	}
+	return Decision{}, false
+}
+
 func matchName(patterns []namePattern, scope *Scope, ref imageref.Ref, subj Subject) (*namePattern, bool) {
 	pat, ok := matchAny(patterns, ref)
 	if !ok || !scope.admits(subj) {
