@@ -7,12 +7,18 @@ import (
 // reasonDefault is the reason of a decision no rule made.
 const reasonDefault = "no rule matches: pull-through is allowed, mirroring is not allowlisted"
 
+// reasonDigestOnlyDeny ends the reason of a tag-restricted deny that a
+// digest-only reference falls under.
+const reasonDigestOnlyDeny = " (a digest-only reference cannot be proven outside the rule's tags)"
+
 // Decide says what the policy makes of ref for a workload. The checks run
 // in a fixed order and the first that applies decides:
 //
 //  1. deny rules, in file order;
 //  2. typosquat protection (a near-miss of a protected name is denied);
-//  3. images rules, in file order;
+//  3. images rules, in file order (one with action deny reads its tags
+//     as a deny rule does: a digest-only reference is inside them, a
+//     variant tag such as 1.19-alpine is read as its release too);
 //  4. the default: pull-through allowed, mirroring not.
 //
 // A rule with a scope applies only to the subjects its scope lets through.
@@ -20,6 +26,7 @@ const reasonDefault = "no rule matches: pull-through is allowed, mirroring is no
 // does not allocate for the common cases; its slices and maps are shared
 // with the policy.
 func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
+	ref = policyRef(ref)
 	verify := false
 	for i := range p.Deny {
 		r := &p.Deny[i]
@@ -28,10 +35,10 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 			continue
 		}
 		switch {
-		case r.Tags.Selects(ref.Tag):
+		case r.Tags.deniesTag(ref.Tag):
 			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}
 		case ref.Tag == "":
-			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason + " (a digest-only reference cannot be proven outside the rule's tags)"}
+			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason + reasonDigestOnlyDeny}
 		case ref.Digest != "":
 			// The tag is outside the deny rule, but only if the digest
 			// really is the tag's.
@@ -44,7 +51,23 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 	for i := range p.Images {
 		r := &p.Images[i]
 		pat, ok := matchName(r.patterns, &r.Scope, ref, subj)
-		if !ok || !r.Tags.selectsRef(ref) {
+		if !ok {
+			continue
+		}
+		if r.Action == ActionDeny {
+			// An images rule that denies reads tags as a deny rule does:
+			// what it cannot prove outside its tags is inside them.
+			switch {
+			case r.Tags.deniesTag(ref.Tag):
+				return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}
+			case ref.Tag == "":
+				return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason + reasonDigestOnlyDeny}
+			case ref.Digest != "":
+				verify = true
+			}
+			continue
+		}
+		if !r.Tags.selectsRef(ref) {
 			continue
 		}
 		d := Decision{Action: r.Action, Rule: pat.rule, Reason: pat.reason,
@@ -59,6 +82,28 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 		return d
 	}
 	return Decision{Action: ActionDefault, Rule: "default", Reason: reasonDefault, VerifyTag: verify}
+}
+
+// DeniesEveryTag reports the decision that denies every reference of
+// ref's name for subj, whatever its tag or digest: a deny rule without
+// tags, or typosquat protection. A deny rule restricted to tags denies
+// only some, and is not one; Decide says which. ref's tag and digest are
+// not looked at. Sync uses it to skip a name before listing its tags.
+func (p *Policy) DeniesEveryTag(ref imageref.Ref, subj Subject) (Decision, bool) {
+	ref = policyRef(ref)
+	for i := range p.Deny {
+		r := &p.Deny[i]
+		if !r.Tags.isEmpty() {
+			continue
+		}
+		if pat, ok := matchName(r.patterns, &r.Scope, ref, subj); ok {
+			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}, true
+		}
+	}
+	if protected, dist, ok := p.Typosquat.check(ref); ok {
+		return Decision{Action: ActionDeny, Rule: "typosquat", Reason: typosquatReason(protected, dist)}, true
+	}
+	return Decision{}, false
 }
 
 func matchName(patterns []namePattern, scope *Scope, ref imageref.Ref, subj Subject) (*namePattern, bool) {

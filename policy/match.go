@@ -51,6 +51,12 @@ func compilePattern(s string) (namePattern, string) {
 	if strings.ContainsRune(rest, ':') {
 		return namePattern{}, fmt.Sprintf("pattern %q has a tag; match takes an image name (select tags with tags:)", s)
 	}
+	// One component is a Docker Hub official image (nginx); a host there
+	// would be one too, docker.io/library/quay.io, which is never what a
+	// rule means and would leave a deny rule denying nothing.
+	if !strings.ContainsRune(s, '/') && (strings.ContainsRune(s, '.') || strings.EqualFold(s, "localhost")) {
+		return namePattern{}, fmt.Sprintf("pattern %q names a registry host, not an image; write %[2]s/** for every image on it, or %[2]s/REPOSITORY for one", s, strings.ToLower(s))
+	}
 	p := namePattern{}
 	if strings.ContainsAny(host, globChars) {
 		if _, err := path.Match(host, ""); err != nil || strings.Contains(host, "**") {
@@ -61,7 +67,7 @@ func compilePattern(s string) (namePattern, string) {
 		if msg := hostSyntax(host); msg != "" {
 			return namePattern{}, fmt.Sprintf("pattern %q: %s", s, msg)
 		}
-		p.host = imageref.CanonicalHost(host)
+		p.host = registryHost(host)
 	}
 	if rest == "" {
 		return namePattern{}, fmt.Sprintf("pattern %q has no repository path after the host", s)
@@ -131,6 +137,43 @@ func hostSyntax(host string) string {
 	return ""
 }
 
+// dockerHubSpellings are the hosts that serve Docker Hub's repositories.
+// imageref folds the first three into docker.io, as the runtimes do;
+// registry.hub.docker.com serves the same repositories too, and so a rule
+// about a Docker Hub image holds for it as well.
+var dockerHubSpellings = [...]string{imageref.DockerHubHost, "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"}
+
+// registryHost is the host a policy compares: imageref's canonical host,
+// with the spellings of one registry that it keeps apart folded together
+// (an explicit :443, the default HTTPS port; a trailing dot, the fully
+// qualified DNS name; registry.hub.docker.com). A rule is about the
+// registry, not about how a reference spells it: were the spellings kept
+// apart, deny ubuntu would not deny index.docker.io:443/library/ubuntu.
+func registryHost(host string) string {
+	h := imageref.CanonicalHost(host)
+	h = strings.TrimSuffix(strings.TrimSuffix(h, ":443"), ".")
+	if h == "registry.hub.docker.com" {
+		return imageref.DockerHubHost
+	}
+	return imageref.CanonicalHost(h)
+}
+
+// policyRef is ref as rules compare it: its host folded by registryHost,
+// and a Docker Hub name of one component given library/, as imageref does
+// for the spellings it folds itself. It allocates only for the rare
+// references that need it.
+func policyRef(ref imageref.Ref) imageref.Ref {
+	h := registryHost(ref.Registry)
+	if h == ref.Registry {
+		return ref
+	}
+	ref.Registry = h
+	if h == imageref.DockerHubHost && !strings.Contains(ref.Repository, "/") {
+		ref.Repository = "library/" + ref.Repository
+	}
+	return ref
+}
+
 // compileName normalises an exact image name (no globs, tag or digest).
 func compileName(s string) (namePattern, string) {
 	p, msg := compilePattern(s)
@@ -149,13 +192,31 @@ func (p *namePattern) matches(registry, repository string) bool {
 		return true
 	}
 	if p.hostGlob {
-		if ok, _ := path.Match(p.host, registry); !ok {
+		if !hostGlobMatches(p.host, registry) {
 			return false
 		}
 	} else if p.host != registry {
 		return false
 	}
 	return matchSegments(p.segs, repository)
+}
+
+// hostGlobMatches matches a host glob against a canonical host, and for
+// Docker Hub against each of its spellings: *.docker.io is about Docker
+// Hub, though the canonical docker.io has no subdomain.
+func hostGlobMatches(glob, registry string) bool {
+	if ok, _ := path.Match(glob, registry); ok {
+		return true
+	}
+	if registry != imageref.DockerHubHost {
+		return false
+	}
+	for _, h := range dockerHubSpellings[1:] {
+		if ok, _ := path.Match(glob, h); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // maxSegments bounds a pattern's path components, so that matchSegments
@@ -252,6 +313,32 @@ func (t *TagSelector) Selects(tag string) bool {
 		}
 	}
 	return false
+}
+
+// deniesTag is Selects for a deny rule, read so that what a range names is
+// denied in every variant of it: a tag whose version has a suffix
+// (1.19-alpine, 16-bookworm-slim) is denied when the version either with
+// or without the suffix is in the range. Semantic versioning reads the
+// suffix as a pre-release, which a range without one never selects, so
+// that a deny rule for "<1.20" would let 1.19-alpine through; on Docker
+// Hub the suffix is nearly always a variant of the release it follows.
+func (t *TagSelector) deniesTag(tag string) bool {
+	if t.Selects(tag) {
+		return true
+	}
+	if tag == "" || t.Semver == "" {
+		return false
+	}
+	c := t.constraint
+	if c == nil {
+		c, _ = semver.NewConstraint(t.Semver)
+	}
+	v, err := semver.NewVersion(tag)
+	if c == nil || err != nil || v.Prerelease() == "" {
+		return false
+	}
+	release, err := v.SetPrerelease("")
+	return err == nil && c.Check(&release)
 }
 
 // allows reports whether the policy's scope lets subj through; when not, it

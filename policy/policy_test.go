@@ -51,12 +51,26 @@ func mustParseRef(t testing.TB, s string) imageref.Ref {
 }
 
 func TestDecide(t *testing.T) {
-	p := mustLoad(t, "testdata/decide/policy.yaml")
+	decideCases(t, "testdata/decide/policy.yaml", "testdata/decide/cases.json")
+}
+
+// TestDecideVariantsAndSpellings: a deny rule's semver range denies the
+// variants of the releases it names (1.19-alpine), and every rule holds
+// for each spelling of a registry (index.docker.io:443, docker.io.,
+// registry.hub.docker.com), even where an images rule would mirror
+// anything.
+func TestDecideVariantsAndSpellings(t *testing.T) {
+	decideCases(t, "testdata/decide/variants.yaml", "testdata/decide/variants-cases.json")
+}
+
+func decideCases(t *testing.T, policyFile, casesFile string) {
+	t.Helper()
+	p := mustLoad(t, policyFile)
 	var cases []struct {
 		Name, Image, Cluster, Service, Family string
 		Want                                  policy.Decision
 	}
-	readJSON(t, "testdata/decide/cases.json", &cases)
+	readJSON(t, casesFile, &cases)
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			got := p.Decide(mustParseRef(t, tc.Image), policy.Subject{Cluster: tc.Cluster, Service: tc.Service, Family: tc.Family})

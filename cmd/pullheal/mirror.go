@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ecr"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/urfave/cli/v2"
 
 	"github.com/pullheal/pullheal/internal/hostmap"
@@ -104,6 +106,7 @@ func mirrorAction(c *cli.Context) error {
 		}
 	}
 	var settings policy.RepositorySettings
+	verifyTag := false
 	if location := c.String("policy"); location != "" {
 		snap, _, err := readPolicy(c.Context, location, nil)
 		if err != nil {
@@ -121,6 +124,7 @@ func mirrorAction(c *cli.Context) error {
 			platforms = d.Platforms
 		}
 		settings = d.Repository
+		verifyTag = d.VerifyTag
 	}
 	cache, err := openBlobCache(c)
 	if err != nil {
@@ -131,6 +135,11 @@ func mirrorAction(c *cli.Context) error {
 	source, err := access.sourceKeychain(c.String("dockerhub-secret"), srcRef.Registry)
 	if err != nil {
 		return err
+	}
+	if verifyTag {
+		if err := proveTag(c, srcRef, source, endpoints); err != nil {
+			return err
+		}
 	}
 	dest, err := access.keychain(dstRef.Registry)
 	if err != nil {
@@ -222,6 +231,30 @@ func humanBytes(n int64) string {
 // secret is involved) for ECR hosts and hosts the endpoint map sends to
 // ECR, the docker config and its credential helpers for the others,
 // anonymous where neither has anything.
+// proveTag carries out policy.Decision.VerifyTag before a copy: the
+// policy allowed name:TAG@DIGEST by its tag, and the digest, which is what
+// gets copied, must first be shown to be that tag's upstream, with a HEAD
+// (which Docker Hub does not count as a pull). A digest that is not, or
+// cannot be shown to be, is refused, as the agent refuses it.
+func proveTag(c *cli.Context, ref imageref.Ref, keychain authn.Keychain, endpoints hostmap.Map) error {
+	var opts []name.Option
+	if c.Bool("insecure") {
+		opts = append(opts, name.Insecure)
+	}
+	tag, err := name.NewTag(ref.Registry+"/"+ref.Repository+":"+ref.Tag, opts...)
+	if err != nil {
+		return inputErrorf("SRC: %v", err)
+	}
+	desc, err := remote.Head(tag, remote.WithContext(c.Context), remote.WithAuthFromKeychain(keychain), remote.WithTransport(endpoints.Transport(nil)))
+	if err != nil {
+		return fmt.Errorf("%s: cannot prove that %s is tag %q upstream (%v); the policy's tag rules do not apply to an unproven digest", ref, ref.Digest, ref.Tag, err)
+	}
+	if got := desc.Digest.String(); got != ref.Digest {
+		return inputErrorf("%s: tag %q resolves upstream to %s, not to the pinned %s; the policy's tag rules do not cover that digest", ref, ref.Tag, got, ref.Digest)
+	}
+	return nil
+}
+
 type registryAccess struct {
 	c         *cli.Context
 	endpoints hostmap.Map

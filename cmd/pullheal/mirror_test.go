@@ -83,6 +83,45 @@ func TestMirrorRefusesWhatThePolicyDoesNotAllow(t *testing.T) {
 	}
 }
 
+// TestMirrorProvesATagRuleDigest: a policy that allowlists nginx by tag
+// does not let mirror copy name:TAG@DIGEST unless DIGEST is that tag's
+// upstream; a tag next to a digest is only a claim.
+func TestMirrorProvesATagRuleDigest(t *testing.T) {
+	srv := testBed(t)
+	digests := map[string]string{}
+	for _, im := range srv.Hub.Images() {
+		if im.Repository == "library/nginx" {
+			digests[im.Tag] = im.Digest
+		}
+	}
+	if digests["1.27"] == "" || digests["1.26"] == "" || digests["1.27"] == digests["1.26"] {
+		t.Fatalf("the test bed's nginx tags: %v", digests)
+	}
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte("version: 1\nimages:\n  - match: nginx\n    tags: {exact: [\"1.27\"]}\n    action: mirror\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, src string
+		code      int
+		stderr    string
+	}{
+		{"another tag's digest", "nginx:1.27@" + digests["1.26"], 2, "tag \"1.27\" resolves upstream to " + digests["1.27"] + ", not to the pinned " + digests["1.26"]},
+		{"the tag's own digest", "nginx:1.27@" + digests["1.27"], 0, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, stderr := runCLI(t, "", "mirror", "--policy", path, tc.src, srv.RegistryHost()+"/mirror/library/nginx:1.27")
+			if code != tc.code || tc.stderr != "" && !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("exit %d, stderr %q; want exit %d saying %q", code, stderr, tc.code, tc.stderr)
+			}
+			// The proof is a HEAD: a refused digest costs no pull.
+			if got := srv.Hub.Pulls().Total; tc.code != 0 && got != 0 {
+				t.Errorf("%d pulls from the hub, want none", got)
+			}
+		})
+	}
+}
+
 // noAWS unsets every AWS setting and points HOME (and with it ~/.aws and
 // ~/.docker) at an empty directory, for the rest of the test.
 func noAWS(t *testing.T) {

@@ -434,10 +434,9 @@ func (s *syncer) expand(ctx context.Context, pol *policy.Policy, index int, r *p
 		return refs, nil
 	}
 	// A name the policy denies whatever the tag (a deny rule without tags,
-	// a typosquat) is not even listed.
-	untagged := nameRef
-	untagged.Tag = ""
-	if d := pol.Decide(untagged, s.cfg.Subject); d.Action == policy.ActionDeny {
+	// a typosquat) is not even listed. A deny rule restricted to tags
+	// denies only those: each listed tag is decided again in syncOne.
+	if d, denied := pol.DeniesEveryTag(nameRef, s.cfg.Subject); denied {
 		return nil, &Image{Source: nameRef.Name(), Action: Skipped, Rule: d.Rule, Reason: d.Reason}
 	}
 	tags, err := s.listTags(ctx, nameRef)

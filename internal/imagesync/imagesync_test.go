@@ -612,3 +612,17 @@ images:
 		}
 	}
 }
+
+// TestSyncDenyRuleWithTags: a deny rule restricted to some tags keeps
+// those tags out, and only those; the rest of what the images rule
+// selects is synced.
+func TestSyncDenyRuleWithTags(t *testing.T) {
+	b := startBed(t)
+	cfg := b.config()
+	cfg.DryRun = true
+	rep, err := imagesync.Sync(context.Background(), cfg, loadPolicy(t, "testdata/deny-tags.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "testdata/deny-tags.golden.json", rows(b, rep))
+}
