@@ -34,14 +34,9 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 		if !ok {
 			continue
 		}
-		switch {
-		case r.Tags.deniesTag(ref.Tag):
-			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}
-		case ref.Tag == "":
-			return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason + reasonDigestOnlyDeny}
-		case ref.Digest != "":
-			// The tag is outside the deny rule, but only if the digest
-			// really is the tag's.
+		if d, denied, check := denies(&r.Tags, pat, ref); denied {
+			return d
+		} else if check {
 			verify = true
 		}
 	}
@@ -55,14 +50,10 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 			continue
 		}
 		if r.Action == ActionDeny {
-			// An images rule that denies reads tags as a deny rule does:
-			// what it cannot prove outside its tags is inside them.
-			switch {
-			case r.Tags.deniesTag(ref.Tag):
-				return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}
-			case ref.Tag == "":
-				return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason + reasonDigestOnlyDeny}
-			case ref.Digest != "":
+			// An images rule that denies reads tags as a deny rule does.
+			if d, denied, check := denies(&r.Tags, pat, ref); denied {
+				return d
+			} else if check {
 				verify = true
 			}
 			continue
@@ -82,6 +73,20 @@ func (p *Policy) Decide(ref imageref.Ref, subj Subject) Decision {
 		return d
 	}
 	return Decision{Action: ActionDefault, Rule: "default", Reason: reasonDefault, VerifyTag: verify}
+}
+
+// denies applies a denying rule whose name pattern pat matched ref: what
+// it cannot prove outside its tags is inside them. It returns the deny
+// decision, or, for a tag outside them pinned by a digest, check: the
+// tag is outside the rule only if the digest really is the tag's.
+func denies(tags *TagSelector, pat *namePattern, ref imageref.Ref) (d Decision, denied, check bool) {
+	switch {
+	case tags.deniesTag(ref.Tag):
+		return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason}, true, false
+	case ref.Tag == "":
+		return Decision{Action: ActionDeny, Rule: pat.rule, Reason: pat.reason + reasonDigestOnlyDeny}, true, false
+	}
+	return Decision{}, false, ref.Digest != ""
 }
 
 // DeniesEveryTag reports the decision that denies every reference of
