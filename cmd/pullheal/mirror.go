@@ -226,11 +226,6 @@ func humanBytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
-// registryAccess picks credentials per registry: ECR's (from the AWS
-// configuration, loaded only when an ECR registry or a Secrets Manager
-// secret is involved) for ECR hosts and hosts the endpoint map sends to
-// ECR, the docker config and its credential helpers for the others,
-// anonymous where neither has anything.
 // proveTag carries out policy.Decision.VerifyTag before a copy: the
 // policy allowed name:TAG@DIGEST by its tag, and the digest, which is what
 // gets copied, must first be shown to be that tag's upstream, with a HEAD
@@ -255,6 +250,11 @@ func proveTag(c *cli.Context, ref imageref.Ref, keychain authn.Keychain, endpoin
 	return nil
 }
 
+// registryAccess picks credentials per registry: ECR's (from the AWS
+// configuration, loaded only when an ECR registry or a Secrets Manager
+// secret is involved) for ECR hosts and hosts the endpoint map sends to
+// ECR, the docker config and its credential helpers for the others,
+// anonymous where neither has anything.
 type registryAccess struct {
 	c         *cli.Context
 	endpoints hostmap.Map
