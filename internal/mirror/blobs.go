@@ -81,7 +81,13 @@ func (c *copier) copyBlobs(ctx context.Context, root *node) error {
 	for _, t := range tasks {
 		g.Go(func() error { return c.copyBlob(gctx, t.desc) })
 	}
-	return g.Wait()
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	if len(tasks) > 0 {
+		c.prog.done()
+	}
+	return nil
 }
 
 // mountSource picks a repository of the destination registry thought to

@@ -1,6 +1,7 @@
 package mirror_test
 
 import (
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -78,7 +79,17 @@ func TestCopyRejectsBadReferences(t *testing.T) {
 	}
 }
 
+// TestCopyReportsProgress: progress only grows, comes along the way, and
+// each platform's last report carries both its own total and the overall
+// one, whichever platform's blob lands last (one job at a time makes that
+// the other platform's; the default pool leaves it to timing).
 func TestCopyReportsProgress(t *testing.T) {
+	for _, jobs := range []int{1, 6} {
+		t.Run(fmt.Sprintf("jobs %d", jobs), func(t *testing.T) { testCopyReportsProgress(t, jobs) })
+	}
+}
+
+func testCopyReportsProgress(t *testing.T, jobs int) {
 	src := newTestRegistry(t)
 	dst := newTestRegistry(t)
 	src.pushIndex("library/app:1", mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex),
@@ -88,7 +99,7 @@ func TestCopyReportsProgress(t *testing.T) {
 	var mu sync.Mutex
 	last := map[string]mirror.Progress{}
 	var allDone []int64
-	res, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), mirror.WithProgress(func(p mirror.Progress) {
+	res, err := mirror.Copy(t.Context(), src.ref("library/app:1"), dst.ref("mirror/app:1"), mirror.WithJobs(jobs), mirror.WithProgress(func(p mirror.Progress) {
 		mu.Lock()
 		defer mu.Unlock()
 		if prev, ok := last[p.Platform]; ok && (p.BytesDone < prev.BytesDone || p.BlobsDone < prev.BlobsDone) {

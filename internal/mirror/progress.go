@@ -101,6 +101,15 @@ func (t *tracker) finish(h v1.Hash) {
 	t.report(b.platforms)
 }
 
+// done reports every platform once more when all blobs are in place, so
+// that each platform's last report carries the overall total, whichever
+// platform's blob finished last.
+func (t *tracker) done() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.report(t.platforms)
+}
+
 func (t *tracker) report(platforms []string) {
 	if t.fn == nil {
 		return
