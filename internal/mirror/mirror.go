@@ -91,7 +91,9 @@ type Result struct {
 
 // Progress reports the state of a copy, per platform and overall. A blob
 // shared by several platforms counts for each of them, and once overall.
-// Skipped and mounted blobs count as done when they are found.
+// Skipped and mounted blobs count as done when they are found. Once every
+// blob is in place, each platform is reported once more, so that its last
+// report carries the overall total too.
 type Progress struct {
 	Platform      string // os/arch[/variant]; "" for a single-platform image
 	BytesDone     int64
