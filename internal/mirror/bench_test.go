@@ -51,6 +51,12 @@ func randomLayerImage(tb testing.TB, seed uint64, layers int, size int, platform
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return withPlatform(tb, img, *p)
+}
+
+// withPlatform is img with its config saying platform p.
+func withPlatform(tb testing.TB, img v1.Image, p v1.Platform) v1.Image {
+	tb.Helper()
 	cf, err := img.ConfigFile()
 	if err != nil {
 		tb.Fatal(err)

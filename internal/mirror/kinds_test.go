@@ -35,15 +35,7 @@ func buildxIndex(t testing.TB, platforms ...string) v1.ImageIndex {
 			t.Fatal(err)
 		}
 		// BuildKit's attestation config says unknown/unknown too.
-		cf, err := att.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf = cf.DeepCopy()
-		cf.OS, cf.Architecture = "unknown", "unknown"
-		if att, err = mutate.ConfigFile(att, cf); err != nil {
-			t.Fatal(err)
-		}
+		att = withPlatform(t, att, v1.Platform{OS: "unknown", Architecture: "unknown"})
 		adds = append(adds,
 			mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: plat}},
 			mutate.IndexAddendum{Add: att, Descriptor: v1.Descriptor{

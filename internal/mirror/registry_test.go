@@ -333,17 +333,7 @@ func multiArch(t testing.TB, size, layers int64, platforms ...string) v1.ImageIn
 		if err != nil {
 			t.Fatal(err)
 		}
-		cf, err := img.ConfigFile()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cf = cf.DeepCopy()
-		cf.OS, cf.Architecture, cf.Variant = plat.OS, plat.Architecture, plat.Variant
-		img, err = mutate.ConfigFile(img, cf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: plat}})
+		adds = append(adds, mutate.IndexAddendum{Add: withPlatform(t, img, *plat), Descriptor: v1.Descriptor{Platform: plat}})
 	}
 	return mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
 }
