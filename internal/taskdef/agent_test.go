@@ -48,6 +48,20 @@ func (s *ecsStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// client is an ECS client of region that calls the stub over loopback
+// HTTP, until the test ends.
+func (s *ecsStub) client(t *testing.T, region string) *ecs.Client {
+	t.Helper()
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	return ecs.New(ecs.Options{
+		Region:       region,
+		BaseEndpoint: aws.String(srv.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "not-a-secret", ""),
+		HTTPClient:   srv.Client(),
+	})
+}
+
 // TestAgentPathOverHTTP runs the agent's round trip with the real SDK
 // client: DescribeTaskDefinition (wire response in testdata), FromSDK,
 // images and provenance, RegisterInput, RegisterTaskDefinition. The body the
@@ -55,14 +69,7 @@ func (s *ecsStub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // applied.
 func TestAgentPathOverHTTP(t *testing.T) {
 	stub := &ecsStub{describe: readFile(t, "ec2-describe.json")}
-	srv := httptest.NewServer(stub)
-	defer srv.Close()
-	client := ecs.New(ecs.Options{
-		Region:       "eu-west-1",
-		BaseEndpoint: aws.String(srv.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "not-a-secret", ""),
-		HTTPClient:   srv.Client(),
-	})
+	client := stub.client(t, "eu-west-1")
 	ctx := context.Background()
 
 	out, err := client.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
@@ -42,14 +40,7 @@ func TestCheckDescribedFindsWhatTheSDKDropped(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			stub := &ecsStub{describe: readFile(t, tt.file)}
-			srv := httptest.NewServer(stub)
-			defer srv.Close()
-			client := ecs.New(ecs.Options{
-				Region:       "us-east-1",
-				BaseEndpoint: aws.String(srv.URL),
-				Credentials:  credentials.NewStaticCredentialsProvider("AKIDTEST", "not-a-secret", ""),
-				HTTPClient:   srv.Client(),
-			})
+			client := stub.client(t, "us-east-1")
 			var body []byte
 			out, err := client.DescribeTaskDefinition(context.Background(), &ecs.DescribeTaskDefinitionInput{
 				TaskDefinition: aws.String("shop-frontend:17"),
