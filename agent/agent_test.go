@@ -15,6 +15,7 @@ import (
 	ecstypes "github.com/aws/aws-sdk-go-v2/service/ecs/types"
 
 	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/testbed/bedtest"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
@@ -34,21 +35,11 @@ func newBed(t *testing.T, o scenario.Options) *bed {
 // newBedWith is newBed on a test bed configured by cfg (EnforceIAM, ...).
 func newBedWith(t *testing.T, cfg localaws.Config, o scenario.Options) *bed {
 	t.Helper()
-	ctx := context.Background()
 	cfg.RestartDelay = 20 * time.Millisecond
-	srv, err := localaws.Start(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c := scenario.NewClients(srv.AWSConfig())
 	if o.HubUser == "" {
 		o.HubUser, o.HubToken = localaws.HubUser, localaws.HubToken
 	}
-	sc, err := scenario.Setup(ctx, c, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c, sc := bedtest.Start(t, context.Background(), cfg, o)
 	srv.Hub.Exhaust("127.0.0.1")
 	return &bed{srv: srv, c: c, sc: sc}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/pullheal/pullheal/internal/testbed/bedtest"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
@@ -23,16 +24,7 @@ import (
 // finds its heal's context ended.
 func TestKeptLeaseOutlivesItsDurationAndDiesWithItsHolder(t *testing.T) {
 	ctx := context.Background()
-	srv, err := localaws.Start(ctx, localaws.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c := scenario.NewClients(srv.AWSConfig())
-	sc, err := scenario.Setup(ctx, c, scenario.Options{HubUser: localaws.HubUser, HubToken: localaws.HubToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, _, sc := bedtest.Start(t, ctx, localaws.Config{}, scenario.Options{HubUser: localaws.HubUser, HubToken: localaws.HubToken})
 	db := dynamodb.NewFromConfig(srv.AWSConfig())
 	const ttl = 1500 * time.Millisecond
 	a, err := newTableLeases(db, sc.LockTable, "a", ttl, nil)

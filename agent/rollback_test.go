@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pullheal/pullheal/agent"
+	"github.com/pullheal/pullheal/internal/testbed/bedtest"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
@@ -34,16 +35,8 @@ func TestFailedHealIsRolledBackOnce(t *testing.T) {
 
 func rolledBackOnce(t *testing.T, replicas int) {
 	ctx := context.Background()
-	srv, err := localaws.Start(ctx, localaws.Config{RestartDelay: 20 * time.Millisecond, EnforceIAM: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c := scenario.NewClients(srv.AWSConfig())
-	sc, err := scenario.Setup(ctx, c, scenario.Options{Desired: 2, ExecutionRolePolicy: scenario.ConditionalCachePolicy, HubUser: localaws.HubUser, HubToken: localaws.HubToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c, sc := bedtest.Start(t, ctx, localaws.Config{RestartDelay: 20 * time.Millisecond, EnforceIAM: true},
+		scenario.Options{Desired: 2, ExecutionRolePolicy: scenario.ConditionalCachePolicy, HubUser: localaws.HubUser, HubToken: localaws.HubToken})
 	srv.Hub.Exhaust("127.0.0.1")
 	b := &bed{srv: srv, c: c, sc: sc}
 	var opts []agent.Options

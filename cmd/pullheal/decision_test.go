@@ -22,6 +22,7 @@ import (
 	"github.com/pullheal/pullheal/internal/imageref"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/internal/taskdef"
+	"github.com/pullheal/pullheal/internal/testbed/bedtest"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 	"github.com/pullheal/pullheal/policy"
@@ -125,20 +126,10 @@ func TestExplainDiscoverIsTheAgentsDecision(t *testing.T) {
 
 func startDecisionBed(t *testing.T, ev *ecsevent.Event) (*localaws.Server, *scenario.Scenario, scenario.Clients) {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := localaws.Start(ctx, localaws.Config{Account: ev.Account, Region: ev.Region})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c := scenario.NewClients(srv.AWSConfig())
 	// The scenario brings the pull-through rule and the review queue; its
 	// own workload has a family no sample uses.
-	sc, err := scenario.Setup(ctx, c, scenario.Options{Service: "decision-bed", NoService: true,
-		HubUser: localaws.HubUser, HubToken: localaws.HubToken})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c, sc := bedtest.Start(t, context.Background(), localaws.Config{Account: ev.Account, Region: ev.Region},
+		scenario.Options{Service: "decision-bed", NoService: true, HubUser: localaws.HubUser, HubToken: localaws.HubToken})
 	useOnlyBed(t, srv)
 	return srv, sc, c
 }

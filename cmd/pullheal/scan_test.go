@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pullheal/pullheal/internal/fleet"
+	"github.com/pullheal/pullheal/internal/testbed/bedtest"
 	"github.com/pullheal/pullheal/internal/testbed/fleetbed"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
@@ -78,16 +79,8 @@ func TestScanCountsPolicyRateLimitedRegistries(t *testing.T) {
 // and points this process's AWS SDK configuration at it, and only at it.
 func startAccountBed(t *testing.T) (*localaws.Server, scenario.Clients) {
 	t.Helper()
-	ctx := context.Background()
-	srv, err := localaws.Start(ctx, localaws.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c := scenario.NewClients(srv.AWSConfig())
-	if _, err := scenario.Setup(ctx, c, scenario.Options{NoService: true, HubUser: localaws.HubUser, HubToken: localaws.HubToken}); err != nil {
-		t.Fatal(err)
-	}
+	srv, c, _ := bedtest.Start(t, context.Background(), localaws.Config{},
+		scenario.Options{NoService: true, HubUser: localaws.HubUser, HubToken: localaws.HubToken})
 	useOnlyBed(t, srv)
 	return srv, c
 }

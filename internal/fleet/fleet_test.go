@@ -27,6 +27,7 @@ import (
 	"github.com/pullheal/pullheal/internal/fleet"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/internal/pullcheck"
+	"github.com/pullheal/pullheal/internal/testbed/bedtest"
 	"github.com/pullheal/pullheal/internal/testbed/fleetbed"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
@@ -49,15 +50,7 @@ func newBed(t testing.TB, clusters, services int) *bed {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	srv, err := localaws.Start(ctx, localaws.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c := scenario.NewClients(srv.AWSConfig())
-	if _, err := scenario.Setup(ctx, c, scenario.Options{NoService: true, HubUser: localaws.HubUser, HubToken: localaws.HubToken}); err != nil {
-		t.Fatal(err)
-	}
+	srv, c, _ := bedtest.Start(t, ctx, localaws.Config{}, scenario.Options{NoService: true, HubUser: localaws.HubUser, HubToken: localaws.HubToken})
 	transport := srv.Endpoints().Transport(http.DefaultTransport)
 	ref, err := name.ParseReference("docker.io/library/nginx:1.27")
 	if err != nil {

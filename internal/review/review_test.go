@@ -15,6 +15,7 @@ import (
 	"github.com/pullheal/pullheal/agent"
 	"github.com/pullheal/pullheal/internal/plan"
 	"github.com/pullheal/pullheal/internal/review"
+	"github.com/pullheal/pullheal/internal/testbed/bedtest"
 	"github.com/pullheal/pullheal/internal/testbed/localaws"
 	"github.com/pullheal/pullheal/internal/testbed/scenario"
 )
@@ -27,16 +28,7 @@ type bed struct {
 
 func newBed(t *testing.T) *bed {
 	t.Helper()
-	srv, err := localaws.Start(context.Background(), localaws.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	c := scenario.NewClients(srv.AWSConfig())
-	sc, err := scenario.Setup(ctxT(t), c, scenario.Options{NoService: true, NoPullThrough: true})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, c, sc := bedtest.Start(t, ctxT(t), localaws.Config{}, scenario.Options{NoService: true, NoPullThrough: true})
 	return &bed{c: c, sc: sc, registry: srv.RegistryHost()}
 }
 
