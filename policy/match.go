@@ -3,7 +3,6 @@ package policy
 import (
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
@@ -119,7 +118,7 @@ func segmentProblem(seg string) string {
 func hostSyntax(host string) string {
 	h, port, hasPort := strings.Cut(host, ":")
 	if hasPort {
-		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strings.Trim(port, "0123456789") != "" {
+		if !imageref.ValidPort(port) {
 			return fmt.Sprintf("host %q has a bad port", host)
 		}
 	}

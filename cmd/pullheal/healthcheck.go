@@ -8,11 +8,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/pullheal/pullheal/internal/imageref"
 )
 
 // defaultListen is the agent's --listen default; the health check's
@@ -69,7 +70,7 @@ func healthzURL(listen string) (string, error) {
 	if port == "" || port == "0" {
 		return "", errors.New("no fixed port to reach")
 	}
-	if !validPort(port) {
+	if !imageref.ValidPort(port) {
 		return "", fmt.Errorf("port %q: want a number from 1 to 65535", port)
 	}
 	// Go listens on [::] dual-stack, so IPv4 loopback reaches every
@@ -92,15 +93,10 @@ func checkHealthURL(s string) error {
 	if u.Host == "" {
 		return errors.New("no host")
 	}
-	if p := u.Port(); p != "" && !validPort(p) {
+	if p := u.Port(); p != "" && !imageref.ValidPort(p) {
 		return fmt.Errorf("port %q: want a number from 1 to 65535", p)
 	}
 	return nil
-}
-
-func validPort(p string) bool {
-	n, err := strconv.Atoi(p)
-	return err == nil && n >= 1 && n <= 65535
 }
 
 // probe asks target once. Redirects are not followed and no proxy is used:

@@ -33,6 +33,16 @@ type Ref struct {
 	Kind       Kind
 }
 
+// ValidPort reports whether p is a TCP port a registry can listen on:
+// decimal digits only, from 1 to 65535.
+func ValidPort(p string) bool {
+	if p == "" || strings.Trim(p, "0123456789") != "" {
+		return false
+	}
+	n, err := strconv.Atoi(p)
+	return err == nil && n >= 1 && n <= 65535
+}
+
 // Parse parses an image reference as ECS accepts it in a container
 // definition: [HOST[:PORT]/]PATH[:TAG][@DIGEST].
 //
@@ -74,7 +84,7 @@ func Parse(s string) (Ref, error) {
 		return Ref{}, invalid(s, "registry %q has an empty port", r.Registry)
 	}
 	if i := strings.LastIndexByte(r.Registry, ':'); i >= 0 && !strings.HasSuffix(r.Registry, "]") {
-		if n, err := strconv.Atoi(r.Registry[i+1:]); err != nil || n < 1 || n > 65535 {
+		if !ValidPort(r.Registry[i+1:]) {
 			return Ref{}, invalid(s, "registry %q: port %s is not from 1 to 65535", r.Registry, r.Registry[i+1:])
 		}
 	}
