@@ -434,10 +434,11 @@ func needsExecutionRole(task *ecsevent.Task, td *taskdef.Document) roleNeed {
 	if td != nil {
 		compat = td.RequiresCompatibilities()
 	}
+	fargate := pullcheck.OnFargate(task.LaunchType, task.CapacityProviders(), task.ContainerInstanceArn, compat)
 	switch {
-	case pullcheck.OnFargate(task.LaunchType, task.CapacityProviders(), task.ContainerInstanceArn, compat) && td == nil:
+	case fargate && td == nil:
 		return roleUnknown
-	case pullcheck.OnFargate(task.LaunchType, task.CapacityProviders(), task.ContainerInstanceArn, compat):
+	case fargate:
 		return roleNeeded
 	case slices.Contains(compat, "FARGATE"):
 		return roleRegister
