@@ -35,17 +35,7 @@ func TestBlobCacheBounded(t *testing.T) {
 		clock = clock.Add(time.Second)
 		c.add("registry.example", hash(i), "repo")
 	}
-	if err := c.Save(); err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var f cacheFile
-	if err := json.Unmarshal(data, &f); err != nil {
-		t.Fatal(err)
-	}
+	f, _ := saveAndRead(t, c)
 	if len(f.Blobs) != maxCacheBlobs {
 		t.Errorf("%d blobs kept, want %d", len(f.Blobs), maxCacheBlobs)
 	}
@@ -140,16 +130,8 @@ func TestOpenBlobCachePaths(t *testing.T) {
 				t.Errorf("%d entries read, want %d", len(c.entries), tc.blobs)
 			}
 			c.add("registry.example", v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("ab", 32)}, "team-b/app")
-			if err := c.Save(); err != nil {
-				t.Fatal(err)
-			}
-			data, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var f cacheFile
-			if err := json.Unmarshal(data, &f); err != nil || f.Version != cacheVersion || len(f.Blobs) != tc.blobs+1 {
-				t.Errorf("saved %s (%v), want version %d with %d blobs", data, err, cacheVersion, tc.blobs+1)
+			if f, data := saveAndRead(t, c); f.Version != cacheVersion || len(f.Blobs) != tc.blobs+1 {
+				t.Errorf("saved %s, want version %d with %d blobs", data, cacheVersion, tc.blobs+1)
 			}
 		})
 	}
@@ -175,4 +157,21 @@ func TestBlobCacheSaveLeavesAnotherFile(t *testing.T) {
 	if left, _ := filepath.Glob(path + ".*.tmp"); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
 	}
+}
+
+// saveAndRead saves c and reads back the file it wrote, decoded and raw.
+func saveAndRead(t *testing.T, c *BlobCache) (cacheFile, []byte) {
+	t.Helper()
+	if err := c.Save(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(c.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f cacheFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		t.Fatalf("saved %s: %v", data, err)
+	}
+	return f, data
 }
